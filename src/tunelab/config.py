@@ -1,0 +1,323 @@
+"""Typed experiment config: YAML + dotted `--set` overrides -> a validated `Experiment`.
+
+Precedence is CLI overrides > YAML > defaults. Every section forbids unknown keys, so a typo
+fails before any work starts, naming the key, the bad value and the closest valid key.
+Configs are data: YAML is parsed with `safe_load`, never executed.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tunelab.errors import ConfigError, did_you_mean
+
+
+class Section(BaseModel):
+    """Base for every config section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class ModelConfig(Section):
+    """Which base model to load and how."""
+
+    name: str = Field(description="Hub id (Qwen/Qwen2.5-0.5B), local path, or builtin:NAME.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto = float32 on CPU, bfloat16 on GPUs that support it."
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    trust_remote_code: bool = Field(False, description="Run model code from the hub (off unless asked).")
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    load_in_4bit: bool = Field(False, description="QLoRA: 4-bit base weights (CUDA + bitsandbytes only).")
+
+
+class LoraConfig(Section):
+    """LoRA adapter settings. `target_modules: auto` picks the preset for the model family."""
+
+    enabled: bool = Field(True, description="false = full fine-tuning of every parameter.")
+    r: int = Field(16, ge=1, le=1024)
+    alpha: float = Field(32.0, gt=0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: Literal["auto", "all-linear", "attention"] | list[str] = "auto"
+    bias: Literal["none", "all", "lora_only"] = "none"
+    use_rslora: bool = False
+
+
+class SourceConfig(Section):
+    """One data source. Exactly one of `path`, `hub` or `builtin` names where the rows come from."""
+
+    name: str | None = Field(None, description="Label used in per-source metrics; defaults to the file/dataset name.")
+    path: str | None = Field(None, description="Local .jsonl/.json/.csv/.parquet file (relative to the config).")
+    hub: str | None = Field(None, description="Hugging Face dataset id, loaded with `datasets`.")
+    builtin: str | None = Field(None, description="Name of a dataset shipped with tunelab.")
+    subset: str | None = Field(None, description="Hub dataset config name.")
+    split: str = Field("train", description="Hub/builtin split to read.")
+    format: Literal["auto", "alpaca", "messages", "prompt_completion"] = "auto"
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Map tunelab's field names to yours, e.g. {instruction: question, output: answer}.",
+    )
+    weight: float = Field(1.0, gt=0, description="Relative sampling weight when mixing sources.")
+    max_examples: int | None = Field(None, ge=1)
+    system_prompt: str | None = None
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SourceConfig:
+        given = [k for k in ("path", "hub", "builtin") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(
+                f"a data source needs exactly one of path, hub or builtin (got {given or 'none'})"
+            )
+        return self
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.path:
+            return Path(self.path).stem
+        return (self.hub or self.builtin or "data").split("/")[-1]
+
+
+class SplitConfig(Section):
+    """Train/validation/test split by ratio of the mixed pool (ignored for explicit val/test files)."""
+
+    val: float = Field(0.1, ge=0.0, lt=1.0)
+    test: float = Field(0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _leave_train(self) -> SplitConfig:
+        if self.val + self.test >= 1.0:
+            raise ValueError(f"val + test must be below 1 (got {self.val} + {self.test})")
+        return self
+
+
+class DataConfig(Section):
+    """Where examples come from, how they are mixed, split and tokenized."""
+
+    sources: list[SourceConfig] = Field(min_length=1)
+    val: list[SourceConfig] | None = Field(None, description="Explicit validation sources (skip ratio split).")
+    test: list[SourceConfig] | None = Field(None, description="Explicit test sources (skip ratio split).")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    max_seq_len: int = Field(512, ge=8)
+    truncation: Literal["right", "left", "drop"] = Field(
+        "right", description="right/left cut the sequence; drop removes over-long examples."
+    )
+    train_on_prompt: bool = Field(False, description="Also put loss on system/user tokens.")
+    packing: bool = Field(False, description="Pack examples into max_seq_len rows, attention kept per example.")
+    chat_template: Literal["auto", "chatml", "plain"] = Field(
+        "auto", description="auto = the tokenizer's template, else chatml if its tokens exist, else plain."
+    )
+
+
+class EarlyStoppingConfig(Section):
+    patience: int | None = Field(None, ge=1, description="Evaluations without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class TrainConfig(Section):
+    """The optimisation loop."""
+
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs.")
+    batch_size: int = Field(8, ge=1, description="Micro-batch size per process.")
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(2e-4, gt=0, le=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int | None = Field(None, ge=0)
+    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    log_every: int = Field(10, ge=1)
+    eval_every: int = Field(50, ge=1)
+    save_every: int = Field(50, ge=1)
+    keep_last: int | None = Field(2, ge=1, description="Checkpoints kept besides the best; null keeps all.")
+    keep_best: bool = True
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    eval_batch_size: int | None = Field(None, ge=1)
+    max_eval_examples: int | None = Field(None, ge=1, description="Cap on val/test examples scored per evaluation.")
+    gradient_checkpointing: bool = False
+    compile: bool = False
+    num_workers: int = Field(0, ge=0)
+
+
+class TrackingConfig(Section):
+    tensorboard: bool = False
+    mlflow: bool = False
+    mlflow_tracking_uri: str | None = None
+
+
+class EvalConfig(Section):
+    """Evaluation after training (filled in by the evaluation layer)."""
+
+    tasks: list[str] = Field(default_factory=list)
+    models: list[str] = Field(default_factory=lambda: ["base", "final"])
+    allow_code_execution: bool = False
+
+
+class CompareConfig(Section):
+    prompts: list[str] = Field(default_factory=list)
+    top_k: int = Field(10, ge=1)
+
+
+class SweepConfig(Section):
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+
+class ReportConfig(Section):
+    enabled: bool = True
+
+
+class Experiment(Section):
+    """A whole experiment: the single object every stage reads."""
+
+    name: str = "experiment"
+    seed: int = 0
+    run_dir: str | None = Field(None, description="Default: runs/<name>.")
+    model: ModelConfig
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    data: DataConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    compare: CompareConfig = Field(default_factory=CompareConfig)
+    sweep: SweepConfig = Field(default_factory=SweepConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading, overrides and readable errors
+# --------------------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Experiment:
+    """Read a YAML experiment, apply `key.sub=value` overrides, validate.
+
+    Relative data paths are resolved against the config file's folder, so a config works from
+    any working directory.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections (model, data, ...)")
+    for item in overrides or []:
+        apply_override(raw, item)
+    exp = validate_config(raw, origin=str(path))
+    _resolve_paths(exp, path.parent)
+    return exp
+
+
+def validate_config(raw: dict[str, Any], origin: str = "config") -> Experiment:
+    """Validate a plain dict into an `Experiment`, turning pydantic errors into `ConfigError`."""
+    try:
+        return Experiment.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, origin)) from None
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one `a.b.c=value` override in place; the value is parsed as YAML (1e-4, true, [q,v])."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects key=value, got '{item}'")
+    key, _, text = item.partition("=")
+    key = key.strip()
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    parts = key.split(".")
+    node: Any = raw
+    model: type[BaseModel] | None = Experiment
+    for i, part in enumerate(parts):
+        field_names = list(model.model_fields) if model is not None else None
+        if field_names is not None and part not in field_names:
+            where = ".".join(parts[:i]) or "the top level"
+            raise ConfigError(
+                f"--set {key}: unknown key '{part}' in {where}{did_you_mean(part, field_names)}; "
+                f"valid keys: {', '.join(field_names)}"
+            )
+        if i == len(parts) - 1:
+            node[part] = value
+            return
+        if part.isdigit() and isinstance(node, list):
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+        model = _sub_model(model, part) if model is not None else None
+        if not isinstance(node, (dict, list)):
+            raise ConfigError(f"--set {key}: '{'.'.join(parts[: i + 1])}' is a value, not a section")
+
+
+def _sub_model(model: type[BaseModel], field: str) -> type[BaseModel] | None:
+    """The Section class of `model.field`, if it is one (lists of sections are not descended)."""
+    ann = model.model_fields[field].annotation
+    for candidate in (ann, *getattr(ann, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def format_validation_error(err: ValidationError, origin: str) -> str:
+    """One line per problem: dotted key, what is wrong, the bad value, the closest valid key."""
+    lines = [f"{origin}: invalid config"]
+    for e in err.errors():
+        loc = [str(p) for p in e["loc"] if not str(p).startswith(("function-after", "function-before"))]
+        key = ".".join(loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            parent = _section_for(loc[:-1])
+            choices = list(parent.model_fields) if parent else []
+            hint = did_you_mean(loc[-1], choices)
+            valid = f"; valid keys: {', '.join(choices)}" if choices else ""
+            lines.append(f"  {key}: unknown key{hint}{valid}")
+            continue
+        msg = e["msg"]
+        if e["type"] == "missing":
+            lines.append(f"  {key}: required key is missing")
+            continue
+        value = e.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"  {key}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def _section_for(loc: list[str]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = Experiment
+    for part in loc:
+        if model is None:
+            return None
+        if part.isdigit():
+            continue
+        if part not in model.model_fields:
+            return None
+        ann = model.model_fields[part].annotation
+        model = None
+        stack = [ann]
+        while stack:
+            t = stack.pop()
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                model = t
+                break
+            stack.extend(getattr(t, "__args__", ()))
+    return model
+
+
+def _resolve_paths(exp: Experiment, base: Path) -> None:
+    for group in (exp.data.sources, exp.data.val or [], exp.data.test or []):
+        for src in group:
+            if src.path and not Path(src.path).is_absolute():
+                src.path = str((base / src.path).resolve())

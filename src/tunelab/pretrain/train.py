@@ -1,0 +1,279 @@
+"""Pretraining recipe for the built-in code model: a small Qwen2 LM on the standard library.
+
+    tunelab pretrain configs/pretrain/tiny-code.yaml --work-dir .pretrain/tiny-code
+
+Stages: build the corpus and tokenizer (once), then train with resumable checkpoints
+(`state.pt` holds model, optimizer, step and RNG-free sampling state: batch `i` is drawn from
+a generator seeded by (seed, i), so a resumed run sees exactly the batches an uninterrupted one
+would), keep the checkpoint with the best held-out loss in `best/`, and `export` writes the
+shipped package data (bf16 safetensors, tokenizer, model card).
+
+Needs only torch, transformers, tokenizers, numpy and pyyaml, so it runs on a bare GPU box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from tunelab.pretrain.corpus import build_corpus
+
+
+@dataclass
+class PretrainConfig:
+    """Every knob of the recipe. Unknown keys in the YAML are errors."""
+
+    name: str = "tiny-code"
+    # corpus / tokenizer
+    vocab_size: int = 8192
+    held_out_percent: int = 4
+    # model (transformers Qwen2 architecture)
+    hidden_size: int = 256
+    num_layers: int = 8
+    num_heads: int = 8
+    num_kv_heads: int = 4
+    intermediate_size: int = 768
+    max_position_embeddings: int = 2048
+    # optimisation
+    seq_len: int = 512
+    batch_size: int = 8
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 200
+    max_steps: int = 8000
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    eval_every: int = 250
+    eval_tokens: int = 262_144
+    save_every: int = 250
+    seed: int = 0
+    compile: bool = False
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> PretrainConfig:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw.update(overrides or {})
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        for key in raw:
+            if key not in names:
+                import difflib
+
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise SystemExit(f"{path}: unknown pretrain key '{key}'{hint}")
+        return cls(**{k: type(names[k].default)(v) for k, v in raw.items()})
+
+
+def build_model(cfg: PretrainConfig):
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    mc = Qwen2Config(
+        vocab_size=cfg.vocab_size,
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_kv_heads,
+        max_position_embeddings=cfg.max_position_embeddings,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=0,
+        pad_token_id=3,
+    )
+    torch.manual_seed(cfg.seed)
+    return Qwen2ForCausalLM(mc)
+
+
+def lr_at(step: int, cfg: PretrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def get_batch(data: np.ndarray, step: int, cfg: PretrainConfig, device: torch.device) -> torch.Tensor:
+    """Random windows of seq_len+1 tokens; a pure function of (seed, step) so resume is exact."""
+    g = np.random.default_rng([cfg.seed, step])
+    starts = g.integers(0, len(data) - cfg.seq_len - 1, size=cfg.batch_size)
+    rows = np.stack([data[s : s + cfg.seq_len + 1] for s in starts]).astype(np.int64)
+    return torch.from_numpy(rows).to(device, non_blocking=True)
+
+
+@torch.no_grad()
+def evaluate(model, data: np.ndarray, cfg: PretrainConfig, device: torch.device, autocast) -> float:
+    """Mean next-token loss over fixed, non-overlapping held-out windows."""
+    model.eval()
+    n_windows = max(1, min(cfg.eval_tokens, len(data) - 1) // cfg.seq_len)
+    losses = []
+    for i in range(0, n_windows, cfg.batch_size):
+        idx = range(i, min(i + cfg.batch_size, n_windows))
+        rows = np.stack([data[j * cfg.seq_len : j * cfg.seq_len + cfg.seq_len + 1] for j in idx]).astype(np.int64)
+        x = torch.from_numpy(rows).to(device)
+        with autocast():
+            logits = model(input_ids=x[:, :-1], use_cache=False).logits
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="sum"
+        )
+        losses.append((loss.item(), x[:, 1:].numel()))
+    model.train()
+    return sum(l for l, _ in losses) / sum(n for _, n in losses)
+
+
+def pretrain(cfg: PretrainConfig, work_dir: Path, log=print, time_budget: float | None = None) -> dict:
+    """Build the corpus if needed, then train (resuming from `work_dir/state.pt` if present).
+
+    `time_budget` (seconds) shortens `max_steps` to what fits, measured after 30 steps, so one
+    lease of a GPU machine finishes a whole cosine schedule; the chosen value is saved with
+    the checkpoint and the model card, so the run stays reproducible.
+    """
+    from transformers import PreTrainedTokenizerFast
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    corpus_dir = work_dir / "corpus"
+    if not (corpus_dir / "corpus.json").exists():
+        log(f"building corpus and tokenizer in {corpus_dir} ...")
+        stats = build_corpus(corpus_dir, cfg.vocab_size, cfg.held_out_percent)
+        log(f"corpus: {stats['tokens']} tokens, {stats['files']} files")
+    train_data = np.fromfile(corpus_dir / "train.bin", dtype=np.uint16)
+    val_data = np.fromfile(corpus_dir / "val.bin", dtype=np.uint16)
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+
+        def autocast():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+    else:
+        import contextlib
+
+        autocast = contextlib.nullcontext
+    model = build_model(cfg).to(device)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=(0.9, 0.95),
+        fused=device.type == "cuda",
+    )
+    step, best, history = 0, float("inf"), []
+    state_path = work_dir / "state.pt"
+    if state_path.exists():
+        state = torch.load(state_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, best, history = state["step"], state["best"], state["history"]
+        cfg.max_steps = state["config"]["max_steps"]
+        time_budget = None
+        log(f"resumed at step {step} (best held-out loss {best:.4f})")
+    fwd = torch.compile(model) if cfg.compile else model
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model: {n_params / 1e6:.2f}M parameters on {device}; {len(train_data):,} train tokens")
+
+    def save_state() -> None:
+        tmp = work_dir / "state.pt.tmp"
+        torch.save(
+            {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
+             "history": history, "config": dataclasses.asdict(cfg)},
+            tmp,
+        )
+        tmp.replace(state_path)
+
+    model.train()
+    t0, tokens = time.time(), 0
+    while step < cfg.max_steps:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        x = get_batch(train_data, step, cfg, device)
+        with autocast():
+            logits = fwd(input_ids=x[:, :-1], use_cache=False).logits
+        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        tokens += x[:, 1:].numel()
+        if time_budget and tokens == 30 * x[:, 1:].numel():
+            per_step = (time.time() - t0) / 30
+            # Leave 10% for evaluations and checkpoints.
+            fit = int(0.9 * time_budget / per_step)
+            if fit < cfg.max_steps:
+                cfg.max_steps = max(fit, cfg.warmup_steps + 1)
+                log(f"time budget {time_budget:.0f}s: max_steps set to {cfg.max_steps}")
+        if step % 50 == 0:
+            rate = tokens / (time.time() - t0)
+            log(f"step {step}/{cfg.max_steps} loss {loss.item():.4f} lr {lr_at(step, cfg):.2e} {rate:,.0f} tok/s")
+        if step % cfg.eval_every == 0 or step == cfg.max_steps:
+            val = evaluate(model, val_data, cfg, device, autocast)
+            history.append({"step": step, "train_loss": loss.item(), "val_loss": val, "time": time.time() - t0})
+            log(f"step {step}: held-out loss {val:.4f} (ppl {math.exp(val):.1f})")
+            if val < best:
+                best = val
+                model.save_pretrained(work_dir / "best", safe_serialization=True)
+                PreTrainedTokenizerFast.from_pretrained(corpus_dir / "tokenizer").save_pretrained(work_dir / "best")
+                (work_dir / "best" / "pretrain_meta.json").write_text(
+                    json.dumps({"step": step, "val_loss": val, "config": dataclasses.asdict(cfg)}, indent=2)
+                )
+        if step % cfg.save_every == 0 or step == cfg.max_steps:
+            save_state()
+    (work_dir / "history.json").write_text(json.dumps(history, indent=2))
+    return {"step": step, "best_val_loss": best, "history": history}
+
+
+def export(work_dir: Path, dest: Path) -> None:
+    """Write the shipped model: best weights in bfloat16 safetensors, tokenizer, card metadata."""
+    from transformers import AutoModelForCausalLM
+
+    best = work_dir / "best"
+    model = AutoModelForCausalLM.from_pretrained(best, dtype=torch.float32)
+    model = model.to(torch.bfloat16)
+    if dest.exists():
+        shutil.rmtree(dest)
+    model.save_pretrained(dest, safe_serialization=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
+        if (best / name).exists():
+            shutil.copy(best / name, dest / name)
+    meta = json.loads((best / "pretrain_meta.json").read_text())
+    corpus = json.loads((work_dir / "corpus" / "corpus.json").read_text())
+    history = json.loads((work_dir / "history.json").read_text()) if (work_dir / "history.json").exists() else []
+    meta.update({"corpus": {k: v for k, v in corpus.items() if k != "held_out_modules"},
+                 "held_out_modules": corpus["held_out_modules"], "history": history,
+                 "parameters": sum(p.numel() for p in model.parameters())})
+    (dest / "pretrain_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Pretrain tunelab's built-in code model.")
+    ap.add_argument("config")
+    ap.add_argument("--work-dir", required=True, type=Path)
+    ap.add_argument("--set", action="append", default=[], help="key=value override")
+    ap.add_argument("--export", type=Path, default=None, help="after training, export the best model here")
+    ap.add_argument("--corpus-only", action="store_true")
+    ap.add_argument("--time-budget", type=float, default=None, help="seconds; shortens max_steps to fit")
+    args = ap.parse_args(argv)
+    overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
+    cfg = PretrainConfig.from_yaml(args.config, overrides)
+    if args.corpus_only:
+        stats = build_corpus(args.work_dir / "corpus", cfg.vocab_size, cfg.held_out_percent)
+        print(json.dumps({k: v for k, v in stats.items() if k != "held_out_modules"}, indent=2))
+        return
+    pretrain(cfg, args.work_dir, log=lambda m: print(m, flush=True), time_budget=args.time_budget)
+    if args.export:
+        export(args.work_dir, args.export)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
