@@ -1,0 +1,171 @@
+"""The command table. Each command parses its arguments and calls one function of a layer.
+
+Heavy imports (torch, transformers) happen inside the commands, so `tunelab --help` is instant.
+User mistakes (`TunelabError`) are printed as one message with exit code 2; anything else is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from tunelab.errors import TunelabError
+
+app = typer.Typer(
+    help="Fine-tune small causal LMs with LoRA, evaluate them honestly, see what changed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect experiment configs.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect and validate an experiment's data.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigArg = Annotated[Path, typer.Argument(help="Experiment YAML file.")]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", help="Override a config key, e.g. --set train.lr=1e-4 (repeatable)."),
+]
+
+
+def _load(config: Path, overrides: list[str] | None):
+    from tunelab.config import load_config
+
+    return load_config(config, overrides or [])
+
+
+def _run_dir(exp, run_dir: Path | None) -> Path:
+    if run_dir is not None:
+        return run_dir
+    return Path(exp.run_dir) if exp.run_dir else Path("runs") / exp.name
+
+
+@app.command()
+def train(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Where outputs go (default: runs/<name>).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in the run dir.")] = False,
+) -> None:
+    """Fine-tune with LoRA: data -> train -> checkpoints, metrics and a summary in the run dir."""
+    from tunelab.training.loop import train as run_training
+
+    exp = _load(config, set_)
+    run_training(exp, _run_dir(exp, run_dir), resume=resume)
+
+
+@config_app.command("show")
+def config_show(config: ConfigArg, set_: SetOpt = None) -> None:
+    """Print the resolved config (defaults filled in, overrides applied)."""
+    exp = _load(config, set_)
+    console.print(exp.to_yaml(), end="", highlight=False, markup=False, soft_wrap=True)
+
+
+@data_app.command("inspect")
+def data_inspect(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    examples: Annotated[int, typer.Option("--examples", "-n", help="Examples in the label-mask preview.")] = 3,
+) -> None:
+    """Counts, token statistics, truncation, and which tokens of a few examples carry loss."""
+    from tunelab.data.inspect import render_inspect
+    from tunelab.models.loading import load_tokenizer
+
+    exp = _load(config, set_)
+    render_inspect(exp, load_tokenizer(exp.model), n_examples=examples, console=console)
+
+
+@data_app.command("validate")
+def data_validate(config: ConfigArg, set_: SetOpt = None) -> None:
+    """Read and normalise every row of every source; list every problem found."""
+    from tunelab.data.inspect import validate_data
+
+    exp = _load(config, set_)
+    problems = validate_data(exp)
+    if problems:
+        for p in problems:
+            err_console.print(p, markup=False, highlight=False)
+        raise TunelabError(f"{len(problems)} problem(s) in the data")
+    console.print("[green]data OK[/green]")
+
+
+@app.command()
+def models() -> None:
+    """List the built-in models with their cards."""
+    from rich.table import Table
+
+    from tunelab.models.loading import list_builtin_models
+
+    table = Table(title="built-in models (use as model.name: builtin:NAME)")
+    for col in ("name", "parameters", "description"):
+        table.add_column(col)
+    for m in list_builtin_models():
+        params = m.get("parameters")
+        table.add_row(m["name"], f"{params / 1e6:.1f}M" if params else "-", m.get("description", ""))
+    console.print(table)
+
+
+@app.command()
+def generate(
+    model: Annotated[str, typer.Option("--model", "-m", help="base, final, best, step-N (with --run-dir), an adapter dir, builtin:NAME, a hub id or a local model dir.")],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text to continue (or the user message with --chat).")],
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory the model ref points into.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1)] = 64,
+    chat: Annotated[bool, typer.Option(help="Wrap the prompt as a user message in the chat template.")] = False,
+    sample: Annotated[bool, typer.Option(help="Sample instead of greedy decoding.")] = False,
+    temperature: Annotated[float, typer.Option(min=0.0)] = 0.8,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.95,
+    seed: int = 0,
+) -> None:
+    """Print a continuation of PROMPT from any model variant."""
+    from tunelab.generation import generate_text
+
+    text = generate_text(
+        model, prompt, run_dir=run_dir, max_new_tokens=max_new_tokens, chat=chat, sample=sample,
+        temperature=temperature, top_p=top_p, seed=seed,
+    )
+    console.print(text, markup=False, highlight=False)
+
+
+@app.command()
+def pretrain(
+    config: ConfigArg,
+    work_dir: Annotated[Path, typer.Option(help="Corpus, checkpoints and logs; re-run to resume.")],
+    set_: SetOpt = None,
+    export: Annotated[Optional[Path], typer.Option(help="After training, write the shippable model here.")] = None,
+    time_budget: Annotated[Optional[float], typer.Option(help="Seconds; shortens max_steps to fit.")] = None,
+) -> None:
+    """Pretrain the built-in code model from the Python standard library (resumable)."""
+    from tunelab.pretrain.train import main as pretrain_main
+
+    argv = [str(config), "--work-dir", str(work_dir)]
+    for s in set_ or []:
+        argv += ["--set", s]
+    if export:
+        argv += ["--export", str(export)]
+    if time_budget:
+        argv += ["--time-budget", str(time_budget)]
+    pretrain_main(argv)
+
+
+def main() -> None:
+    try:
+        app()
+    except TunelabError as e:
+        from rich.text import Text
+
+        err_console.print(Text("error: ", style="bold red") + Text(str(e)), highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

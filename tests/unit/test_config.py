@@ -1,0 +1,101 @@
+"""Config: YAML + overrides validate into typed sections; mistakes name the key and a fix."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tunelab.config import Experiment, apply_override, load_config
+from tunelab.errors import ConfigError
+
+MINIMAL = {
+    "name": "t",
+    "model": {"name": "builtin:tiny-random-qwen2"},
+    "data": {"sources": [{"path": "train.jsonl"}]},
+}
+
+
+def write(tmp_path: Path, cfg: dict) -> Path:
+    p = tmp_path / "exp.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def test_minimal_config_gets_defaults_and_resolves_paths(tmp_path):
+    exp = load_config(write(tmp_path, MINIMAL))
+    assert isinstance(exp, Experiment)
+    assert exp.lora.r == 16 and exp.train.scheduler == "cosine"
+    assert exp.data.sources[0].path == str((tmp_path / "train.jsonl").resolve())
+    assert exp.data.sources[0].label == "train"
+
+
+def test_override_beats_yaml_and_parses_types(tmp_path):
+    cfg = {**MINIMAL, "train": {"lr": 1e-3}}
+    exp = load_config(write(tmp_path, cfg), ["train.lr=1e-4", "lora.target_modules=[q_proj, v_proj]", "data.packing=true"])
+    assert exp.train.lr == pytest.approx(1e-4)
+    assert exp.lora.target_modules == ["q_proj", "v_proj"]
+    assert exp.data.packing is True
+
+
+def test_misspelt_key_names_key_and_suggestion(tmp_path):
+    cfg = {**MINIMAL, "train": {"learning_rate": 1e-4, "lr": 1e-4, "epochz": 2}}
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, cfg))
+    msg = str(e.value)
+    assert "train.epochz: unknown key (did you mean 'epochs'?)" in msg
+    assert "train.learning_rate: unknown key" in msg
+
+
+def test_misspelt_override_fails_before_validation(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key 'lr' in lora \(did you mean 'r'\?\)"):
+        load_config(write(tmp_path, MINIMAL), ["lora.lr=3"])
+    with pytest.raises(ConfigError, match="expects key=value"):
+        load_config(write(tmp_path, MINIMAL), ["train.lr"])
+
+
+def test_wrong_type_and_range_name_key_and_value(tmp_path):
+    cfg = {**MINIMAL, "train": {"lr": -1, "batch_size": "eight"}, "lora": {"dropout": 1.5}}
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, cfg))
+    msg = str(e.value)
+    assert "train.lr: Input should be greater than 0 (got -1)" in msg
+    assert "train.batch_size" in msg and "'eight'" in msg
+    assert "lora.dropout" in msg and "1.5" in msg
+
+
+def test_enum_error_lists_allowed_values(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, {**MINIMAL, "train": {"scheduler": "cosin"}}))
+    assert "'cosine'" in str(e.value) and "'linear'" in str(e.value)
+
+
+def test_missing_sections_and_bad_source(tmp_path):
+    with pytest.raises(ConfigError, match="model: required key is missing"):
+        load_config(write(tmp_path, {"data": MINIMAL["data"]}))
+    bad = {**MINIMAL, "data": {"sources": [{"path": "a.jsonl", "hub": "x/y"}]}}
+    with pytest.raises(ConfigError, match="exactly one of path, hub or builtin"):
+        load_config(write(tmp_path, bad))
+
+
+def test_unreadable_or_non_mapping_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    p = tmp_path / "list.yaml"
+    p.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(p)
+    p.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(p)
+
+
+def test_to_yaml_round_trips(tmp_path):
+    exp = load_config(write(tmp_path, MINIMAL), ["train.max_steps=7"])
+    again = Experiment.model_validate(yaml.safe_load(exp.to_yaml()))
+    assert again == exp
+
+
+def test_apply_override_creates_nested_sections():
+    raw: dict = {}
+    apply_override(raw, "train.early_stopping.patience=3")
+    assert raw == {"train": {"early_stopping": {"patience": 3}}}
