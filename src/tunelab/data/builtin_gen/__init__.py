@@ -1,0 +1,25 @@
+"""Deterministic generators of tunelab's built-in datasets.
+
+Each module here rebuilds one dataset under `src/tunelab/builtin/datasets/` and is run by hand
+(`python -m tunelab.data.builtin_gen.<module>`); nothing here runs at import or at load time.
+The shipped files are the output; the cards beside them name the command that made them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+DATASETS_DIR = Path(__file__).resolve().parent.parent.parent / "builtin" / "datasets"
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
+    """Write rows as JSON lines (sorted keys, ASCII, `\\n` endings) and return how many."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with path.open("w", encoding="utf-8", newline="\n") as f:
+        for row in rows:
+            f.write(json.dumps(row, sort_keys=True, ensure_ascii=True) + "\n")
+            n += 1
+    return n
