@@ -70,6 +70,14 @@ def config_show(config: ConfigArg, set_: SetOpt = None) -> None:
     console.print(exp.to_yaml(), end="", highlight=False, markup=False, soft_wrap=True)
 
 
+@config_app.command("reference")
+def config_reference() -> None:
+    """Print every config key with its type, default and meaning (Markdown)."""
+    from tunelab.config import reference_markdown
+
+    typer.echo(reference_markdown())
+
+
 @data_app.command("inspect")
 def data_inspect(
     config: ConfigArg,

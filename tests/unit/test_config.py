@@ -99,3 +99,12 @@ def test_apply_override_creates_nested_sections():
     raw: dict = {}
     apply_override(raw, "train.early_stopping.patience=3")
     assert raw == {"train": {"early_stopping": {"patience": 3}}}
+
+
+def test_config_reference_doc_is_current():
+    """docs/config.md is generated from the typed config; regenerate with `tunelab config reference`."""
+    from tunelab.config import reference_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "config.md"
+    assert doc.read_text() == reference_markdown() + "\n", "run: tunelab config reference > docs/config.md"
+    assert "| `lr` |" in doc.read_text() and "## `train.early_stopping`" in doc.read_text()
