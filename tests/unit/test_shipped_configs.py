@@ -1,0 +1,38 @@
+"""Contract test: every config shipped in configs/ loads (STYLE.md 10)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tunelab.config import load_config
+from tunelab.pretrain.train import PretrainConfig
+
+ROOT = Path(__file__).resolve().parents[2] / "configs"
+EXPERIMENTS = sorted(p for p in ROOT.glob("*.yaml"))
+
+
+def test_there_are_shipped_experiments():
+    names = {p.name for p in EXPERIMENTS}
+    assert "smoke.yaml" in names
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
+def test_experiment_config_loads(path):
+    exp = load_config(path)
+    for src in exp.data.sources:
+        if src.path:
+            assert Path(src.path).is_file(), f"{path.name}: data file {src.path} is missing"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "pretrain").glob("*.yaml")), ids=lambda p: p.name)
+def test_pretrain_config_loads(path):
+    cfg = PretrainConfig.from_yaml(path)
+    assert cfg.vocab_size >= 8000 and cfg.max_steps > cfg.warmup_steps
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "accelerate").glob("*.yaml")), ids=lambda p: p.name)
+def test_accelerate_launch_config_parses(path):
+    cfg = yaml.safe_load(path.read_text())
+    assert cfg["distributed_type"] in {"MULTI_GPU", "FSDP", "DEEPSPEED"}
+    assert cfg["num_processes"] >= cfg["num_machines"]
