@@ -1,0 +1,365 @@
+"""The training loop: `train(exp, run_dir, resume)` runs DESIGN's train stage end to end.
+
+    setup   run dir, seed, accelerator, model + tokenizer, LoRA, data (manifest to run_dir/data)
+    loop    grad-accumulated AdamW steps; log / evaluate / checkpoint / early-stop on schedule
+    finish  final adapter, summary.json, a one-screen summary
+
+One process, or several under `torchrun` (DDP through accelerate; CPU uses gloo). Every
+process runs the same code on its share of each batch; only the main process writes files.
+
+Loss normalisation: a step's loss is (sum of token losses over all micro-batches of all
+processes) / (their total number of label tokens), never a mean of per-batch means. Each
+micro-batch backpropagates `loss_sum * world_size / global_tokens`; DDP then averages the
+gradients over processes, which divides the world size out again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tunelab.config import Experiment
+from tunelab.errors import TrainingError
+from tunelab.runs import (RunPaths, append_jsonl, peak_memory, prepare_run_dir, read_json,
+                          truncate_metrics, write_json)
+from tunelab.training import checkpoint as ckpt
+from tunelab.training.batches import DataOrder, DataPosition, make_batch, row_tokens, to_device
+from tunelab.training.evaluate import evaluate
+from tunelab.training.metrics import TokenLossModel, verify_fast_path
+from tunelab.training.progress import Progress, print_summary
+from tunelab.training.schedule import build_optimizer, build_scheduler, total_steps
+from tunelab.training.tracking import Trackers
+
+FINISHED = ("max_steps", "epochs", "early_stopping")
+
+
+@dataclass
+class LoopState:
+    """Everything the loop needs to continue exactly where a checkpoint left it."""
+
+    step: int = 0
+    position: DataPosition = field(default_factory=DataPosition)
+    tokens_seen: int = 0  # real input tokens, all processes
+    train_time: float = 0.0  # seconds spent in training steps (no eval, no saving)
+    best_val: float = math.inf
+    best_step: int | None = None
+    es_best: float = math.inf  # early stopping's reference (improvement must beat it by min_delta)
+    bad_evals: int = 0
+    last_eval: dict[str, Any] = field(default_factory=dict)  # split -> row of the latest eval
+    wall_time: float = 0.0  # seconds of earlier sessions of this run (resume adds to it)
+    logged_time: float = 0.0  # train_time at the last log line
+    # Per-step sums since the last log line: [loss_sum, label_tokens, input_tokens] per step.
+    window: list[list[Any]] = field(default_factory=list)
+
+
+def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[str, Any]:
+    """Fine-tune `exp` into `run_dir` and return the summary (also in train/summary.json)."""
+    from accelerate.utils import gather_object, set_seed
+
+    t_start = time.time()
+    accelerator = _accelerator(exp)
+    main, world = accelerator.is_main_process, accelerator.num_processes
+    paths = RunPaths(Path(run_dir))
+    if resume and paths.summary.exists():
+        done = read_json(paths.summary)
+        if done.get("stop_reason") in FINISHED:
+            if main:
+                print(f"{paths.root}: run already finished ({done['stop_reason']} at step {done['steps']})")
+            return done
+    paths = prepare_run_dir(exp, paths.root, resume, world_size=world, write=main)
+    set_seed(exp.seed)
+
+    # ---- model, tokenizer, LoRA ------------------------------------------------------------
+    model, tokenizer = _load_model(exp, accelerator.device)
+    from tunelab.models.lora import count_parameters
+
+    trainable, total_params = count_parameters(model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    # ---- data --------------------------------------------------------------------------------
+    from tunelab.data.pipeline import prepare, write_manifest
+
+    data = prepare(exp, tokenizer)
+    if main:
+        write_manifest(data, paths.data)
+    train_rows = data.train
+    packed = bool(train_rows) and getattr(train_rows[0], "position_ids", None) is not None
+    order = DataOrder(len(train_rows), exp.train.batch_size, exp.seed, world, accelerator.process_index)
+    n_steps = total_steps(exp.train, order.per_epoch)
+
+    # ---- optimisation --------------------------------------------------------------------------
+    loss_model = TokenLossModel(model)
+    optimizer = build_optimizer(model, exp.train, fused=accelerator.device.type == "cuda")
+    scheduler = build_scheduler(optimizer, exp.train, n_steps)
+    state = LoopState()
+    if main:
+        ckpt.remove_partial(paths)
+    accelerator.wait_for_everyone()
+    latest = ckpt.latest_checkpoint(paths) if resume else None
+    if latest is not None:
+        state = _from_dict(ckpt.load_checkpoint(latest[1], model, optimizer, scheduler, accelerator.device))
+    elif resume and main:
+        print(f"{paths.root}: no checkpoint to resume from; starting at step 0")
+    if main:
+        dropped = truncate_metrics(paths.metrics, state.step)
+        if latest is not None:
+            print(f"resumed from {latest[1].name}" + (f" ({dropped} later metric lines dropped)" if dropped else ""))
+    sample = to_device(make_batch(train_rows[: exp.train.batch_size], pad_id, packed), accelerator.device)
+    with accelerator.autocast():
+        verify_fast_path(loss_model, sample, rtol=1e-3 if accelerator.mixed_precision == "no" else 3e-2)
+    if exp.train.compile:
+        loss_model = torch.compile(loss_model)
+    loss_model, optimizer = accelerator.prepare(loss_model, optimizer)
+    eval_model = accelerator.unwrap_model(loss_model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    trackers = Trackers(exp, paths.root, enabled=main)
+    cfg = exp.train
+    eval_bs = cfg.eval_batch_size or cfg.batch_size
+
+    def run_eval() -> dict[str, dict[str, Any]]:
+        rows = {}
+        for split, examples in (("val", data.val), ("test", data.test)):
+            res = evaluate(eval_model, examples, batch_size=eval_bs, pad_id=pad_id,
+                           accelerator=accelerator, max_examples=cfg.max_eval_examples)
+            if res is not None:
+                rows[split] = {"step": state.step, "epoch": round(order.epoch_float(state.position), 4),
+                               "split": split, **res, "time": round(clock(), 2)}
+        return rows
+
+    def emit(row: dict[str, Any]) -> None:
+        if main:
+            append_jsonl(paths.metrics, row)
+            trackers.log(row)
+
+    # ---- the loop ------------------------------------------------------------------------------
+    wall0 = state.wall_time
+
+    def clock() -> float:  # seconds since the run first started, across resumes
+        return wall0 + time.time() - t_start
+
+    stop_reason, nan_step, grad_norm = None, None, None
+    progress = Progress(n_steps, state.step, enabled=main)
+    loss_model.train()
+    try:
+        while state.step < n_steps and stop_reason is None:
+            t0 = time.time()
+            micro = []
+            for _ in range(cfg.grad_accum):
+                idx, state.position = order.take(state.position)
+                rows = [train_rows[i] for i in idx]
+                micro.append((make_batch(rows, pad_id, packed), row_tokens(rows)))
+            local_tokens = sum(b["targets"].numel() for b, _ in micro)
+            global_tokens = _all_sum(accelerator, local_tokens)
+            scale = world / global_tokens.clamp(min=1) if world > 1 else world / max(local_tokens, 1)
+            step_loss = torch.zeros((), device=accelerator.device)
+            for i, (batch, _) in enumerate(micro):
+                # Gradients are all-reduced once per step, on the last micro-batch.
+                sync = contextlib.nullcontext() if i == len(micro) - 1 else accelerator.no_sync(loss_model)
+                with sync:
+                    loss_sum, _, _ = loss_model(**to_device(batch, accelerator.device))
+                    accelerator.backward(loss_sum * scale)
+                step_loss += loss_sum.detach()
+            last = state.step + 1 == n_steps
+            log_now = (state.step + 1) % cfg.log_every == 0 or last
+            if cfg.max_grad_norm:
+                grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+            elif log_now:  # only measured when it is logged
+                grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+            lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            state.window.append([step_loss, local_tokens, sum(n for _, n in micro)])
+            state.train_time += time.time() - t0
+
+            if log_now:
+                row, nan_step = _flush_window(state, accelerator, order)
+                if nan_step is None:
+                    row.update(lr=lr, grad_norm=float(grad_norm), time=round(clock(), 2))
+                    emit(row)
+                    progress.update(state.step, row["loss"], lr)
+            if nan_step is None and (state.step % cfg.eval_every == 0 or last) and (data.val or data.test):
+                state.last_eval = run_eval()
+                for row in state.last_eval.values():
+                    emit(row)
+                val = state.last_eval.get("val", {}).get("loss")
+                progress.note_eval(state.step, state.last_eval)
+                if val is not None and not math.isfinite(val):
+                    nan_step = state.step
+                elif val is not None:
+                    stop_reason = _track_best(state, val, cfg.early_stopping)
+            is_best = state.best_step == state.step and cfg.keep_best
+            if nan_step is None and (state.step % cfg.save_every == 0 or last or is_best or stop_reason):
+                if state.window:  # never save weights a non-finite step has touched
+                    _, nan_step = _flush_window(state, accelerator, order, keep=True)
+                if nan_step is None:
+                    state.wall_time = clock()
+                    _save(accelerator, paths, model, optimizer, scheduler, state, cfg)
+            if nan_step is not None:
+                stop_reason = "nan"
+        if stop_reason is None:
+            stop_reason = "max_steps" if cfg.max_steps is not None else "epochs"
+    finally:
+        progress.close()
+        trackers.close("FAILED" if stop_reason in (None, "nan") else "FINISHED")
+
+    # ---- finish --------------------------------------------------------------------------------
+    if stop_reason != "nan" and main:
+        ckpt.save_weights(model, paths.final, tokenizer)
+    # Every rank's weights must be identical after DDP; the DDP test compares these.
+    hashes = gather_object([ckpt.fingerprint(params)]) if world > 1 else [ckpt.fingerprint(params)]
+    summary = {
+        "stop_reason": stop_reason,
+        "steps": state.step,
+        "total_steps": n_steps,
+        "epochs": round(order.epoch_float(state.position), 4),
+        "wall_time_s": round(clock(), 2),
+        "train_time_s": round(state.train_time, 2),
+        "tokens_seen": state.tokens_seen,
+        "tokens_per_s": round(state.tokens_seen / state.train_time, 1) if state.train_time else None,
+        **peak_memory(accelerator.device),
+        "trainable_params": trainable,
+        "total_params": total_params,
+        "best_step": state.best_step,
+        "best_val_loss": state.best_val if state.best_step is not None else None,
+        **{f"final_{s}_{k}": state.last_eval.get(s, {}).get(k) for s in ("val", "test") for k in ("loss", "token_accuracy")},
+        "world_size": world,
+        "fast_loss": eval_model.fast,
+        "adapter_sha256_per_rank": hashes,
+    }
+    if main:
+        write_json(paths.summary, summary)
+        print_summary(summary, paths.root)
+    if stop_reason == "nan":
+        kept = ckpt.latest_checkpoint(paths)
+        raise TrainingError(
+            f"loss became nan/inf at step {nan_step}; last good checkpoint: "
+            f"{kept[1].name if kept else 'none (nothing saved before it)'}; lower train.lr (now "
+            f"{cfg.lr:g}) or set train.max_grad_norm, check the data, and start again with another --run-dir"
+        )
+    return summary
+
+
+# ---- setup helpers -------------------------------------------------------------------------------
+
+
+def _accelerator(exp: Experiment):
+    from accelerate import Accelerator
+
+    from tunelab.models.loading import pick_device, pick_dtype
+
+    device = pick_device(exp.model.device)
+    dtype = pick_dtype(exp.model.dtype, device)
+    mixed = "no"
+    if device.type == "cuda" and dtype == torch.bfloat16:
+        mixed = "bf16"
+    elif device.type == "cuda" and dtype == torch.float16:
+        mixed = "fp16"
+    return Accelerator(cpu=device.type == "cpu", mixed_precision=mixed)
+
+
+def _load_model(exp: Experiment, device: torch.device):
+    from tunelab.models.loading import load_model, load_tokenizer
+
+    tokenizer = load_tokenizer(exp.model)
+    model = load_model(exp.model, device)
+    if exp.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if exp.lora.enabled:
+        from tunelab.models.lora import attach_lora
+
+        model = attach_lora(model, exp.lora)
+    else:
+        model.requires_grad_(True)
+    model.to(device)
+    return model, tokenizer
+
+
+# ---- loop helpers --------------------------------------------------------------------------------
+
+
+def _all_sum(accelerator, value: int) -> torch.Tensor | int:
+    if accelerator.num_processes == 1:
+        return value
+    t = torch.tensor(value, device=accelerator.device, dtype=torch.float32)
+    return accelerator.reduce(t, reduction="sum")
+
+
+def _flush_window(state: LoopState, accelerator, order: DataOrder, keep: bool = False) -> tuple[dict[str, Any], int | None]:
+    """Turn the per-step sums since the last log into one train row (one device sync).
+
+    Returns the row and the first step whose loss was not finite (None if all were). With
+    `keep`, only checks and leaves the window for the next log line.
+    """
+    first = state.step - len(state.window) + 1
+    # [3, k]: loss_sum, label tokens, input tokens of each step, summed over processes.
+    table = torch.stack([torch.stack([torch.as_tensor(v, dtype=torch.float64, device=accelerator.device)
+                                      for v in col]) for col in zip(*state.window)])
+    if accelerator.num_processes > 1:
+        table = accelerator.reduce(table, reduction="sum")
+    losses, labels, inputs = table.tolist()
+    for i, (l, n) in enumerate(zip(losses, labels)):
+        if not math.isfinite(l):
+            return {}, first + i
+    if keep:
+        return {}, None
+    elapsed = max(state.train_time - state.logged_time, 1e-9)
+    state.tokens_seen += int(sum(inputs))
+    row = {
+        "step": state.step,
+        "epoch": round(order.epoch_float(state.position), 4),
+        "split": "train",
+        "loss": sum(losses) / max(sum(labels), 1),
+        "tokens": int(sum(inputs)),
+        "tokens_per_s": round(sum(inputs) / elapsed, 1),
+        "tokens_seen": state.tokens_seen,
+    }
+    state.window = []
+    state.logged_time = state.train_time
+    return row, None
+
+
+def _track_best(state: LoopState, val: float, es) -> str | None:
+    """Update best-so-far and the early-stopping counter; return "early_stopping" to stop."""
+    if val < state.best_val:
+        state.best_val, state.best_step = val, state.step
+    if val < state.es_best - es.min_delta:
+        state.es_best, state.bad_evals = val, 0
+    else:
+        state.bad_evals += 1
+    if es.patience is not None and state.bad_evals >= es.patience:
+        return "early_stopping"
+    return None
+
+
+def _save(accelerator, paths: RunPaths, model, optimizer, scheduler, state: LoopState, cfg) -> None:
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        val = state.last_eval.get("val", {})
+        info = {"val_loss": val.get("loss") if val.get("step") == state.step else None,
+                "best_step": state.best_step, "best_val_loss": state.best_val if state.best_step is not None else None}
+        ckpt.save_checkpoint(paths, state.step, model, optimizer, scheduler, _to_dict(state), info)
+        ckpt.prune_checkpoints(paths, cfg.keep_last, state.best_step if cfg.keep_best else None)
+    accelerator.wait_for_everyone()
+
+
+def _to_dict(state: LoopState) -> dict[str, Any]:
+    window, state.window = state.window, []
+    d = asdict(state)
+    state.window = window
+    # float32 loss sums -> Python floats is exact, so a resumed window logs the same number.
+    d["window"] = [[float(v) for v in row] for row in window]
+    return d
+
+
+def _from_dict(d: dict[str, Any]) -> LoopState:
+    d = dict(d)
+    d["position"] = DataPosition(**d["position"])
+    return LoopState(**d)

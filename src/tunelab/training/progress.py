@@ -1,0 +1,85 @@
+"""What a person watching the terminal sees: a progress bar (or plain lines) and a summary.
+
+The bar is drawn only on the main process and only when stderr is a terminal; otherwise (CI,
+`| tee log`, a cluster job) each logged step is one plain line.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+class Progress:
+    """Steps done / total with the latest loss and lr; no-op on non-main processes."""
+
+    def __init__(self, total: int, start: int, enabled: bool = True):
+        self.enabled = enabled
+        self.console = Console(stderr=True)
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+
+            self.bar = RichProgress(
+                TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False,
+            )
+            self.task = self.bar.add_task("train", total=total, completed=start, info="")
+            self.bar.start()
+        self.total = total
+
+    def update(self, step: int, loss: float, lr: float) -> None:
+        if not self.enabled:
+            return
+        info = f"loss {loss:.4f}  lr {lr:.2e}"
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step, info=info)
+        else:
+            self.console.print(f"step {step}/{self.total}  {info}", highlight=False)
+
+    def note_eval(self, step: int, rows: dict[str, dict[str, Any]]) -> None:
+        if not self.enabled or not rows:
+            return
+        parts = [f"{split} loss {r['loss']:.4f} acc {r['token_accuracy']:.3f}" for split, r in rows.items()]
+        self.console.print(f"step {step}: " + "  ".join(parts), highlight=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
+    """One screen: why the run stopped, losses, best checkpoint, speed, memory, parameters."""
+    t = Table(title=f"training summary: {run_dir}", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+
+    def fmt(v: Any, spec: str = ".4f") -> str:
+        if v is None or (isinstance(v, float) and not math.isfinite(v)):
+            return "-"
+        return format(v, spec) if isinstance(v, float) else str(v)
+
+    t.add_row("stopped", f"{summary['stop_reason']} at step {summary['steps']}/{summary['total_steps']}"
+              f" (epoch {summary['epochs']:.2f})")
+    for split in ("val", "test"):
+        loss = summary.get(f"final_{split}_loss")
+        if loss is not None:
+            t.add_row(f"{split} loss / token acc",
+                      f"{fmt(loss)} / {fmt(summary.get(f'final_{split}_token_accuracy'), '.3f')}")
+    if summary.get("best_step") is not None:
+        t.add_row("best checkpoint", f"step-{summary['best_step']} (val loss {fmt(summary['best_val_loss'])})")
+    t.add_row("time", f"{summary['wall_time_s']:.1f} s wall, {summary['train_time_s']:.1f} s training")
+    t.add_row("throughput", f"{fmt(summary.get('tokens_per_s'), '.0f')} tokens/s "
+              f"({summary['tokens_seen']:,} tokens, {summary['world_size']} process(es))")
+    t.add_row("peak memory", f"{summary['peak_memory_mb']:.0f} MB ({summary['peak_memory_kind']})")
+    share = summary["trainable_params"] / max(summary["total_params"], 1)
+    t.add_row("parameters", f"{summary['trainable_params']:,} trainable of {summary['total_params']:,} ({share:.2%})")
+    t.add_row("outputs", f"{run_dir}/final, {run_dir}/train/metrics.jsonl")
+    Console(stderr=True).print(t)
