@@ -1,8 +1,9 @@
-"""Shared test fixtures. Fixtures of the data layer are named data_*."""
+"""Shared test fixtures. Fixtures of the data layer are named data_*; of the models layer, tiny_*."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,3 +31,42 @@ def data_write_jsonl(tmp_path: Path) -> Callable[[str, list[dict[str, Any]]], Pa
         return path
 
     return write
+
+
+# --- models layer: tiny random-init models, hermetic cache, no hub ----------------------------
+
+# Tests never reach the hub: fail fast instead of retrying for a minute per request.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tunelab_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Build `builtin:tiny-random-*` models into a per-session cache, not ~/.cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TUNELAB_CACHE", str(tmp_path_factory.mktemp("tunelab-cache")))
+        yield
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """`tiny_model_dir(arch)` -> folder of a random-init qwen2/llama/qwen3/phi3 model (seed 0), built once."""
+    from tunelab.models.tiny import build_tiny_model
+
+    built: dict[str, Path] = {}
+
+    def get(arch: str) -> Path:
+        if arch not in built:
+            built[arch] = build_tiny_model(arch, tmp_path_factory.mktemp(f"tiny-{arch}"), seed=0)
+        return built[arch]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_dir(tiny_model_dir: Callable[[str], Path]) -> Path:
+    return tiny_model_dir("qwen2")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tiny_model_dir: Callable[[str], Path]) -> Path:
+    return tiny_model_dir("llama")
