@@ -168,3 +168,12 @@ def test_builtin_dataset(monkeypatch):
     assert [o for _, o in rows] == [f"builtin:python-basics[{i}]" for i in range(3)]
     with pytest.raises(DataError, match="unknown built-in dataset 'python-basic' \\(did you mean 'python-basics'"):
         read_rows(SourceConfig(builtin="python-basic"))
+
+
+def test_origins_are_relative_to_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / "train.jsonl"
+    path.write_text(json.dumps(ROWS[0]) + "\n{bad\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match=r"^data/train.jsonl:2: not valid JSON"):
+        read_rows(SourceConfig(path=str(path)))

@@ -24,7 +24,7 @@ READERS = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
 def describe(src: SourceConfig) -> str:
     """A short human name for where a source's rows come from (used in error messages)."""
     if src.path:
-        return src.path
+        return str(shown_path(Path(src.path)))
     if src.hub:
         return f"hub dataset '{src.hub}'" + (f" ({src.subset})" if src.subset else "")
     return f"builtin:{src.builtin}"
@@ -47,7 +47,7 @@ def read_rows(src: SourceConfig, errors: list[str] | None = None) -> list[Row]:
     """
     limit = src.max_examples
     if src.path:
-        rows = _read_file(Path(src.path), limit, errors)
+        rows = _read_file(shown_path(Path(src.path)), limit, errors)
     elif src.hub:
         rows = _read_hub(src, limit)
     else:
@@ -60,6 +60,15 @@ def read_rows(src: SourceConfig, errors: list[str] | None = None) -> list[Row]:
 # --------------------------------------------------------------------------------------------
 # Local files
 # --------------------------------------------------------------------------------------------
+
+
+def shown_path(path: Path) -> Path:
+    """`path` relative to the working directory when it lies below it, so origins read
+    "data/train.jsonl:17" (config loading makes data paths absolute)."""
+    try:
+        return path.relative_to(Path.cwd()) if path.is_absolute() else path
+    except ValueError:
+        return path
 
 
 def _read_file(path: Path, limit: int | None, errors: list[str] | None) -> list[Row]:
