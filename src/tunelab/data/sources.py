@@ -239,7 +239,7 @@ def _read_builtin(src: SourceConfig, limit: int | None) -> list[Row]:
         rows = load_builtin(src.builtin, src.split)
     except TunelabError:
         raise
-    except KeyError:
+    except (KeyError, ValueError):
         names = list(list_builtin())
         raise DataError(
             f"unknown built-in dataset '{src.builtin}'{did_you_mean(src.builtin, names)}; "

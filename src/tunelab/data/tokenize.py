@@ -77,7 +77,10 @@ def end_of_turn(tokenizer: Any) -> str | None:
 
     Generation should stop on it: for base models with a ChatML template it is not the eos.
     """
-    text = _render(tokenizer, [{"role": "user", "content": "x"}, {"role": "assistant", "content": _PROBE}])
+    try:
+        text = _render(tokenizer, [{"role": "user", "content": "x"}, {"role": "assistant", "content": _PROBE}])
+    except Exception:  # a template that rejects the probe chat: no marker known
+        return None
     tail = text[text.rfind(_PROBE) + len(_PROBE) :].strip()
     return tail or None
 
