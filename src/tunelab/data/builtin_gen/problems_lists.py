@@ -320,6 +320,8 @@ assert candidate([1, 3, 5, 7, 9], 1) == 0
 assert candidate([1, 3, 5, 7, 9], 9) == 4
 assert candidate([1, 3, 5, 7, 9], 10) == -1
 assert candidate([1, 3, 5, 7, 9], 0) == -1
+assert candidate([1, 2, 3], 2) == 1
+assert candidate([1, 2, 3, 4, 5, 6], 5) == 4
 
 ### move_zeros | lists
 Write a function that moves all zeros of a list to the end while keeping the order of the other elements.

@@ -567,16 +567,23 @@ assert candidate([5, 5, 4]) == [4, 5, 5]
 assert candidate([9, -2, 7, 0]) == [-2, 0, 7, 9]
 
 ### sort_by_length | sorting
-Write a function that sorts words by length, keeping the original order of words with the same length.
+Write a function that sorts words by length without sort() or sorted(), keeping the original order of words with the same length.
 def sort_by_length(words: list) -> list:
     """Return the words ordered by increasing length; words of equal length keep their order.
+    Do not use sort() or sorted().
 
     >>> sort_by_length(["banana", "kiwi", "fig", "apple"])
     ['fig', 'kiwi', 'apple', 'banana']
     >>> sort_by_length(["bb", "aa", "c"])
     ['c', 'bb', 'aa']
     """
-    return sorted(words, key=len)
+    result = []
+    for word in words:
+        i = len(result)
+        while i > 0 and len(result[i - 1]) > len(word):
+            i -= 1
+        result.insert(i, word)
+    return result
 ---
 assert candidate(["banana", "kiwi", "fig", "apple"]) == ["fig", "kiwi", "apple", "banana"]
 assert candidate(["bb", "aa", "c"]) == ["c", "bb", "aa"]

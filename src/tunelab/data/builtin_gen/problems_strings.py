@@ -290,6 +290,7 @@ assert candidate("abc", 26) == "abc"
 assert candidate("def", -3) == "abc"
 assert candidate("Zz", 2) == "Bb"
 assert candidate("a1b2", 27) == "b1c2"
+assert candidate("AaZz", 1) == "BbAa"
 
 ### run_length_encode | strings
 Write a function that compresses a string with run-length encoding: each run of the same character becomes the character followed by the run length.
