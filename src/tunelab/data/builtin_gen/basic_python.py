@@ -23,6 +23,7 @@ import json
 import random
 import zlib
 
+from tunelab.data.builtin import decode_private_tests
 from tunelab.data.builtin_gen import DATASETS_DIR, write_jsonl
 from tunelab.data.builtin_gen.runner import run_jobs
 
@@ -108,10 +109,6 @@ def encode_private(cases: list[dict]) -> str:
     return base64.b64encode(zlib.compress(json.dumps(cases).encode())).decode()
 
 
-def decode_private(blob: str) -> list[dict]:
-    return json.loads(zlib.decompress(base64.b64decode(blob)).decode())
-
-
 def reference_program(problem: dict, main_body: str) -> str:
     body = "".join(f"    {line}\n" if line else "\n" for line in main_body.strip("\n").splitlines())
     return (problem["prompt"] + problem["canonical_solution"].rstrip("\n") + "\n\n\n"
@@ -176,7 +173,7 @@ def stdio_jobs(rows: list[dict]) -> list[dict]:
     """Jobs that check each reference program on its public and (decoded) private tests."""
     jobs = []
     for row in rows:
-        cases = json.loads(row["public_test_cases"]) + decode_private(row["private_test_cases_compressed"])
+        cases = json.loads(row["public_test_cases"]) + decode_private_tests(row["private_test_cases_compressed"])
         for k, case in enumerate(cases):
             jobs.append({"id": f"{row['question_id']}#{k}", "program": row["reference_solution"],
                          "stdin": case["input"], "expected": case["output"]})

@@ -549,9 +549,9 @@ SPECS: list[StdioSpec] = [
         "Print the number of moves, then one line per move with the source and target peg.",
         "moves = hanoi_moves(int(input()))\nprint(len(moves))\nfor a, b in moves:\n    print(a, b)",
         [("1\n", "1\nA C\n"), ("2\n", "3\nA B\nA C\nB C\n")],
-        ("3\n", "10\n"),
-        lambda r: f"{r.randint(1, 6)}\n",
-        n_random=4,
+        tuple(f"{n}\n" for n in range(3, 11)),
+        lambda r: f"{r.randint(1, 10)}\n",
+        n_random=0,
     ),
     StdioSpec(
         "permutations", "All Orderings", "medium",

@@ -280,6 +280,8 @@ def _where(stmt: ast.stmt, line: int) -> str:
         what = "the `return` statement"
     elif isinstance(stmt, (ast.Assign, ast.AugAssign)):
         target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
+        while isinstance(target, ast.Subscript):  # `groups[key]` could show the fixed index
+            target = target.value
         what = f"the assignment to `{ast.unparse(target)}`"
     else:
         what = "the statement"
