@@ -33,9 +33,12 @@ CONTEST_DATE = "2025-06-01T00:00:00"
 
 
 def _parts() -> list[str]:
-    from tunelab.data.builtin_gen import problems_lists, problems_math, problems_misc, problems_strings
+    from tunelab.data.builtin_gen import (
+        problems_dicts, problems_lists, problems_math, problems_parsing, problems_strings,
+    )
 
-    return [problems_strings.SOURCE, problems_lists.SOURCE, problems_math.SOURCE, problems_misc.SOURCE]
+    # The order fixes the task ids: new problems go at the end of the last part.
+    return [p.SOURCE for p in (problems_strings, problems_lists, problems_math, problems_dicts, problems_parsing)]
 
 
 def parse_blocks(source: str) -> list[dict]:

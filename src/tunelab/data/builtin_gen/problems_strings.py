@@ -9,7 +9,7 @@ Format of each block (parsed by `basic_python.parse_blocks`):
     <asserts on `candidate`, one per line>
 
 The prompt is everything up to the end of the docstring; the body is the canonical solution.
-New problems go at the end of the last part, so that task ids stay stable.
+New problems go at the end of the last part (`problems_parsing`), so that task ids stay stable.
 """
 
 SOURCE = r'''
