@@ -176,10 +176,23 @@ def test_tokenizer_without_pad_uses_eos_and_pads_right(tmp_path, tiny_qwen2_dir)
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
         cfg = json.loads((path / name).read_text())
         cfg.pop("pad_token", None)
+        cfg["padding_side"] = "left"
         (path / name).write_text(json.dumps(cfg))
     tok = load_tokenizer(ModelConfig(name=str(path)))
     assert tok.pad_token == tok.eos_token == "<|endoftext|>" and tok.pad_token_id == 0
     assert tok.padding_side == "right"
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "llama", "phi3"])
+def test_tokenizer_is_exactly_the_folders_tokenizer_json(arch, tiny_model_dir):
+    # transformers 5 swaps in Qwen2Tokenizer for model_type qwen2, which re-splits digits and
+    # whitespace; the built-in tokenizer must encode as it did in pretraining.
+    from tokenizers import Tokenizer
+
+    path = tiny_model_dir(arch)
+    text = "def f(x):\n    return x**2  # 123456 caf\u00e9\n<|im_start|>user"
+    raw = Tokenizer.from_file(str(path / "tokenizer.json")).encode(text).ids
+    assert load_tokenizer(ModelConfig(name=str(path)))(text).input_ids == raw
 
 
 def test_load_base_on_cpu_in_float32_with_pad_ids(tiny_llama_dir):
@@ -189,9 +202,15 @@ def test_load_base_on_cpu_in_float32_with_pad_ids(tiny_llama_dir):
     assert not model.training
 
 
+def test_model_lands_on_the_requested_device(tiny_llama_dir):
+    # "meta" stands in for an accelerator: it shows the weights are moved where asked.
+    model = load_model(ModelConfig(name=str(tiny_llama_dir)), "meta")
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+
+
 @pytest.mark.parametrize("trust", [False, True])
 def test_trust_remote_code_revision_and_attention_are_passed_through(monkeypatch, tiny_qwen2_dir, trust):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
     seen: dict[str, dict] = {}
 
@@ -206,6 +225,7 @@ def test_trust_remote_code_revision_and_attention_are_passed_through(monkeypatch
 
     spy(AutoModelForCausalLM, "model")
     spy(AutoTokenizer, "tokenizer")
+    spy(PreTrainedTokenizerFast, "tokenizer")
     cfg = ModelConfig(name=str(tiny_qwen2_dir), trust_remote_code=trust, revision="v1", attn_implementation="eager")
     load_base(cfg, "cpu")
     assert seen["model"]["trust_remote_code"] is trust and seen["tokenizer"]["trust_remote_code"] is trust

@@ -267,13 +267,17 @@ def load_tokenizer(model_cfg: ModelConfig):
     A tokenizer without a pad token gets its eos token as pad (labels mask padding anyway).
     Generation code sets `padding_side = "left"` itself.
     """
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     path = resolve_model_path(model_cfg.name, need_weights=False)
+    # transformers 5 ignores a folder's declared generic class for some model types (qwen2,
+    # phi3, ...) and rebuilds the family's own pre-tokenizer, which re-tokenizes a custom
+    # tokenizer.json (the built-in tiny-code one: digits, whitespace runs). A folder that
+    # declares the generic class gets exactly its tokenizer.json.
+    generic = _declared_tokenizer_class(path, model_cfg.revision) in _GENERIC_TOKENIZERS
+    loader = PreTrainedTokenizerFast if generic else AutoTokenizer
     try:
-        tok = AutoTokenizer.from_pretrained(
-            path, revision=model_cfg.revision, trust_remote_code=model_cfg.trust_remote_code
-        )
+        tok = loader.from_pretrained(path, revision=model_cfg.revision, trust_remote_code=model_cfg.trust_remote_code)
     except (OSError, ValueError, ImportError) as e:
         raise _explain_load_error(e, model_cfg.name, path, "tokenizer") from e
     if tok.pad_token is None:
@@ -283,6 +287,21 @@ def load_tokenizer(model_cfg: ModelConfig):
         log.info("tokenizer of %s has no pad token: using eos %r as pad", model_cfg.name, tok.eos_token)
     tok.padding_side = "right"
     return tok
+
+
+_GENERIC_TOKENIZERS = ("PreTrainedTokenizerFast", "TokenizersBackend")
+
+
+def _declared_tokenizer_class(path: str, revision: str | None) -> str | None:
+    """`tokenizer_class` from tokenizer_config.json (local or hub cache), if it can be read."""
+    if Path(path).is_dir():
+        return (_read_json(Path(path) / "tokenizer_config.json") or {}).get("tokenizer_class")
+    try:
+        from transformers.models.auto.tokenization_auto import get_tokenizer_config
+
+        return get_tokenizer_config(path, revision=revision).get("tokenizer_class")
+    except Exception:  # noqa: BLE001 - unreadable here; AutoTokenizer then reports the real error
+        return None
 
 
 def load_model(model_cfg: ModelConfig, device: torch.device | str | None = None):
