@@ -292,3 +292,13 @@ def test_stdlib_instruct_regenerates_identically():
         shipped = [{k: v for k, v in r.items() if k not in ("split", "index")}
                    for r in load_problems("stdlib-instruct", split)]
         assert rows == shipped, split
+
+
+def test_stdlib_instruct_test_split_was_held_out_of_pretraining():
+    meta_path = builtin.datasets_dir().parent / "models" / "tiny-code" / "pretrain_meta.json"
+    if not meta_path.exists():
+        pytest.skip("the built-in model's pretraining metadata is not shipped yet")
+    held_out = set(json.loads(meta_path.read_text())["held_out_modules"])
+    for split in ("train", "val", "test"):
+        packages = {r["module"].split(".")[0] for r in load_problems("stdlib-instruct", split)}
+        assert (packages <= held_out) if split == "test" else not (packages & held_out), split
