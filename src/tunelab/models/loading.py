@@ -127,30 +127,22 @@ def ensure_tiny_random(short: str) -> Path:
     arch = TINY_RANDOM[short]
     target = cache_dir() / short
     want = tiny.build_spec(arch, seed=0, **tiny.DEFAULT_SIZES)
-    if _stamp(target) == want:
+    stamp = target / tiny.STAMP_FILE
+    if _read_json(stamp) == want:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{short}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tiny.build_tiny_model(arch, tmp, seed=0)
-    if target.exists():
+    if _read_json(stamp) != want:  # still stale: no other process finished first
         shutil.rmtree(target, ignore_errors=True)
-    try:
-        tmp.rename(target)
-    except OSError:
-        # Another process renamed its identical build into place first.
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info("built %s into %s", short, target)
+        try:
+            tmp.rename(target)
+            log.info("built %s into %s", short, target)
+        except OSError:
+            pass  # another process renamed its identical build into place meanwhile
+    shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def _stamp(path: Path) -> dict[str, Any] | None:
-    from tunelab.models.tiny import STAMP_FILE
-
-    try:
-        return json.loads((path / STAMP_FILE).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def list_builtin_models() -> list[dict[str, Any]]:
