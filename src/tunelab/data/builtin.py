@@ -12,7 +12,9 @@ Nothing is read at import; each call reads its file.
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -225,7 +227,4 @@ def load_problems(name: str, split: str | None = None) -> list[Row]:
 
 def decode_private_tests(blob: str) -> list[dict]:
     """Decode `private_test_cases_compressed`: base64 of zlib of a JSON string (no pickle)."""
-    import base64
-    import zlib
-
     return json.loads(zlib.decompress(base64.b64decode(blob)).decode("utf-8"))
