@@ -67,15 +67,24 @@ class DataOrder:
         return pos.epoch + pos.index / self.per_epoch
 
 
-def make_batch(rows: Sequence[Any], pad_id: int, packed: bool) -> dict[str, Tensor]:
+def make_batch(rows: Sequence[Any], pad_id: int, packed: bool, pack_to: int | None = None) -> dict[str, Tensor]:
     """Collate rows with the data layer, then add what the loss needs (on CPU, no device sync).
+
+    With `pack_to`, unpacked examples are first packed into rows of at most `pack_to` tokens
+    ("padding-free" batches): the same examples, the same loss (each example still attends
+    only to itself, via position_ids), but no compute spent on padding. A padded batch of
+    short and long examples is mostly padding; this is the loop's biggest speed-up on them.
 
     Returns `input_ids`, `labels`, `attention_mask` (padded) or `position_ids` (packed), plus
     `loss_index`/`targets` (see `metrics.loss_positions`).
     """
-    from tunelab.data.packing import collate
+    from tunelab.data.packing import collate, pack_examples
 
-    batch = dict(collate(list(rows), pad_id, packed))
+    rows = list(rows)
+    if pack_to is not None and not packed:
+        rows = pack_examples(rows, max(pack_to, max(len(r.input_ids) for r in rows)))
+        packed = True
+    batch = dict(collate(rows, pad_id, packed))
     labels = batch["labels"]
     if batch.get("position_ids") is not None:
         # The first token of each packed example has no predecessor in its own example:

@@ -24,9 +24,12 @@ def evaluate(
     batch_size: int,
     pad_id: int,
     accelerator,
+    pack_to: int | None = None,
     max_examples: int | None = None,
 ) -> dict[str, Any] | None:
     """Score `examples` (TokenizedExample-like: input_ids, labels, source); None if empty.
+
+    `pack_to` packs each batch padding-free (see `batches.make_batch`); the sums are the same.
 
     Returns `{"loss", "token_accuracy", "tokens", "examples", "per_source": {source: {...}}}`
     where every mean is total over tokens (sum of token losses / number of label tokens).
@@ -47,7 +50,7 @@ def evaluate(
         group = sorted((e for e in mine if e.source == source), key=len)  # less padding
         for k in range(0, len(group), batch_size):
             rows = group[k : k + batch_size]
-            batch = to_device(make_batch(rows, pad_id, packed=False), device)
+            batch = to_device(make_batch(rows, pad_id, packed=False, pack_to=pack_to), device)
             with accelerator.autocast():
                 loss_sum, n_correct, n_tokens = loss_model(**batch, accuracy=True)
             sums[i, 0] += loss_sum.to(dtype)

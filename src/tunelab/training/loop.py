@@ -16,6 +16,7 @@ gradients over processes, which divides the world size out again.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,12 +32,13 @@ from tunelab.runs import (RunPaths, append_jsonl, peak_memory, prepare_run_dir, 
 from tunelab.training import checkpoint as ckpt
 from tunelab.training.batches import DataOrder, DataPosition, make_batch, row_tokens, to_device
 from tunelab.training.evaluate import evaluate
-from tunelab.training.metrics import TokenLossModel, verify_fast_path
+from tunelab.training.metrics import TokenLossModel, same_stats, verify_fast_path
 from tunelab.training.progress import Progress, print_summary
 from tunelab.training.schedule import build_optimizer, build_scheduler, total_steps
 from tunelab.training.tracking import Trackers
 
 FINISHED = ("max_steps", "epochs", "early_stopping")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -110,9 +112,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
         dropped = truncate_metrics(paths.metrics, state.step)
         if latest is not None:
             print(f"resumed from {latest[1].name}" + (f" ({dropped} later metric lines dropped)" if dropped else ""))
-    sample = to_device(make_batch(train_rows[: exp.train.batch_size], pad_id, packed), accelerator.device)
-    with accelerator.autocast():
-        verify_fast_path(loss_model, sample, rtol=1e-3 if accelerator.mixed_precision == "no" else 3e-2)
+    pack_to = _check_layouts(loss_model, train_rows[: exp.train.batch_size], pad_id, packed, exp, accelerator)
     if exp.train.compile:
         loss_model = torch.compile(loss_model)
     loss_model, optimizer = accelerator.prepare(loss_model, optimizer)
@@ -125,7 +125,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
     def run_eval() -> dict[str, dict[str, Any]]:
         rows = {}
         for split, examples in (("val", data.val), ("test", data.test)):
-            res = evaluate(eval_model, examples, batch_size=eval_bs, pad_id=pad_id,
+            res = evaluate(eval_model, examples, batch_size=eval_bs, pad_id=pad_id, pack_to=pack_to,
                            accelerator=accelerator, max_examples=cfg.max_eval_examples)
             if res is not None:
                 rows[split] = {"step": state.step, "epoch": round(order.epoch_float(state.position), 4),
@@ -153,7 +153,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
             for _ in range(cfg.grad_accum):
                 idx, state.position = order.take(state.position)
                 rows = [train_rows[i] for i in idx]
-                micro.append((make_batch(rows, pad_id, packed), row_tokens(rows)))
+                micro.append((make_batch(rows, pad_id, packed, pack_to), row_tokens(rows)))
             local_tokens = sum(b["targets"].numel() for b, _ in micro)
             global_tokens = _all_sum(accelerator, local_tokens)
             scale = world / global_tokens.clamp(min=1) if world > 1 else world / max(local_tokens, 1)
@@ -232,6 +232,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
         **{f"final_{s}_{k}": state.last_eval.get(s, {}).get(k) for s in ("val", "test") for k in ("loss", "token_accuracy")},
         "world_size": world,
         "fast_loss": eval_model.fast,
+        "padding_free": pack_to is not None,
         "adapter_sha256_per_rank": hashes,
     }
     if main:
@@ -266,20 +267,35 @@ def _accelerator(exp: Experiment):
 
 
 def _load_model(exp: Experiment, device: torch.device):
-    from tunelab.models.loading import load_model, load_tokenizer
+    """Base model + tokenizer on `device`, LoRA attached (or every weight trainable)."""
+    from tunelab.models.loading import load_base
+    from tunelab.models.lora import attach_lora
 
-    tokenizer = load_tokenizer(exp.model)
-    model = load_model(exp.model, device)
+    model, tokenizer = load_base(exp.model, device)
     if exp.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if exp.lora.enabled:
-        from tunelab.models.lora import attach_lora
+    return attach_lora(model, exp.lora), tokenizer
 
-        model = attach_lora(model, exp.lora)
-    else:
-        model.requires_grad_(True)
-    model.to(device)
-    return model, tokenizer
+
+def _check_layouts(loss_model: TokenLossModel, rows, pad_id: int, packed: bool, exp: Experiment,
+                   accelerator) -> int | None:
+    """Turn on the two speed-ups only where they are exact for this model, checked once on real
+    rows: logits at labelled positions only, and padding-free batches. Returns `pack_to`
+    (None: keep padded batches)."""
+    device = accelerator.device
+    rtol = 1e-3 if accelerator.mixed_precision == "no" else 3e-2
+    padded = to_device(make_batch(rows, pad_id, packed), device)
+    with accelerator.autocast():
+        verify_fast_path(loss_model, padded, rtol)
+        if packed:
+            return None
+        pack_to = exp.data.max_seq_len
+        flat = to_device(make_batch(rows, pad_id, False, pack_to), device)
+        if same_stats(loss_model, padded, flat, rtol):
+            return pack_to
+    log.warning("padding-free batches change this model's loss (it does not isolate examples by "
+                "position_ids); using padded batches")
+    return None
 
 
 # ---- loop helpers --------------------------------------------------------------------------------

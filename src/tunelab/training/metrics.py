@@ -136,23 +136,38 @@ def _decoder_and_head(model: nn.Module) -> tuple[nn.Module, nn.Module] | None:
 
 
 @torch.no_grad()
+def _eval_stats(loss_model: TokenLossModel, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    was_training = loss_model.training
+    loss_model.eval()  # no dropout: the comparison must be deterministic
+    out = loss_model(**batch, accuracy=True)
+    loss_model.train(was_training)
+    return out
+
+
+def _close(a: tuple[Tensor, Tensor, Tensor], b: tuple[Tensor, Tensor, Tensor], rtol: float) -> bool:
+    """Same loss (to rtol), same token count, accuracy equal up to near-ties (1%)."""
+    return (
+        bool(torch.isclose(a[0], b[0], rtol=rtol, atol=1e-4))
+        and int(a[2]) == int(b[2])
+        and abs(int(a[1]) - int(b[1])) <= max(1, int(a[2]) // 100)
+    )
+
+
+def same_stats(loss_model: TokenLossModel, a: dict[str, Tensor], b: dict[str, Tensor], rtol: float = 1e-3) -> bool:
+    """Whether two layouts of the same examples (e.g. padded and packed) give the same sums."""
+    return _close(_eval_stats(loss_model, a), _eval_stats(loss_model, b), rtol)
+
+
 def verify_fast_path(loss_model: TokenLossModel, batch: dict[str, Tensor], rtol: float = 1e-3) -> bool:
     """Check once that the labelled-positions-only loss equals the full-logits loss on `batch`;
     switch to full logits (and say so) if it does not. Returns whether the fast path is on."""
     if not loss_model.fast:
         return False
-    was_training = loss_model.training
-    loss_model.eval()
-    fast = loss_model(**batch, accuracy=True)
     parts = loss_model._parts
-    loss_model.disable_fast_path()
-    full = loss_model(**batch, accuracy=True)
-    loss_model.train(was_training)
-    ok = (
-        torch.isclose(fast[0], full[0], rtol=rtol, atol=1e-4).item()
-        and int(fast[2]) == int(full[2])
-        and abs(int(fast[1]) - int(full[1])) <= max(1, int(full[2]) // 100)
-    )
+    fast = _eval_stats(loss_model, batch)
+    loss_model._parts = None
+    full = _eval_stats(loss_model, batch)
+    ok = _close(fast, full, rtol)
     if ok:
         loss_model._parts = parts
     else:
