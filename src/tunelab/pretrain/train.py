@@ -168,15 +168,17 @@ def pretrain(cfg: PretrainConfig, work_dir: Path, log=print, time_budget: float 
         betas=(0.9, 0.95),
         fused=device.type == "cuda",
     )
-    step, best, history = 0, float("inf"), []
+    step, best, history, budgeted = 0, float("inf"), [], None
     state_path = work_dir / "state.pt"
     if state_path.exists():
         state = torch.load(state_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, best, history = state["step"], state["best"], state["history"]
-        cfg.max_steps = state["config"]["max_steps"]
-        time_budget = None
+        budgeted = state.get("budgeted_max_steps")
+        if budgeted:
+            cfg.max_steps = budgeted
+            time_budget = None
         log(f"resumed at step {step} (best held-out loss {best:.4f})")
     fwd = torch.compile(model) if cfg.compile else model
     n_params = sum(p.numel() for p in model.parameters())
@@ -186,7 +188,7 @@ def pretrain(cfg: PretrainConfig, work_dir: Path, log=print, time_budget: float 
         tmp = work_dir / "state.pt.tmp"
         torch.save(
             {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
-             "history": history, "config": dataclasses.asdict(cfg)},
+             "history": history, "config": dataclasses.asdict(cfg), "budgeted_max_steps": budgeted},
             tmp,
         )
         tmp.replace(state_path)
@@ -211,7 +213,7 @@ def pretrain(cfg: PretrainConfig, work_dir: Path, log=print, time_budget: float 
             # Leave 10% for evaluations and checkpoints.
             fit = int(0.9 * time_budget / per_step)
             if fit < cfg.max_steps:
-                cfg.max_steps = max(fit, cfg.warmup_steps + 1)
+                cfg.max_steps = budgeted = max(fit, cfg.warmup_steps + 1)
                 log(f"time budget {time_budget:.0f}s: max_steps set to {cfg.max_steps}")
         if step % 50 == 0:
             rate = tokens / (time.time() - t0)
@@ -243,9 +245,12 @@ def export(work_dir: Path, dest: Path) -> None:
     if dest.exists():
         shutil.rmtree(dest)
     model.save_pretrained(dest, safe_serialization=True)
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
-        if (best / name).exists():
-            shutil.copy(best / name, dest / name)
+    # The tokenizer files written by the corpus step, not the ones save_pretrained rewrote:
+    # they declare the generic PreTrainedTokenizerFast, so transformers does not swap in
+    # Qwen2Tokenizer (whose own pre-tokenizer would re-tokenize our BPE differently).
+    tok_src = work_dir / "corpus" / "tokenizer"
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(tok_src / name, dest / name)
     meta = json.loads((best / "pretrain_meta.json").read_text())
     corpus = json.loads((work_dir / "corpus" / "corpus.json").read_text())
     history = json.loads((work_dir / "history.json").read_text()) if (work_dir / "history.json").exists() else []
