@@ -148,6 +148,9 @@ def pretrain(cfg: PretrainConfig, work_dir: Path, log=print, time_budget: float 
         log(f"corpus: {stats['tokens']} tokens, {stats['files']} files")
     train_data = np.fromfile(corpus_dir / "train.bin", dtype=np.uint16)
     val_data = np.fromfile(corpus_dir / "val.bin", dtype=np.uint16)
+    if len(val_data) <= cfg.seq_len or len(train_data) <= cfg.seq_len:
+        raise SystemExit(f"corpus too small for seq_len {cfg.seq_len}: {len(train_data)} train / {len(val_data)} "
+                         "held-out tokens (raise held_out_percent or lower seq_len)")
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
@@ -258,6 +261,35 @@ def export(work_dir: Path, dest: Path) -> None:
                  "held_out_modules": corpus["held_out_modules"], "history": history,
                  "parameters": sum(p.numel() for p in model.parameters())})
     (dest / "pretrain_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (dest / "README.md").write_text(model_card(meta))
+
+
+def model_card(meta: dict) -> str:
+    """The model card shipped beside the weights (shown by `tunelab models`)."""
+    cfg, corpus = meta["config"], meta["corpus"]
+    val = meta["val_loss"]
+    return f"""# builtin:{cfg['name']}
+
+A small code language model pretrained by tunelab on the Python standard library, so that the
+quickstart, the docs and the tests fine-tune a genuinely pretrained model offline.
+
+- **Architecture**: Qwen2 (transformers `Qwen2ForCausalLM`), {meta['parameters'] / 1e6:.1f}M parameters,
+  hidden {cfg['hidden_size']}, {cfg['num_layers']} layers, {cfg['num_heads']} heads ({cfg['num_kv_heads']} key/value heads),
+  context trained at {cfg['seq_len']} tokens, tied embeddings; weights stored in bfloat16.
+- **Tokenizer**: byte-level BPE, {cfg['vocab_size']} tokens, trained on the training files only; ChatML chat
+  template (`<|im_start|>`, `<|im_end|>`), end of text `<|endoftext|>`.
+- **Data**: {corpus['source']}: {corpus['files']['train']} files / {corpus['tokens']['train']:,} tokens for training,
+  {corpus['files']['val']} files / {corpus['tokens']['val']:,} tokens held out by module ({corpus['held_out_percent']}% of
+  module keys by hash; listed in `pretrain_meta.json`).
+- **Training**: {meta['step']} steps of {cfg['batch_size']} x {cfg['seq_len']} tokens, AdamW (lr {cfg['lr']}, warmup
+  {cfg['warmup_steps']}, cosine to {cfg['min_lr_ratio']} x lr, weight decay {cfg['weight_decay']}), fp32 on CPU.
+- **Held-out loss**: {val:.4f} nats/token (perplexity {math.exp(val):.1f}) on the held-out modules, at step {meta['step']}.
+- **Recipe**: `tunelab pretrain configs/pretrain/{cfg['name']}.yaml --work-dir DIR --export DIR/export`
+  (resumable: re-run the same command after an interruption).
+- **License of the training data**: the Python standard library is distributed under the Python
+  Software Foundation License; this model is a research toy for testing fine-tuning pipelines,
+  not a coding assistant.
+"""
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,94 @@
+"""The built-in model's recipe: corpus split by module, tokenizer, resumable training, export."""
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import pytest
+
+from tunelab.pretrain import corpus
+from tunelab.pretrain.train import PretrainConfig, export, pretrain
+
+SHIPPED = Path(__file__).resolve().parents[2] / "src" / "tunelab" / "builtin" / "models" / "tiny-code"
+TINY = dict(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1, intermediate_size=64, seq_len=32,
+            batch_size=2, warmup_steps=1, max_steps=4, eval_every=2, save_every=2, eval_tokens=256,
+            vocab_size=300, held_out_percent=30)
+
+
+def fake_stdlib(root: Path) -> Path:
+    lib = root / "lib"
+    for i in range(30):
+        mod = lib / (f"pkg{i}/__init__.py" if i % 3 == 0 else f"mod{i}.py")
+        mod.parent.mkdir(parents=True, exist_ok=True)
+        mod.write_text(f'"""Module {i}."""\n\ndef f{i}(x):\n    return x * {i} + len(str(x))\n' * 20)
+    (lib / "site-packages").mkdir()
+    (lib / "site-packages" / "thirdparty.py").write_text("x = 1\n")
+    return lib
+
+
+def test_module_keys_and_held_out_split_are_by_module():
+    assert corpus.module_key("json/decoder.py") == "json"
+    assert corpus.module_key("os.py") == "os"
+    assert corpus.module_key("test/test_json/test_x.py") == "test/test_json"
+    assert corpus.module_key("test/test_os.py") == "test/test_os"
+    keys = [f"m{i}" for i in range(2000)]
+    share = sum(corpus.is_held_out(k, 4) for k in keys) / len(keys)
+    assert 0.02 < share < 0.06
+    assert corpus.is_held_out("abc", 4) == corpus.is_held_out("abc", 4)
+
+
+def test_build_corpus_splits_files_and_skips_site_packages(tmp_path):
+    lib = fake_stdlib(tmp_path)
+    files = corpus.list_sources(lib)
+    assert all("site-packages" not in f.relpath for f in files) and len(files) == 30
+    stats = corpus.build_corpus(tmp_path / "c", vocab_size=300, held_out_percent=30, root=lib)
+    assert stats["files"]["train"] + stats["files"]["val"] == 30 and stats["files"]["val"] > 0
+    train = np.fromfile(tmp_path / "c" / "train.bin", dtype=np.uint16)
+    assert train.size == stats["tokens"]["train"] and train.max() < 300
+    # Every document ends with the end-of-text token (id 0).
+    assert (train == 0).sum() == stats["files"]["train"]
+
+
+def test_pretrain_resumes_exactly_and_exports_a_loadable_model(tmp_path, monkeypatch):
+    lib = fake_stdlib(tmp_path)
+    monkeypatch.setattr(corpus, "stdlib_dir", lambda: lib)
+    full = pretrain(PretrainConfig(**TINY), tmp_path / "full", log=lambda m: None)
+
+    def crash_at_step_4(msg: str) -> None:
+        if msg.startswith("step 4:"):
+            raise KeyboardInterrupt  # killed after the step-2 checkpoint, before step 4's
+
+    part = tmp_path / "part"
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(PretrainConfig(**TINY), part, log=crash_at_step_4)
+    logs: list[str] = []
+    resumed = pretrain(PretrainConfig(**TINY), part, log=logs.append)
+    assert any(m.startswith("resumed at step 2") for m in logs)
+    assert resumed["step"] == 4
+    assert [h["val_loss"] for h in resumed["history"]] == [h["val_loss"] for h in full["history"]]
+    export(tmp_path / "full", tmp_path / "export")
+    meta = json.loads((tmp_path / "export" / "pretrain_meta.json").read_text())
+    assert meta["val_loss"] == pytest.approx(full["best_val_loss"])
+    assert "Held-out loss" in (tmp_path / "export" / "README.md").read_text()
+
+    from tunelab.config import ModelConfig
+    from tunelab.models.loading import load_base
+
+    model, tok = load_base(ModelConfig(name=str(tmp_path / "export")))
+    assert next(model.parameters()).dtype == torch.float32  # bf16 on disk, fp32 on CPU
+    ids = tok("def f(x):", return_tensors="pt")["input_ids"]
+    assert model(input_ids=ids).logits.shape[-1] == 300
+
+
+@pytest.mark.skipif(
+    sys.version_info[:3] != (3, 11, 7) or platform.python_implementation() != "CPython",
+    reason="the shipped tokenizer was trained on the CPython 3.11.7 standard library",
+)
+def test_recipe_reproduces_the_shipped_tokenizer(tmp_path):
+    cfg = PretrainConfig.from_yaml(Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "tiny-code.yaml")
+    files = [f for f in corpus.list_sources() if not corpus.is_held_out(f.module_key, cfg.held_out_percent)]
+    corpus.train_tokenizer(files, cfg.vocab_size, tmp_path)
+    assert json.loads((tmp_path / "tokenizer.json").read_text()) == json.loads((SHIPPED / "tokenizer.json").read_text())
