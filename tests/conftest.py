@@ -15,10 +15,15 @@ TINY_TOKENIZER = Path(__file__).resolve().parents[1] / "src" / "tunelab" / "buil
 
 @pytest.fixture
 def data_tokenizer() -> Any:
-    """A fresh copy of the built-in tiny-code tokenizer (ChatML template; tests may change it)."""
-    from transformers import AutoTokenizer
+    """A fresh copy of the built-in tiny-code tokenizer (ChatML template; tests may change it).
 
-    return AutoTokenizer.from_pretrained(str(TINY_TOKENIZER))
+    Loaded through `load_tokenizer`, never `AutoTokenizer` directly: once the folder holds a
+    Qwen2 config.json, AutoTokenizer would swap in Qwen2Tokenizer and re-tokenize differently.
+    """
+    from tunelab.config import ModelConfig
+    from tunelab.models.loading import load_tokenizer
+
+    return load_tokenizer(ModelConfig(name=str(TINY_TOKENIZER)))
 
 
 @pytest.fixture

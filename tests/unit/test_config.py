@@ -108,3 +108,12 @@ def test_config_reference_doc_is_current():
     doc = Path(__file__).resolve().parents[2] / "docs" / "config.md"
     assert doc.read_text() == reference_markdown() + "\n", "run: tunelab config reference > docs/config.md"
     assert "| `lr` |" in doc.read_text() and "## `train.early_stopping`" in doc.read_text()
+
+
+def test_names_from_other_tools_suggest_ours(tmp_path):
+    cfg = {**MINIMAL, "train": {"learning_rate": 1e-4, "gradient_accumulation_steps": 2}, "lora": {"lora_alpha": 8}}
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, cfg))
+    msg = str(e.value)
+    assert "train.learning_rate: unknown key (did you mean 'lr'?)" in msg
+    assert "(did you mean 'grad_accum'?)" in msg and "(did you mean 'alpha'?)" in msg
