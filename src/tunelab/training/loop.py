@@ -67,18 +67,20 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
     t_start = time.time()
     accelerator = _accelerator(exp)
     main, world = accelerator.is_main_process, accelerator.num_processes
-    paths = RunPaths(Path(run_dir))
+    paths = prepare_run_dir(exp, Path(run_dir), resume, world_size=world, write=main)
     if resume and paths.summary.exists():
         done = read_json(paths.summary)
         if done.get("stop_reason") in FINISHED:
             if main:
                 print(f"{paths.root}: run already finished ({done['stop_reason']} at step {done['steps']})")
             return done
-    paths = prepare_run_dir(exp, paths.root, resume, world_size=world, write=main)
     set_seed(exp.seed)
 
     # ---- model, tokenizer, LoRA ------------------------------------------------------------
-    model, tokenizer = _load_model(exp, accelerator.device)
+    # The main process goes first so that downloads and generated caches (hub files, tiny
+    # models, datasets) are written once, not raced by every rank.
+    with accelerator.main_process_first():
+        model, tokenizer = _load_model(exp, accelerator.device)
     from tunelab.models.lora import count_parameters
 
     trainable, total_params = count_parameters(model)
@@ -87,7 +89,8 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
     # ---- data --------------------------------------------------------------------------------
     from tunelab.data.pipeline import prepare, write_manifest
 
-    data = prepare(exp, tokenizer)
+    with accelerator.main_process_first():
+        data = prepare(exp, tokenizer)
     if main:
         write_manifest(data, paths.data)
     train_rows = data.train
@@ -143,7 +146,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
     def clock() -> float:  # seconds since the run first started, across resumes
         return wall0 + time.time() - t_start
 
-    stop_reason, nan_step, grad_norm = None, None, None
+    stop_reason, bad, grad_norm = None, None, None  # bad: (step, "nan"/"inf", where) of a non-finite loss
     progress = Progress(n_steps, state.step, enabled=main)
     loss_model.train()
     try:
@@ -154,17 +157,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
                 idx, state.position = order.take(state.position)
                 rows = [train_rows[i] for i in idx]
                 micro.append((make_batch(rows, pad_id, packed, pack_to), row_tokens(rows)))
-            local_tokens = sum(b["targets"].numel() for b, _ in micro)
-            global_tokens = _all_sum(accelerator, local_tokens)
-            scale = world / global_tokens.clamp(min=1) if world > 1 else world / max(local_tokens, 1)
-            step_loss = torch.zeros((), device=accelerator.device)
-            for i, (batch, _) in enumerate(micro):
-                # Gradients are all-reduced once per step, on the last micro-batch.
-                sync = contextlib.nullcontext() if i == len(micro) - 1 else accelerator.no_sync(loss_model)
-                with sync:
-                    loss_sum, _, _ = loss_model(**to_device(batch, accelerator.device))
-                    accelerator.backward(loss_sum * scale)
-                step_loss += loss_sum.detach()
+            step_loss, label_tokens = _forward_backward(loss_model, [b for b, _ in micro], accelerator)
             last = state.step + 1 == n_steps
             log_now = (state.step + 1) % cfg.log_every == 0 or last
             if cfg.max_grad_norm:
@@ -176,33 +169,33 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
-            state.window.append([step_loss, local_tokens, sum(n for _, n in micro)])
+            state.window.append([step_loss, label_tokens, sum(n for _, n in micro)])
             state.train_time += time.time() - t0
 
             if log_now:
-                row, nan_step = _flush_window(state, accelerator, order)
-                if nan_step is None:
+                row, bad = _flush_window(state, accelerator, order)
+                if bad is None:
                     row.update(lr=lr, grad_norm=float(grad_norm), time=round(clock(), 2))
                     emit(row)
                     progress.update(state.step, row["loss"], lr)
-            if nan_step is None and (state.step % cfg.eval_every == 0 or last) and (data.val or data.test):
+            if bad is None and (state.step % cfg.eval_every == 0 or last) and (data.val or data.test):
                 state.last_eval = run_eval()
                 for row in state.last_eval.values():
                     emit(row)
-                val = state.last_eval.get("val", {}).get("loss")
                 progress.note_eval(state.step, state.last_eval)
+                val = state.last_eval.get("val", {}).get("loss")
                 if val is not None and not math.isfinite(val):
-                    nan_step = state.step
+                    bad = (state.step, str(val), "validation loss")
                 elif val is not None:
                     stop_reason = _track_best(state, val, cfg.early_stopping)
-            is_best = state.best_step == state.step and cfg.keep_best
-            if nan_step is None and (state.step % cfg.save_every == 0 or last or is_best or stop_reason):
-                if state.window:  # never save weights a non-finite step has touched
-                    _, nan_step = _flush_window(state, accelerator, order, keep=True)
-                if nan_step is None:
+            is_best = cfg.keep_best and state.best_step == state.step
+            if bad is None and (state.step % cfg.save_every == 0 or last or is_best or stop_reason):
+                if state.window:  # never save weights that a non-finite step has touched
+                    _, bad = _flush_window(state, accelerator, order, keep=True)
+                if bad is None:
                     state.wall_time = clock()
                     _save(accelerator, paths, model, optimizer, scheduler, state, cfg)
-            if nan_step is not None:
+            if bad is not None:
                 stop_reason = "nan"
         if stop_reason is None:
             stop_reason = "max_steps" if cfg.max_steps is not None else "epochs"
@@ -240,10 +233,12 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
         print_summary(summary, paths.root)
     if stop_reason == "nan":
         kept = ckpt.latest_checkpoint(paths)
+        step, value, what = bad
         raise TrainingError(
-            f"loss became nan/inf at step {nan_step}; last good checkpoint: "
-            f"{kept[1].name if kept else 'none (nothing saved before it)'}; lower train.lr (now "
-            f"{cfg.lr:g}) or set train.max_grad_norm, check the data, and start again with another --run-dir"
+            f"{what} became {value} at step {step}; last good checkpoint: "
+            f"{kept[1].name if kept else 'none (nothing was saved before it)'}; lower train.lr (now "
+            f"{cfg.lr:g}){'' if cfg.max_grad_norm else ' or set train.max_grad_norm'}, check the data, "
+            f"and start again with another --run-dir"
         )
     return summary
 
@@ -301,29 +296,51 @@ def _check_layouts(loss_model: TokenLossModel, rows, pad_id: int, packed: bool, 
 # ---- loop helpers --------------------------------------------------------------------------------
 
 
-def _all_sum(accelerator, value: int) -> torch.Tensor | int:
-    if accelerator.num_processes == 1:
-        return value
-    t = torch.tensor(value, device=accelerator.device, dtype=torch.float32)
-    return accelerator.reduce(t, reduction="sum")
+def _forward_backward(loss_model, batches: list[dict[str, torch.Tensor]], accelerator) -> tuple[torch.Tensor, int]:
+    """Accumulate the gradients of one optimizer step over its micro-batches.
+
+    Each micro-batch backpropagates loss_sum * world / global_tokens, where global_tokens
+    counts the label tokens of all micro-batches on all processes (known from the CPU batches
+    before any forward pass). DDP averages gradients over the `world` processes, so the
+    result is the gradient of (sum of all token losses) / (all label tokens).
+    Returns this process's summed token loss (detached) and its label-token count.
+    """
+    world = accelerator.num_processes
+    local_tokens = sum(b["targets"].numel() for b in batches)
+    if world > 1:
+        count = torch.tensor(float(local_tokens), device=accelerator.device)
+        scale = world / accelerator.reduce(count, reduction="sum").clamp(min=1)
+    else:
+        scale = 1.0 / max(local_tokens, 1)
+    step_loss = torch.zeros((), device=accelerator.device)
+    for i, batch in enumerate(batches):
+        # Gradients are all-reduced once per step, on the last micro-batch.
+        sync = contextlib.nullcontext() if i == len(batches) - 1 else accelerator.no_sync(loss_model)
+        with sync:
+            loss_sum, _, _ = loss_model(**to_device(batch, accelerator.device))
+            accelerator.backward(loss_sum * scale)
+        step_loss += loss_sum.detach()
+    return step_loss, local_tokens
 
 
-def _flush_window(state: LoopState, accelerator, order: DataOrder, keep: bool = False) -> tuple[dict[str, Any], int | None]:
+def _flush_window(state: LoopState, accelerator, order: DataOrder,
+                  keep: bool = False) -> tuple[dict[str, Any], tuple[int, str, str] | None]:
     """Turn the per-step sums since the last log into one train row (one device sync).
 
-    Returns the row and the first step whose loss was not finite (None if all were). With
-    `keep`, only checks and leaves the window for the next log line.
+    Returns the row, and `(step, "nan"|"inf", "loss")` for the first step whose loss was not
+    finite (None if all were). With `keep`, only checks and leaves the window for the next log.
     """
     first = state.step - len(state.window) + 1
+    dtype = torch.float32 if accelerator.device.type == "mps" else torch.float64
     # [3, k]: loss_sum, label tokens, input tokens of each step, summed over processes.
-    table = torch.stack([torch.stack([torch.as_tensor(v, dtype=torch.float64, device=accelerator.device)
-                                      for v in col]) for col in zip(*state.window)])
+    table = torch.stack([torch.stack([torch.as_tensor(v, device=accelerator.device).to(dtype) for v in col])
+                         for col in zip(*state.window)])
     if accelerator.num_processes > 1:
         table = accelerator.reduce(table, reduction="sum")
     losses, labels, inputs = table.tolist()
-    for i, (l, n) in enumerate(zip(losses, labels)):
-        if not math.isfinite(l):
-            return {}, first + i
+    for i, value in enumerate(losses):
+        if not math.isfinite(value):
+            return {}, (first + i, str(value), "loss")
     if keep:
         return {}, None
     elapsed = max(state.train_time - state.logged_time, 1e-9)
