@@ -29,8 +29,8 @@ How the runner drives a task (`runner.py`), for one model variant:
 6. Aggregation (the runner, never the task): each `Metric` with `aggregation="mean"` is the mean
    over samples of `SampleScore.values[metric.name]`, skipping `None` (= not applicable to this
    sample, e.g. REdit of a failed repair), with a seeded bootstrap CI (`stats.py`). A metric
-   with `aggregation="corpus"` is `task.corpus_score(name, samples, generations)` (e.g. corpus
-   chrF), CI by resampling samples. Failure categories are counts of per-generation `verdict`s.
+   with `aggregation="corpus"` is `task.corpus_score(name, samples, generations, scores)` (e.g.
+   corpus chrF), CI by resampling samples. Failure categories are counts of per-generation `verdict`s.
    `task.report(records)` may add extra tables (e.g. the judge's problem x program table).
 
 Tasks with `mode = "model"` (loss/perplexity) do not generate: the runner calls
@@ -248,8 +248,13 @@ class Task:
         """Score many samples; override to parallelise. Same order as `samples`."""
         return [self.score(s, g, ctx) for s, g in zip(samples, generations, strict=True)]
 
-    def corpus_score(self, metric: str, samples: Sequence[Sample], generations: Sequence[list[str]]) -> float:
-        """Value of a corpus-level metric over these samples (first generation of each)."""
+    def corpus_score(
+        self, metric: str, samples: Sequence[Sample], generations: Sequence[list[str]],
+        scores: Sequence[SampleScore],
+    ) -> float:
+        """Value of a corpus-level metric over these samples (e.g. corpus chrF of the first
+        generations, or total loss / total tokens from `scores[i].extra`). Called on bootstrap
+        resamples too, so it must depend only on its arguments."""
         raise NotImplementedError(f"task '{self.name}' has no corpus metric '{metric}'")
 
     def score_model(self, samples: Sequence[Sample], model: Any, tokenizer: Any) -> list[SampleScore]:
