@@ -158,12 +158,65 @@ class TrackingConfig(Section):
     mlflow_tracking_uri: str | None = None
 
 
-class EvalConfig(Section):
-    """Evaluation after training (filled in by the evaluation layer)."""
+class EndpointConfig(Section):
+    """An OpenAI-compatible server (vLLM serve, llama.cpp, TGI, OpenAI)."""
 
-    tasks: list[str] = Field(default_factory=list)
-    models: list[str] = Field(default_factory=lambda: ["base", "final"])
-    allow_code_execution: bool = False
+    base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8000/v1")
+    model: str | None = Field(None, description="Model name on the server; default: the variant's ref.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key.")
+    max_concurrency: int = Field(4, ge=1, description="Requests in flight at once.")
+    max_retries: int = Field(3, ge=0)
+    timeout_s: float = Field(120.0, gt=0)
+
+
+class JudgeConfig(Section):
+    """The judge of judged tasks (hint-judge): a model ref of this run, or an endpoint."""
+
+    model: str | None = Field(None, description="A ModelRef (base, final, step-N, adapter folder) or model name.")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint instead of a local model.")
+    endpoint_model: str | None = Field(None, description="Model name on that endpoint.")
+    api_key_env: str = "OPENAI_API_KEY"
+
+
+class SelectionConfig(Section):
+    """Best-checkpoint selection: chosen on one split, reported on another."""
+
+    task: str | None = Field(None, description="Task whose metric picks the checkpoint (default: first of eval.tasks).")
+    metric: str | None = Field(None, description="Metric of that task (default: its first).")
+    split: str = Field("val", description="Split the checkpoint is chosen on.")
+    report_split: str = Field("test", description="Split the chosen checkpoint is reported on.")
+
+
+class EvalConfig(Section):
+    """Evaluation: which variants, which tasks, how prompts are built and generated."""
+
+    tasks: list[str] = Field(default_factory=list, description="Task names (see docs/tasks.md).")
+    models: list[str] = Field(
+        default_factory=lambda: ["base", "final"], description="ModelRefs or patterns: base, final, best, step-*."
+    )
+    allow_code_execution: bool = Field(False, description="Let code tasks run model-written code in the sandbox.")
+    limit: int | None = Field(None, ge=1, description="Evaluate only the first N items of each task.")
+    split: str | None = Field(None, description="Task split to evaluate (default: each task's own).")
+    backend: Literal["transformers", "openai", "vllm"] = "transformers"
+    batch_size: int = Field(16, ge=1, description="Prompts per generation batch.")
+    prompt: Literal["default", "zero-shot", "few-shot", "chain-of-thought"] = Field(
+        "default", description="Prompt variant; default = each task's first."
+    )
+    style: Literal["auto", "chat", "completion"] = Field("auto", description="auto = each task's default style.")
+    num_fewshot: int = Field(3, ge=0)
+    max_new_tokens: int | None = Field(None, ge=1, description="Override every task's max_new_tokens.")
+    n: int | None = Field(None, ge=1, description="Generations per prompt (pass@k needs n >= k).")
+    temperature: float | None = Field(None, ge=0.0, description="0 = greedy; default: the task's.")
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    seed: int = 0
+    bootstrap_resamples: int = Field(1000, ge=10)
+    confidence: float = Field(0.95, gt=0.0, lt=1.0)
+    task_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-task options, e.g. {similarity: {dataset: my.jsonl}}."
+    )
+    endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
 
 
 class CompareConfig(Section):

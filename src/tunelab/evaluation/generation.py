@@ -14,8 +14,10 @@ batch size.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -194,3 +196,107 @@ class VLLMGenerator:
             for p in prompts]
         results = self.llm.generate(texts, params, lora_request=self.lora)
         return [[cut_at_stop(o.text, settings.stop) for o in r.outputs] for r in results]
+
+
+# ---- model variants as generation sessions ---------------------------------------------------
+
+
+class VariantSession:
+    """One model variant of a run, loaded lazily: only when a task still has samples to do.
+
+    Attributes:
+        ref: the ModelRef (base, final, step-N, best, or an adapter folder).
+        backend: "transformers", "openai" or "vllm" (`eval.backend`).
+        identity: what the variant's outputs depend on (weights hash, or endpoint + model name);
+            part of every cache fingerprint, so a retrained adapter is never served from cache.
+    """
+
+    def __init__(self, ref: str, run_dir: Path, exp: Any, cfg: Any) -> None:
+        self.ref, self.run_dir, self.exp, self.cfg = ref, Path(run_dir), exp, cfg
+        self.backend = cfg.backend
+        self._model: tuple[Any, Any] | None = None
+        self._gen: Any = None
+        if cfg.backend == "openai":
+            if not cfg.endpoint.base_url:
+                raise EvalError("eval.backend is openai but eval.endpoint.base_url is not set")
+            self.identity = f"openai:{cfg.endpoint.base_url}:{cfg.endpoint.model or ref}"
+        else:
+            self.identity = variant_identity(ref, self.run_dir, exp)
+
+    def model_and_tokenizer(self) -> tuple[Any, Any]:
+        """The in-process model and tokenizer (chat template resolved as in training)."""
+        if self._model is None:
+            from tunelab.data.tokenize import resolve_chat_template
+            from tunelab.models.adapters import load_variant
+
+            model, tok = load_variant(self.ref, run_dir=self.run_dir)
+            resolve_chat_template(tok, self.exp.data.chat_template)
+            self._model = (model, tok)
+        return self._model
+
+    def generator(self) -> Any:
+        """The `task.Generator` for this variant and backend."""
+        if self._gen is None:
+            if self.backend == "openai":
+                from tunelab.evaluation.openai_backend import OpenAIGenerator
+
+                e = self.cfg.endpoint
+                self._gen = OpenAIGenerator(e.base_url, e.model or self.ref, e.api_key_env, e.max_concurrency,
+                                            e.max_retries, timeout_s=e.timeout_s)
+            elif self.backend == "vllm":
+                adapter = None if self.ref == "base" else str(_ref_dir(self.ref, self.run_dir))
+                from tunelab.models.loading import resolve_model_path
+
+                self._gen = VLLMGenerator(resolve_model_path(self.exp.model.name), adapter)
+            else:
+                model, tok = self.model_and_tokenizer()
+                self._gen = TransformersGenerator(model, tok, self.cfg.batch_size, self.exp.data.chat_template)
+        return self._gen
+
+    def close(self) -> None:
+        """Free the model before the next variant is loaded."""
+        self._model = self._gen = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _ref_dir(ref: str, run_dir: Path) -> Path:
+    from tunelab.models.adapters import _run_ref_dir  # the one place that maps refs to folders
+
+    return Path(ref) if Path(ref).is_dir() else _run_ref_dir(run_dir, ref)
+
+
+def variant_identity(ref: str, run_dir: Path, exp: Any) -> str:
+    """`base:<name>@<revision>`, or a hash of the variant folder's weight and config files."""
+    if ref == "base":
+        return f"base:{exp.model.name}@{exp.model.revision}"
+    folder = _ref_dir(ref, run_dir)
+    h = hashlib.sha256(f"base:{exp.model.name}@{exp.model.revision}".encode())
+    for f in sorted(folder.iterdir()):
+        if f.suffix in (".safetensors", ".bin", ".json") and f.name not in ("state.json",):
+            h.update(f.name.encode())
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+    return f"{ref}:{h.hexdigest()[:16]}"
+
+
+def make_judge(cfg: Any, run_dir: Path | None, exp: Any | None) -> tuple[Any, str | None]:
+    """The judge generator of `eval.judge` and its identity, or (None, None) if none is set."""
+    j = cfg.judge
+    if j.base_url:
+        from tunelab.evaluation.openai_backend import OpenAIGenerator
+
+        name = j.endpoint_model or j.model
+        if not name:
+            raise EvalError("eval.judge.base_url needs eval.judge.endpoint_model (the judge's name on the server)")
+        return OpenAIGenerator(j.base_url, name, j.api_key_env), f"openai:{j.base_url}:{name}"
+    if not j.model:
+        return None, None
+    from tunelab.generation import load_any
+
+    is_ref = j.model in ("base", "final", "best") or j.model.startswith("step-") or Path(j.model).is_dir()
+    model, tok = load_any(j.model, run_dir if is_ref and run_dir is not None else None)
+    template = exp.data.chat_template if exp is not None else "auto"
+    ident = variant_identity(j.model, run_dir, exp) if is_ref and run_dir is not None and exp is not None else j.model
+    return TransformersGenerator(model, tok, cfg.batch_size, template), f"model:{ident}"

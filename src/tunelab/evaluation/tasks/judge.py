@@ -1,0 +1,169 @@
+"""Rubric judging of debugging hints: HCorrect, HInformative, HConceal, HComprehensible, HGood.
+
+The evaluated model writes a hint for a buggy program (built-in `repair-hint`: basic-python
+solutions with one AST mutation). A judge (any model variant or an OpenAI-compatible endpoint,
+passed as `ctx.judge`) sees the buggy program, the fixed one and the hint, and answers four
+yes/no questions; HGood is yes when all four are. The judge prompt is versioned
+(`JUDGE_PROMPT_VERSION`, part of the task version) so cached judgements are never mixed across
+prompt changes. `parse_judgement` accepts the answer formats judges actually produce (bold
+names, "1. Yes", "true/false", missing colons) and reports None for an answer it cannot read,
+which is counted as `judge_unparsed`, never as a "no".
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tunelab.evaluation.task import (
+    EvalError, GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext, Task,
+)
+
+JUDGE_PROMPT_VERSION = "1"
+CRITERIA = ("HCorrect", "HInformative", "HConceal", "HComprehensible")
+RUBRIC = ("HGood", *CRITERIA)
+
+JUDGE_PROMPT = """You are grading a hint written for a student whose Python function has a bug.
+
+Buggy program:
+```python
+{buggy}
+```
+
+Correct program (for you only; the student does not see it):
+```python
+{fixed}
+```
+
+Hint given to the student:
+\"\"\"{hint}\"\"\"
+
+Answer each question with yes or no:
+HCorrect: does the hint describe the actual bug correctly (nothing false or misleading)?
+HInformative: would the hint help the student find the bug?
+HConceal: does the hint avoid giving away the fix (no corrected code, no exact replacement)?
+HComprehensible: is the hint clear, short and understandable for a beginner?
+
+Reply with exactly four lines in this format:
+HCorrect: yes
+HInformative: no
+HConceal: yes
+HComprehensible: yes"""
+
+JUDGE_SETTINGS = GenerationSettings(max_new_tokens=64)  # greedy: the same judgement every time
+
+_YES = {"yes", "y", "true", "1", "pass", "correct"}
+_NO = {"no", "n", "false", "0", "fail", "incorrect"}
+_ANSWER = r"(yes|no|true|false|y|n)\b"
+
+
+def judge_prompt(buggy: str, fixed: str, hint: str) -> Prompt:
+    """The versioned judge prompt as a one-message chat."""
+    return Prompt(messages=[{"role": "user", "content": JUDGE_PROMPT.format(
+        buggy=buggy.rstrip(), fixed=fixed.rstrip(), hint=hint.strip())}])
+
+
+def parse_judgement(text: str) -> dict[str, bool] | None:
+    """The four yes/no answers of a judge reply, or None when they cannot all be read.
+
+    Named answers win ("**HCorrect**: Yes", "correct - no", "HConceal = true"); otherwise
+    exactly four bare answers in order ("1. yes 2. no 3. yes 4. yes") are taken positionally.
+    """
+    clean = text.replace("*", "").replace("`", "")
+    found: dict[str, bool] = {}
+    for name in CRITERIA:
+        # "HCorrect" or "Correct", then any of ':', '=', '-', spaces, then the answer.
+        m = re.search(rf"\bH?{name[1:]}\b\s*[:=\-]?\s*{_ANSWER}", clean, flags=re.IGNORECASE)
+        if m:
+            found[name] = m.group(1).lower() in _YES
+    if len(found) == len(CRITERIA):
+        return found
+    if not found:
+        bare = re.findall(rf"\b{_ANSWER}", clean, flags=re.IGNORECASE)
+        if len(bare) == len(CRITERIA):
+            return {name: ans.lower() in _YES for name, ans in zip(CRITERIA, bare, strict=True)}
+    return None
+
+
+@dataclass
+class HintJudgeTask(Task):
+    """Hints for buggy programs, judged on a four-question rubric by a judge model."""
+
+    name = "hint-judge"
+    version = f"1-judge{JUDGE_PROMPT_VERSION}"
+    description = "Hints for buggy programs judged yes/no on HCorrect, HInformative, HConceal, HComprehensible; HGood = all four."
+    data_source = "builtin:repair-hint"
+    metrics = tuple(Metric(name, True, description=f"share of hints judged {name}") for name in RUBRIC)
+    styles = ("chat",)
+    splits = ("train", "test")
+    default_split = "test"
+    generation = GenerationSettings(max_new_tokens=96)
+
+    def load(self, split: str | None = None) -> list[Sample]:
+        from tunelab.data.builtin import load_builtin
+
+        rows = load_builtin("repair-hint", split or self.default_split)
+        return [Sample(r["mutant_id"], {"instruction": r["instruction"], "buggy_code": r["buggy_code"],
+                                        "fixed_code": r["fixed_code"], "problem": r["task_id"],
+                                        "reference_hint": r["hint"]}) for r in rows]
+
+    def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
+        return Prompt(messages=[{"role": "user", "content": sample.data["instruction"]}])
+
+    def score(self, sample: Sample, generations: list[str], ctx: ScoringContext) -> SampleScore:
+        return self.score_batch([sample], [generations], ctx)[0]
+
+    def score_batch(self, samples: Sequence[Sample], generations: Sequence[list[str]],
+                    ctx: ScoringContext) -> list[SampleScore]:
+        if ctx.judge is None:
+            raise EvalError(f"task '{self.name}' needs a judge: set eval.judge.model (a model ref such as "
+                            "base or final) or eval.judge.base_url (an OpenAI-compatible endpoint)")
+        # One batched judge call for every hint of every sample.
+        pairs = [(i, g) for i, gens in enumerate(generations) for g in gens]
+        prompts = [judge_prompt(samples[i].data["buggy_code"], samples[i].data["fixed_code"], g) for i, g in pairs]
+        replies = [r[0] for r in ctx.judge.generate(prompts, JUDGE_SETTINGS)] if prompts else []
+        per_sample: list[list[dict[str, Any]]] = [[] for _ in samples]
+        for (i, _), reply in zip(pairs, replies, strict=True):
+            verdicts = parse_judgement(reply)
+            if verdicts is None:
+                per_sample[i].append({"verdict": "judge_unparsed", "judge_reply": reply})
+                continue
+            good = all(verdicts.values())
+            failed = [k for k in CRITERIA if not verdicts[k]]
+            per_sample[i].append({"verdict": "good" if good else "not_" + failed[0][1:].lower(),
+                                  "passed": good, **verdicts, "HGood": good, "judge_reply": reply})
+        return [SampleScore(values=_means(gens), generations=gens,
+                            extra={"problem": s.data["problem"], "program": s.id})
+                for s, gens in zip(samples, per_sample, strict=True)]
+
+    def report(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Tables per problem x program with per-problem and overall averages."""
+        rows = [{"problem": r["extra"]["problem"], "program": r["extra"]["program"],
+                 **{k: r["values"].get(k) for k in RUBRIC}} for r in records]
+        by_problem: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            by_problem[row["problem"]].append(row)
+        problems = [{"problem": p, "programs": len(rs), **_avg(rs)} for p, rs in sorted(by_problem.items())]
+        return {"judge_prompt_version": JUDGE_PROMPT_VERSION,
+                "per_program": rows, "per_problem": problems, "overall": _avg(rows)}
+
+
+def _means(gens: list[dict[str, Any]]) -> dict[str, float | None]:
+    judged = [g for g in gens if g["verdict"] != "judge_unparsed"]
+    if not judged:
+        return {k: None for k in RUBRIC}
+    return {k: sum(bool(g[k]) for g in judged) / len(judged) for k in RUBRIC}
+
+
+def _avg(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for k in RUBRIC:
+        vals = [r[k] for r in rows if r.get(k) is not None]
+        out[k] = sum(vals) / len(vals) if vals else None
+    return out
+
+
+TASKS = (HintJudgeTask,)

@@ -1,0 +1,140 @@
+"""GSM8K-format math word problems: the answer is the number after `#### `.
+
+Two extractions, both reported, for base and tuned models alike:
+- strict: the number after the last `#### ` (what a model fine-tuned on GSM8K answers writes);
+- flexible: the last number anywhere in the generation (what a base or chatty model writes).
+Numbers are normalised before comparison: `$` and thousands commas removed, a trailing period
+dropped, then compared as numbers (so "1,200.00" == "1200").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from tunelab.evaluation.task import (
+    EvalError, GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext, Task,
+)
+
+# A number as written in prose: optional sign and $, digits with optional thousands commas,
+# optional decimals ("$1,234.50", "-3", "7.").
+_NUMBER = r"-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_STRICT = re.compile(r"####\s*(" + _NUMBER + r")")
+_ANY = re.compile(_NUMBER)
+
+COT_SUFFIX = "Think step by step, then give the final answer on the last line as '#### <number>'."
+ANSWER_FORMAT = "Give the final answer on the last line as '#### <number>'."
+
+
+def normalize_number(text: str) -> str | None:
+    """'$1,200.50.' -> '1200.5'; None when `text` is not a number after normalisation."""
+    t = text.strip().replace("$", "").replace(",", "").replace(" ", "").rstrip(".")
+    try:
+        value = Decimal(t)
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    # Canonical form: no exponent, no trailing zeros ("12.0" -> "12", "-0" -> "0").
+    value = value.normalize() + 0
+    return format(value, "f")
+
+
+def extract_strict(generation: str) -> str | None:
+    """The normalised number after the last `####`, or None."""
+    found = _STRICT.findall(generation)
+    return normalize_number(found[-1]) if found else None
+
+
+def extract_flexible(generation: str) -> str | None:
+    """The normalised last number in the text, or None."""
+    found = _ANY.findall(generation)
+    return normalize_number(found[-1]) if found else None
+
+
+@dataclass
+class MathWordTask(Task):
+    """GSM8K-format word problems (built-in math-word, or any GSM8K JSONL via `path`)."""
+
+    name = "math-word"
+    version = "1"
+    description = "GSM8K-format word problems; accuracy of the '#### N' answer (strict) and last number (flexible)."
+    data_source = "builtin:math-word (or a GSM8K JSONL with question/answer)"
+    metrics = (
+        Metric("accuracy_strict", True, description="answer after '####' equals the reference"),
+        Metric("accuracy_flexible", True, description="last number in the answer equals the reference"),
+    )
+    prompt_variants = ("zero-shot", "few-shot", "chain-of-thought")
+    styles = ("chat", "completion")
+    splits = ("train", "test")
+    default_split = "test"
+    fewshot_split = "train"
+    generation = GenerationSettings(max_new_tokens=256)
+
+    path: str | None = None  # a GSM8K-style JSONL file (question, answer) instead of the built-in data
+
+    def load(self, split: str | None = None) -> list[Sample]:
+        split = split or self.default_split
+        if self.path is None:
+            from tunelab.data.builtin import load_problems
+
+            rows = load_problems("math-word", split)
+            return [Sample(f"math-word/{split}/{r['index']}", _fields(r)) for r in rows]
+        from tunelab.data.sources import read_rows
+        from tunelab.config import SourceConfig
+
+        rows = read_rows(SourceConfig(path=str(Path(self.path))))
+        return [Sample(origin, _fields(r)) for r, origin in rows]
+
+    def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
+        shots = shots if opts.variant == "few-shot" else ()
+        instruction = COT_SUFFIX if opts.variant == "chain-of-thought" else ANSWER_FORMAT
+        if opts.style == "completion":
+            parts = [f"Question: {s.data['question']}\nAnswer: {s.data['answer']}\n\n" for s in shots]
+            return Prompt(text="".join(parts) + f"Question: {sample.data['question']}\nAnswer:")
+        messages: list[dict[str, str]] = []
+        for s in shots:
+            messages += [{"role": "user", "content": f"{s.data['question']}\n\n{instruction}"},
+                         {"role": "assistant", "content": s.data["answer"]}]
+        messages.append({"role": "user", "content": f"{sample.data['question']}\n\n{instruction}"})
+        return Prompt(messages=messages)
+
+    def generation_settings(self, opts: PromptOptions) -> GenerationSettings:
+        # Completion style continues a "Question: ... Answer:" list; stop before the next question.
+        if opts.style == "completion":
+            return GenerationSettings(max_new_tokens=256, stop=("\n\nQuestion:", "\nQuestion:"))
+        return self.generation
+
+    def score(self, sample: Sample, generations: list[str], ctx: ScoringContext) -> SampleScore:
+        want = sample.data["final"]
+        per_gen = []
+        for g in generations:
+            strict, flexible = extract_strict(g), extract_flexible(g)
+            ok = strict == want
+            verdict = "correct" if ok else ("no_answer" if flexible is None else
+                                            "flexible_only" if flexible == want else "wrong_answer")
+            per_gen.append({"passed": ok, "verdict": verdict, "strict": strict, "flexible": flexible,
+                            "detail": f"expected {want}, got {strict if strict is not None else flexible}"})
+        n = max(1, len(per_gen))
+        return SampleScore(
+            values={"accuracy_strict": sum(g["strict"] == want for g in per_gen) / n,
+                    "accuracy_flexible": sum(g["flexible"] == want for g in per_gen) / n},
+            generations=per_gen,
+            extra={"reference": want},
+        )
+
+
+def _fields(row: dict) -> dict:
+    """question, answer (worked solution) and the normalised final number of a GSM8K row."""
+    if "question" not in row or "answer" not in row:
+        raise EvalError(f"a GSM8K row needs 'question' and 'answer' fields; got {sorted(row)}")
+    final = extract_strict(row["answer"]) if "final" not in row else normalize_number(str(row["final"]))
+    if final is None:
+        raise EvalError(f"no final answer ('#### N') in a GSM8K row: {row['answer'][-80:]!r}")
+    return {"question": row["question"], "answer": row["answer"], "final": final}
+
+
+TASKS = (MathWordTask,)

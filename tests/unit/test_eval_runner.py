@@ -1,0 +1,211 @@
+"""The eval runner: same items per variant, files written, per-sample resume, code opt-in, samples files."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from tunelab.config import EvalConfig, validate_config
+from tunelab.evaluation import registry
+from tunelab.evaluation.runner import evaluate_run, expand_models, score_samples_file
+from tunelab.evaluation.selection import pick_best, select_checkpoint
+from tunelab.evaluation.task import EvalError, Metric, Prompt, Sample, SampleScore, Task
+from tunelab.runs import read_json, read_jsonl
+
+
+def make_run(tmp_path: Path, steps=(10, 20)) -> Path:
+    run = tmp_path / "run"
+    for d in [run / "final", *(run / "checkpoints" / f"step-{s}" for s in steps)]:
+        d.mkdir(parents=True)
+        (d / "adapter_config.json").write_text("{}")
+    return run
+
+
+EXP = validate_config({"model": {"name": "builtin:tiny-random-qwen2"}, "data": {"sources": [{"builtin": "math-word"}]}})
+ANSWERS = {}  # math question -> final answer, filled lazily
+
+
+def answer_of(prompt: Prompt) -> str:
+    if not ANSWERS:
+        ANSWERS.update({s.data["question"]: s.data["final"] for s in registry.get_task("math-word").load("test")})
+    text = prompt.messages[-1]["content"] if prompt.is_chat else prompt.text
+    return next(a for q, a in ANSWERS.items() if q in text)
+
+
+class FakeGenerator:
+    """Answers math questions: right for every `every`-th question of the batch order, else wrong."""
+
+    def __init__(self, log: list, skill: float, fail_on_call: int | None = None):
+        self.log, self.skill, self.fail_on_call, self.calls = log, skill, fail_on_call, 0
+
+    def generate(self, prompts, settings):
+        self.calls += 1
+        if self.fail_on_call is not None and self.calls == self.fail_on_call:
+            raise KeyboardInterrupt("simulated Ctrl-C")
+        self.log.extend(prompts)
+        out = []
+        for p in prompts:
+            want = answer_of(p)
+            right = (int(want) % 100) / 100 < self.skill  # deterministic per question
+            out.append([f"So the answer is\n#### {want if right else int(want) + 1}"] * settings.n)
+        return out
+
+
+class FakeSession:
+    def __init__(self, ref, log, fail_on_call=None):
+        skill = {"base": 0.1, "step-10": 0.5, "step-20": 0.9, "final": 0.7}.get(ref, 0.0)
+        self.ref, self.backend, self.identity = ref, "fake", f"fake:{ref}"
+        self.gen = FakeGenerator(log, skill, fail_on_call)
+
+    def generator(self):
+        return self.gen
+
+    def model_and_tokenizer(self):
+        raise AssertionError("no model in these tests")
+
+    def close(self):
+        pass
+
+
+def test_models_are_expanded_from_patterns(tmp_path):
+    available = ["base", "final", "step-10", "step-20"]
+    assert expand_models(["base", "step-*", "final"], available) == ["base", "step-10", "step-20", "final"]
+    with pytest.raises(EvalError, match="no model variant matches 'fnal'.*did you mean 'final'"):
+        expand_models(["fnal"], available)
+
+
+def test_each_variant_scores_the_same_items_and_writes_summaries_with_cis(tmp_path):
+    run, log = make_run(tmp_path), []
+    cfg = EvalConfig(tasks=["math-word"], models=["base", "step-*", "final"], limit=8, batch_size=4)
+    results = evaluate_run(run, EXP, cfg, session_factory=lambda ref: FakeSession(ref, log))
+    assert list(results) == ["base", "step-10", "step-20", "final"]
+    ids = None
+    for variant in results:
+        out = run / "eval" / variant / "math-word"
+        records = read_jsonl(out / "samples.jsonl")
+        assert ids is None or [r["id"] for r in records] == ids
+        ids = [r["id"] for r in records]
+        summary = read_json(out / "summary.json")
+        acc = summary["metrics"]["accuracy_strict"]
+        assert summary["task"] == "math-word" and summary["version"] == "1" and summary["n"] == 8
+        assert acc["ci_low"] <= acc["value"] <= acc["ci_high"] and acc["higher_is_better"] is True
+        assert summary["generation"]["max_new_tokens"] == 256 and summary["variant"] == variant
+        assert sum(summary["failure_categories"].values()) == 8
+        assert records[0]["prompt"][-1]["role"] == "user" and records[0]["generations"][0].startswith("So")
+    assert len(ids) == 8 and len(log) == 32
+    base = read_json(run / "eval" / "base" / "math-word" / "summary.json")["metrics"]["accuracy_strict"]["value"]
+    best = read_json(run / "eval" / "step-20" / "math-word" / "summary.json")["metrics"]["accuracy_strict"]["value"]
+    assert best > base
+
+
+def test_an_interrupted_eval_resumes_without_redoing_finished_samples(tmp_path):
+    run, log = make_run(tmp_path), []
+    cfg = EvalConfig(tasks=["math-word"], models=["final"], limit=10, batch_size=2)  # chunks of 4 samples
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_run(run, EXP, cfg, session_factory=lambda ref: FakeSession(ref, log, fail_on_call=2))
+    path = run / "eval" / "final" / "math-word" / "samples.jsonl"
+    assert len(read_jsonl(path)) == 4 and not (path.parent / "summary.json").exists()
+    log.clear()
+    evaluate_run(run, EXP, cfg, session_factory=lambda ref: FakeSession(ref, log))
+    assert len(log) == 6  # only the samples that were not finished
+    assert len(read_jsonl(path)) == 10
+    log.clear()
+    evaluate_run(run, EXP, cfg, session_factory=lambda ref: FakeSession(ref, log))
+    assert log == []  # everything cached
+    # Changing what generation depends on (here n) invalidates the cache.
+    evaluate_run(run, EXP, cfg.model_copy(update={"n": 2}), session_factory=lambda ref: FakeSession(ref, log))
+    assert len(log) == 10 and len(read_jsonl(path)) == 10
+
+
+@dataclasses.dataclass
+class FakeCodeTask(Task):
+    name = "fake-code"
+    description = "runs code"
+    data_source = "inline"
+    executes_code = True
+    metrics = (Metric("pass@1"),)
+
+    def load(self, split=None):
+        return [Sample("t/0", {"answer": "42"}), Sample("t/1", {"answer": "7"})]
+
+    def build_prompt(self, sample, opts, shots=()):
+        return Prompt(text="x")
+
+    def score(self, sample, generations, ctx):
+        assert ctx.sandbox is not None
+        gens = [{"passed": g.strip() == sample.data["answer"], "verdict": "passed" if g.strip() == sample.data["answer"]
+                 else "wrong_answer", "detail": ""} for g in generations]
+        return SampleScore({"pass@1": sum(g["passed"] for g in gens) / len(gens)}, gens)
+
+
+def test_code_tasks_refuse_to_run_without_the_opt_in(tmp_path, monkeypatch):
+    registry.list_tasks()
+    monkeypatch.setitem(registry._REGISTRY, "fake-code", FakeCodeTask)
+    run = make_run(tmp_path)
+    with pytest.raises(EvalError, match="execute model-written code.*--allow-code-execution"):
+        evaluate_run(run, EXP, EvalConfig(tasks=["fake-code"], models=["final"]),
+                     session_factory=lambda ref: pytest.fail("nothing may load before the opt-in check"))
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text('{"task_id": "t/0", "completion": "42"}\n')
+    with pytest.raises(EvalError, match="--allow-code-execution"):
+        score_samples_file("fake-code", samples, EvalConfig())
+
+
+def test_a_samples_file_is_scored_without_a_model(tmp_path, monkeypatch):
+    registry.list_tasks()
+    monkeypatch.setitem(registry._REGISTRY, "fake-code", FakeCodeTask)
+
+    class Box:
+        isolation = "test"
+        closed = False
+
+        def close(self):
+            Box.closed = True
+
+    monkeypatch.setattr("tunelab.evaluation.runner._open_sandbox", lambda cfg: Box())
+    samples = tmp_path / "samples.jsonl"
+    rows = [("t/0", "42"), ("t/0", "41"), ("t/1", "7"), ("t/0", " 42 ")]
+    samples.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in rows))
+    summary = score_samples_file("fake-code", samples, EvalConfig(allow_code_execution=True), tmp_path / "out")
+    out = read_jsonl(tmp_path / "out" / "samples.jsonl")
+    assert [(r["task_id"], r["sample_index"], r["passed"], r["verdict"]) for r in out] == [
+        ("t/0", 0, True, "passed"), ("t/0", 1, False, "wrong_answer"), ("t/0", 2, True, "passed"), ("t/1", 0, True, "passed")]
+    assert all("detail" in r for r in out)
+    assert summary["metrics"]["pass@1"]["value"] == pytest.approx((2 / 3 + 1) / 2) and summary["sandbox"] == "test"
+    assert summary["completions"] == 4 and Box.closed
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"task_id": "t/9", "completion": "1"}\n')
+    with pytest.raises(EvalError, match="not in task 'fake-code'"):
+        score_samples_file("fake-code", bad, EvalConfig(allow_code_execution=True))
+
+
+def test_a_non_code_task_scores_a_samples_file(tmp_path):
+    task = registry.get_task("math-word")
+    first = task.load("test")[:2]
+    samples = tmp_path / "gen.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": s.id, "completion": f"#### {s.data['final']}"}) + "\n" for s in first))
+    summary = score_samples_file("math-word", samples, EvalConfig())
+    assert summary["metrics"]["accuracy_strict"]["value"] == 1.0
+    assert (tmp_path / "gen-eval" / "summary.json").is_file()
+
+
+def test_best_checkpoint_is_chosen_on_val_and_reported_on_test(tmp_path, monkeypatch):
+    import tunelab.evaluation.tasks.math as math_task
+
+    # math-word has no val split: give it one for this test (the first 12 test rows).
+    monkeypatch.setattr(math_task.MathWordTask, "splits", ("train", "val", "test"))
+    original = math_task.MathWordTask.load
+    monkeypatch.setattr(math_task.MathWordTask, "load",
+                        lambda self, split=None: original(self, "test")[:12] if split == "val" else original(self, split))
+    run, log = make_run(tmp_path), []
+    cfg = EvalConfig(tasks=["math-word"], models=["base", "step-*", "final"], limit=12)
+    result = select_checkpoint(run, EXP, cfg, session_factory=lambda ref: FakeSession(ref, log))
+    assert result["best"] == "step-20" and result["selection_split"] == "val"
+    assert [c["variant"] for c in result["candidates"]] == ["step-10", "step-20", "final"]
+    assert set(result["report"]) == {"step-20", "base"}
+    assert result["difference_vs_base"]["diff"] > 0
+    assert read_json(run / "eval" / "selection.json")["best"] == "step-20"
+    assert (run / "eval" / "step-20" / "math-word@val" / "summary.json").is_file()
+    assert pick_best([("a", 0.5), ("b", 0.5), ("c", float("nan"))], True) == "a"
+    assert pick_best([("a", 2.0), ("b", 1.0)], False) == "b"
