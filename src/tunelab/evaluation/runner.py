@@ -377,9 +377,10 @@ def resolve_eval_config(run_dir: Path | None, overrides: Sequence[str] = (), **f
 
 def eval_command(run_dir: Path | None, models: str | None = None, tasks: str | None = None, limit: int | None = None,
                  allow_code_execution: bool = False, task: str | None = None, samples: Path | None = None,
-                 output: Path | None = None, split: str | None = None, overrides: Sequence[str] = (),
-                 console: Console | None = None) -> dict[str, Any]:
-    """`tunelab eval`: evaluate a run's variants, or score a samples file with `--samples`."""
+                 output: Path | None = None, split: str | None = None, select: bool = False,
+                 overrides: Sequence[str] = (), console: Console | None = None) -> dict[str, Any]:
+    """`tunelab eval`: evaluate a run's variants, choose the best checkpoint (`select`), or score a
+    samples file (`samples`)."""
     console = console or Console()
     flags = {"models": _csv(models), "tasks": _csv(tasks), "limit": limit, "split": split,
              "allow_code_execution": True if allow_code_execution else None}
@@ -396,6 +397,13 @@ def eval_command(run_dir: Path | None, models: str | None = None, tasks: str | N
         flags["tasks"] = flags["tasks"] or [task]
     exp, cfg = resolve_eval_config(run_dir, overrides, **flags)
     assert exp is not None
+    if select:
+        from tunelab.evaluation.selection import select_checkpoint
+
+        chosen = select_checkpoint(run_dir, exp, cfg, console=console)
+        console.print(f"best on {chosen['selection_split']} by {chosen['task']}/{chosen['metric']}: {chosen['best']}; "
+                      f"written to {run_dir / 'eval' / 'selection.json'}")
+        return chosen
     results = evaluate_run(run_dir, exp, cfg, console=console)
     print_results(results, console)
     console.print(f"results in {run_dir / 'eval'}")
