@@ -81,3 +81,11 @@ def test_every_registered_task_meets_the_contract(name):
     for sc in scores:
         assert isinstance(sc, SampleScore) and len(sc.generations) == 2
         assert set(sc.values) <= mean_metrics and all("verdict" in g for g in sc.generations)
+
+
+def test_every_registered_task_has_a_docs_row():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "tasks.md").read_text(encoding="utf-8")
+    missing = [name for name in registry.list_tasks() if f"| `{name}` |" not in docs]
+    assert not missing, f"add a row to docs/tasks.md for: {missing}"
