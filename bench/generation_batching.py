@@ -3,9 +3,10 @@
     python bench/generation_batching.py [--model builtin:tiny-code] [--prompts 16] [--new-tokens 64]
 
 Both passes go through `TransformersGenerator` (left padding, KV cache) on the same model and
-the same prompts (built-in stdlib-instruct instructions, chat template): once with
-batch_size = number of prompts, once with batch_size = 1. The outputs must be identical (the
-script exits 1 otherwise). Printed: new tokens/s of each pass and the ratio batched / one-by-one.
+the same prompts (built-in stdlib-instruct instructions, chat template): batch_size = number of
+prompts vs batch_size = 1, alternating over `--repeats` passes so a drifting background load hits
+both alike (medians reported). The outputs must be identical (the script exits 1 otherwise).
+Printed: new tokens/s of each pass and the ratio batched / one-by-one.
 
 The model is `builtin:tiny-code` when it has weights, else a random-init ~8M qwen2 (hidden 256,
 8 layers, 8 heads, 4 kv heads, intermediate 768). A random model rarely emits eos, so both
@@ -15,6 +16,7 @@ passes generate close to the full `--new-tokens` per prompt.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -54,6 +56,7 @@ def main() -> int:
     ap.add_argument("--prompts", type=int, default=16)
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating timed passes of each; medians are printed")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -73,13 +76,19 @@ def main() -> int:
     batched = TransformersGenerator(model, tok, batch_size=len(prompts))
     single = TransformersGenerator(model, tok, batch_size=1)
     run(batched, prompts[:2], GenerationSettings(max_new_tokens=4))  # warm-up (allocator, kernels)
-    out_b, t_b, n_b = run(batched, prompts, settings)
-    out_s, t_s, n_s = run(single, prompts, settings)
+    # Alternate the two passes so that a background load drifting over time hits both alike.
+    times_b, times_s = [], []
+    for _ in range(args.repeats):
+        out_b, t_b, n_b = run(batched, prompts, settings)
+        out_s, t_s, n_s = run(single, prompts, settings)
+        times_b.append(t_b)
+        times_s.append(t_s)
+    t_b, t_s = statistics.median(times_b), statistics.median(times_s)
 
     same = out_b == out_s
     tps_b, tps_s = n_b / t_b, n_s / t_s
-    print(f"batched    : {n_b:6d} tokens in {t_b:7.2f} s = {tps_b:8.1f} tokens/s")
-    print(f"one-by-one : {n_s:6d} tokens in {t_s:7.2f} s = {tps_s:8.1f} tokens/s")
+    print(f"batched    : {n_b:6d} tokens in {t_b:7.2f} s = {tps_b:8.1f} tokens/s (median of {args.repeats})")
+    print(f"one-by-one : {n_s:6d} tokens in {t_s:7.2f} s = {tps_s:8.1f} tokens/s (median of {args.repeats})")
     print(f"ratio batched / one-by-one: {tps_b / tps_s:.2f}x; identical outputs: {same}")
     if not same:
         diff = [i for i, (a, b) in enumerate(zip(out_b, out_s)) if a != b]
