@@ -18,6 +18,7 @@ e.g. "netns+pidns+fs-ro+nofork" or "none". Guarantees and limits: docs/sandbox.m
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
@@ -26,7 +27,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import socket
+import struct
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-CHILD = str(Path(__file__).with_name("sandbox_child.py"))
+CHILD_DIR = str(Path(__file__).parent)
 VERDICTS = ("passed", "failed", "wrong_answer", "runtime_error", "syntax_error", "timeout",
             "memory_limit", "no_code")
 ISOLATION_LEVELS = ("netns", "pidns", "proc", "fs-ro", "nofork", "nproc")  # in the order we report them
@@ -139,6 +143,8 @@ class Sandbox:
         self.isolate = isolate
         self.python = python or sys.executable
         self._isolation: str | None = None
+        self._lock = threading.Lock()
+        self._fork_server: _ForkServer | None = None
 
     @property
     def isolation(self) -> str:
@@ -155,11 +161,22 @@ class Sandbox:
             return list(pool.map(self.run, jobs))
 
     def close(self) -> None:
-        """Nothing to release (each run cleans up after itself); kept for the runner's contract."""
+        """Stop the fork server (a later run starts a new one)."""
+        with self._lock:
+            server, self._fork_server = self._fork_server, None
+        if server is not None:
+            server.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def run(self, job: Job) -> SandboxResult:
         """Run one job to its verdict; never raises for anything the program does."""
-        workdir = os.path.realpath(tempfile.mkdtemp(prefix="tunelab-sandbox-"))
+        server = self._server()
+        workdir = tempfile.mkdtemp(prefix="job-", dir=server.base)
         try:
             return self._run_in(job, workdir)
         finally:
@@ -167,11 +184,11 @@ class Sandbox:
 
     # ---- one run ------------------------------------------------------------------------------
 
-    def _payload(self, job: Job, workdir: str, nonce: str, result_fd: int) -> bytes:
+    def _payload(self, job: Job, workdir: str, nonce: str) -> bytes:
         lim = self.limits
         spec: dict[str, Any] = {
-            "nonce": nonce, "result_fd": result_fd, "workdir": workdir, "isolate": self.isolate,
-            "hide": _hidden_paths(workdir, self.python),
+            "nonce": nonce, "workdir": workdir, "base": os.path.dirname(workdir),
+            "env": {**_BASE_ENV, "HOME": workdir, "TMPDIR": workdir},
             "limits": {"cpu_s": int(lim.timeout_s) + 1, "memory": lim.memory_mb << 20,
                        "file_size": lim.file_size_mb << 20, "open_files": lim.open_files,
                        "max_processes": lim.max_processes},
@@ -187,66 +204,148 @@ class Sandbox:
 
     def _run_in(self, job: Job, workdir: str) -> SandboxResult:
         nonce = secrets.token_hex(16)
-        marker = secrets.token_hex(8)
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-               "HOME": workdir, "TMPDIR": workdir, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1", "TUNELAB_SANDBOX": marker}
-        rfd, wfd = os.pipe()
+        payload = self._payload(job, workdir, nonce)
+        pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, results: (read end, write end)
+        streams = {r: _Capped(cap) for (r, _), cap in
+                   zip(pipes, (self.limits.output_bytes, self.limits.output_bytes, _RESULT_CAP))}
         started = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                [self.python, "-I", "-B", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, cwd=workdir, env=env, pass_fds=(wfd,), start_new_session=True,
-            )
-        except BaseException:
-            os.close(rfd)
-            raise
+            pid = self._server().start(payload, [w for _, w in pipes])
         finally:
-            os.close(wfd)
-        payload = self._payload(job, workdir, nonce, wfd)
-        out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
-        streams = {out_fd: _Capped(self.limits.output_bytes), err_fd: _Capped(self.limits.output_bytes),
-                   rfd: _Capped(_RESULT_CAP)}
+            for _, w in pipes:
+                os.close(w)  # the launcher holds its copies: EOF means every holder is gone
+        code: int | None = None
         try:
-            timed_out = _pump(proc, payload, streams, started + self.limits.timeout_s)
+            timed_out = _pump(pid, streams, started + self.limits.timeout_s)
         finally:
-            _kill_group(proc.pid)  # before reaping: the pid (= group id) cannot be reused yet
-            proc.wait()
+            _kill_group(pid)  # before the server reaps it: the pid (= group id) is still reserved
+            code = self._server().wait(pid)
             _drain(streams)
-            for f in (proc.stdin, proc.stdout, proc.stderr):
-                try:
-                    f.close()
-                except OSError:
-                    pass
-            os.close(rfd)
-        events = _events(streams[rfd].data, nonce)
+            for r, _ in pipes:
+                os.close(r)
+        out, err, results = (streams[r] for r, _ in pipes)
+        events = _events(results.data, nonce)
         levels = [lv for e in events if e["event"] in ("isolation", "confined") for lv in e.get("levels", [])]
-        if "pidns" not in levels:
-            _sweep(marker)  # no pid namespace: find escaped descendants by their environment
-        res = _verdict(job, events, timed_out, proc.returncode)
+        res = _verdict(job, events, timed_out, code)
         res.isolation = "+".join(lv for lv in ISOLATION_LEVELS if lv in levels) or "none"
         res.seconds = round(time.monotonic() - started, 4)
-        res.exit_code = proc.returncode
-        res.stdout, res.stderr = streams[out_fd].text(), streams[err_fd].text()
+        res.exit_code = code
+        res.stdout, res.stderr = out.text(), err.text()
         return res
+
+    def _server(self) -> _ForkServer:
+        with self._lock:
+            if self._fork_server is None:
+                self._fork_server = _ForkServer(self.python, self.isolate)
+                atexit.register(self._fork_server.close)  # a sandbox that was never closed
+            return self._fork_server
 
 
 # ---- process plumbing -----------------------------------------------------------------------------
 
+_OP_START, _OP_WAIT = 1, 2  # the fork server's protocol (sandbox_child.serve)
+_BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
-def _pump(proc: subprocess.Popen, payload: bytes, streams: dict[int, _Capped], deadline: float) -> bool:
-    """Feed stdin, collect the pipes until they close or the deadline; True if timed out."""
+
+class _ForkServer:
+    """Client of the fork server: one warm interpreter that forks a launcher per job. Requests
+    are short (a fork, or reaping a killed process), so one lock serialises them."""
+
+    def __init__(self, python: str, isolate: bool) -> None:
+        self.python, self.isolate = python, isolate
+        # The jobs' work dirs live here; the server keeps only this dir writable.
+        self.base = os.path.realpath(tempfile.mkdtemp(prefix="tunelab-sandbox-"))
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
+
+    def _ensure(self) -> socket.socket:
+        if self._proc is None or self._proc.poll() is not None or self._sock is None:
+            ours, theirs = socket.socketpair()
+            config = {"isolate": self.isolate, "base": self.base, "hide": _hidden_paths(self.base, self.python)}
+            # Scrubbed environment from the start: forks inherit the server's original environ.
+            self._proc = subprocess.Popen(
+                [self.python, "-I", "-B", "-m", "tunelab.evaluation.sandbox_child", str(theirs.fileno()),
+                 json.dumps(config)],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                cwd="/", env=_BASE_ENV, start_new_session=True,
+            )
+            theirs.close()
+            self._sock = ours
+        return self._sock
+
+    def start(self, payload: bytes, fds: list[int]) -> int:
+        """Fork a launcher for `payload` with stdout/stderr/result = fds; returns its pid."""
+        with self._lock:
+            for attempt in (0, 1):  # a dead server is restarted once
+                try:
+                    sock = self._ensure()
+                    socket.send_fds(sock, [struct.pack("<Bq", _OP_START, len(payload))], fds)
+                    sock.sendall(payload)
+                    return struct.unpack("<q", _recv_exact(sock, 8))[0]
+                except (OSError, EOFError):
+                    self._reset()
+                    if attempt:
+                        raise
+        raise AssertionError("unreachable")
+
+    def wait(self, pid: int) -> int | None:
+        """Reap a launcher (after its group was killed): its exit code, or -signal."""
+        with self._lock:
+            try:
+                sock = self._ensure()
+                sock.sendall(struct.pack("<Bq", _OP_WAIT, pid))
+                status = struct.unpack("<q", _recv_exact(sock, 8))[0]
+            except (OSError, EOFError):
+                self._reset()
+                return None
+        return os.waitstatus_to_exitcode(status)
+
+    def _reset(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._sock = self._proc = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close()  # the server exits at end of file
+                self._sock = None
+            if self._proc is not None:
+                try:
+                    self._proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+                self._proc = None
+            _remove_tree(self.base)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("sandbox fork server closed the connection")
+        buf += chunk
+    return bytes(buf)
+
+
+def _pump(pid: int, streams: dict[int, _Capped], deadline: float) -> bool:
+    """Collect the pipes until they close (and the launcher exited) or the deadline; True if
+    the deadline came first."""
     sel = selectors.DefaultSelector()
     for fd in streams:
         os.set_blocking(fd, False)
         sel.register(fd, selectors.EVENT_READ)
-    stdin = proc.stdin.fileno()
-    os.set_blocking(stdin, False)
-    sel.register(stdin, selectors.EVENT_WRITE)
     pidfd = None
     if hasattr(os, "pidfd_open"):
         try:
-            pidfd = os.pidfd_open(proc.pid)
+            pidfd = os.pidfd_open(pid)  # readable once the launcher exits (Linux >= 5.3)
             sel.register(pidfd, selectors.EVENT_READ)
         except OSError:
             pidfd = None
@@ -256,31 +355,22 @@ def _pump(proc: subprocess.Popen, payload: bytes, streams: dict[int, _Capped], d
             now = time.monotonic()
             if now >= deadline:
                 return True
-            open_reads = [k for k in sel.get_map().values() if k.fd in streams]
-            if not open_reads and exited_at is not None:
-                return False
-            if exited_at is not None and now - exited_at > 0.2:
-                return False  # the launcher is gone; something it left holds a pipe: stop waiting
+            if exited_at is not None:
+                open_reads = [k for k in sel.get_map().values() if k.fd in streams]
+                if not open_reads or now - exited_at > 0.2:
+                    return False  # after 0.2 s, whatever still holds a pipe is killed with the group
             wait = deadline - now if pidfd is not None and exited_at is None else min(deadline - now, 0.02)
             for key, _ in sel.select(timeout=wait):
-                if key.fd == stdin:
-                    try:
-                        payload = payload[os.write(stdin, payload[:65536]):]
-                    except OSError:  # the child died before reading its job
-                        payload = b""
-                    if not payload:
-                        sel.unregister(stdin)
-                        proc.stdin.close()
-                elif key.fd == pidfd:
+                if key.fd == pidfd:
                     sel.unregister(pidfd)
                     exited_at = time.monotonic()
-                else:
-                    chunk = _read(key.fd)
-                    if chunk:
-                        streams[key.fd].add(chunk)
-                    elif chunk == b"":
-                        sel.unregister(key.fd)
-            if pidfd is None and exited_at is None and _has_exited(proc.pid):
+                    continue
+                chunk = _read(key.fd)
+                if chunk:
+                    streams[key.fd].add(chunk)
+                elif chunk == b"":
+                    sel.unregister(key.fd)
+            if pidfd is None and exited_at is None and _has_exited(pid):
                 exited_at = time.monotonic()
     finally:
         sel.close()
@@ -299,10 +389,11 @@ def _read(fd: int) -> bytes | None:
 
 
 def _has_exited(pid: int) -> bool:
-    """Whether the child exited, without reaping it (its pid stays reserved for killpg)."""
+    """Whether a process (not our child) has exited: a zombie or gone (fallback without pidfd)."""
     try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
         return True
 
 
@@ -326,22 +417,6 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
-def _sweep(marker: str) -> None:
-    """Kill processes that carry this run's marker in their environment (Linux /proc only)."""
-    needle = f"TUNELAB_SANDBOX={marker}".encode()
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                os.kill(int(entry.name), signal.SIGKILL)
-        except OSError:
-            continue
-
-
 def _hidden_paths(workdir: str, python: str) -> list[str]:
     """The home dir if nothing the child needs lives under it, else its usual credential files."""
     home = os.path.realpath(os.path.expanduser("~"))
@@ -350,7 +425,7 @@ def _hidden_paths(workdir: str, python: str) -> list[str]:
         path = os.path.realpath(path)
         return path == home or path.startswith(home + os.sep)
 
-    needed = [workdir, python, CHILD, sys.prefix, sys.base_prefix, *(p for p in sys.path if p)]
+    needed = [workdir, python, CHILD_DIR, sys.prefix, sys.base_prefix, *(p for p in sys.path if p)]
     if home != "/" and not any(under(p) for p in needed):
         return [home]
     return [os.path.join(home, c) for c in _CREDENTIALS if os.path.lexists(os.path.join(home, c))]
