@@ -413,6 +413,7 @@ def eval_command(run_dir: Path | None, models: str | None = None, tasks: str | N
 def print_results(results: dict[str, dict[str, Any]], console: Console) -> None:
     """One row per variant x task: each metric as value [CI low, high] and n."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="evaluation")
     for col in ("variant", "task", "metric", "value", "CI", "n"):
@@ -421,8 +422,9 @@ def print_results(results: dict[str, dict[str, Any]], console: Console) -> None:
         for label, summary in by_task.items():
             for name, m in summary["metrics"].items():
                 arrow = "↑" if m["higher_is_better"] else "↓"
-                table.add_row(variant, label, f"{name} {arrow}", f"{m['value']:.4g}",
-                              f"[{m['ci_low']:.4g}, {m['ci_high']:.4g}]", str(m["n"]))
+                ci = "-" if m["n"] == 0 else f"[{m['ci_low']:.4g}, {m['ci_high']:.4g}]"
+                # Text, not a str: rich would read "[0.1, 0.3]" as markup and drop it.
+                table.add_row(variant, label, f"{name} {arrow}", f"{m['value']:.4g}", Text(ci), str(m["n"]))
     console.print(table)
 
 

@@ -96,7 +96,7 @@ class Prompt:
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.text is None):
             raise ValueError("a Prompt has exactly one of messages or text")
-        if self.messages is not None:  # accept lists too; stored as a tuple so Prompt hashes
+        if self.messages is not None:  # accept lists too; stored as a tuple of copies (frozen)
             object.__setattr__(self, "messages", tuple(dict(m) for m in self.messages))
 
     @property
