@@ -209,3 +209,33 @@ def test_best_checkpoint_is_chosen_on_val_and_reported_on_test(tmp_path, monkeyp
     assert (run / "eval" / "step-20" / "math-word@val" / "summary.json").is_file()
     assert pick_best([("a", 0.5), ("b", 0.5), ("c", float("nan"))], True) == "a"
     assert pick_best([("a", 2.0), ("b", 1.0)], False) == "b"
+
+
+def test_variant_identity_follows_the_adapter_weights(tmp_path):
+    from tunelab.evaluation.generation import variant_identity
+
+    run = make_run(tmp_path)
+    (run / "final" / "adapter_model.safetensors").write_bytes(b"weights-1")
+    before = variant_identity("final", run, EXP)
+    assert before == variant_identity("final", run, EXP)
+    (run / "final" / "adapter_model.safetensors").write_bytes(b"weights-2")  # retrained
+    assert variant_identity("final", run, EXP) != before
+    assert variant_identity("base", run, EXP) == "base:builtin:tiny-random-qwen2@None"
+
+
+def test_endpoint_backend_and_judges_are_built_from_the_config(tmp_path):
+    from tunelab.evaluation.generation import TransformersGenerator, VariantSession, make_judge
+    from tunelab.evaluation.openai_backend import OpenAIGenerator
+
+    cfg = EvalConfig(backend="openai", endpoint={"base_url": "http://127.0.0.1:1/v1"})
+    session = VariantSession("step-10", make_run(tmp_path), EXP, cfg)
+    assert session.identity == "openai:http://127.0.0.1:1/v1:step-10"  # the server names adapters by ref
+    assert isinstance(session.generator(), OpenAIGenerator) and session.generator().model == "step-10"
+    with pytest.raises(EvalError, match="base_url"):
+        VariantSession("final", tmp_path, EXP, EvalConfig(backend="openai"))
+
+    judge, ident = make_judge(EvalConfig(judge={"base_url": "http://127.0.0.1:1/v1", "endpoint_model": "big"}), None, None)
+    assert isinstance(judge, OpenAIGenerator) and ident == "openai:http://127.0.0.1:1/v1:big"
+    assert make_judge(EvalConfig(), None, None) == (None, None)
+    judge, ident = make_judge(EvalConfig(judge={"model": "builtin:tiny-random-qwen2"}), None, None)
+    assert isinstance(judge, TransformersGenerator) and ident == "model:builtin:tiny-random-qwen2"
