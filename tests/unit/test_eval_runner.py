@@ -238,4 +238,8 @@ def test_endpoint_backend_and_judges_are_built_from_the_config(tmp_path):
     assert isinstance(judge, OpenAIGenerator) and ident == "openai:http://127.0.0.1:1/v1:big"
     assert make_judge(EvalConfig(), None, None) == (None, None)
     judge, ident = make_judge(EvalConfig(judge={"model": "builtin:tiny-random-qwen2"}), None, None)
-    assert isinstance(judge, TransformersGenerator) and ident == "model:builtin:tiny-random-qwen2"
+    assert ident == "model:builtin:tiny-random-qwen2" and judge._gen is None  # loaded only when asked
+    from tunelab.evaluation.task import GenerationSettings, Prompt
+
+    out = judge.generate([Prompt(messages=[{"role": "user", "content": "HCorrect?"}])], GenerationSettings(max_new_tokens=2))
+    assert isinstance(judge._gen, TransformersGenerator) and len(out) == 1

@@ -293,10 +293,26 @@ def make_judge(cfg: Any, run_dir: Path | None, exp: Any | None) -> tuple[Any, st
         return OpenAIGenerator(j.base_url, name, j.api_key_env), f"openai:{j.base_url}:{name}"
     if not j.model:
         return None, None
-    from tunelab.generation import load_any
-
     is_ref = j.model in ("base", "final", "best") or j.model.startswith("step-") or Path(j.model).is_dir()
-    model, tok = load_any(j.model, run_dir if is_ref and run_dir is not None else None)
-    template = exp.data.chat_template if exp is not None else "auto"
     ident = variant_identity(j.model, run_dir, exp) if is_ref and run_dir is not None and exp is not None else j.model
-    return TransformersGenerator(model, tok, cfg.batch_size, template), f"model:{ident}"
+
+    def load() -> TransformersGenerator:
+        from tunelab.generation import load_any
+
+        model, tok = load_any(j.model, run_dir if is_ref and run_dir is not None else None)
+        template = exp.data.chat_template if exp is not None else "auto"
+        return TransformersGenerator(model, tok, cfg.batch_size, template)
+
+    return _LazyGenerator(load), f"model:{ident}"
+
+
+class _LazyGenerator:
+    """A generator built on first use, so a configured judge costs nothing when no task asks it."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build, self._gen = build, None
+
+    def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[list[str]]:
+        if self._gen is None:
+            self._gen = self._build()
+        return self._gen.generate(prompts, settings)
