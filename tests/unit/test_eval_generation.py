@@ -54,6 +54,10 @@ def test_generation_is_cut_before_a_stop_sequence(model_tok):
     cut = gen.generate(PROMPTS[:2], GenerationSettings(max_new_tokens=16, stop=(stop,)))
     assert cut[0][0] == text[: text.find(stop)]
     assert cut_at_stop("abc\ndef x\nclass", ["\nclass", "\ndef"]) == "abc"
+    # A chat end-of-turn marker that is not one token stops chat replies as text.
+    gen.end_of_turn = stop
+    assert gen._single_token(stop) is None
+    assert gen.generate(PROMPTS[:1], GenerationSettings(max_new_tokens=16))[0][0] == text[: text.find(stop)]
 
 
 def test_sampling_is_seeded_and_returns_n_per_prompt(model_tok):

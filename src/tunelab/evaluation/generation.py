@@ -70,10 +70,15 @@ class TransformersGenerator:
         for cand in (self.tok.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
             ids.extend(cand if isinstance(cand, list) else [cand])
         if chat and self.end_of_turn:
-            eot = self.tok.convert_tokens_to_ids(self.end_of_turn)
-            if isinstance(eot, int) and eot != self.tok.unk_token_id:
+            eot = self._single_token(self.end_of_turn)
+            if eot is not None:
                 ids.append(eot)
         return sorted({i for i in ids if isinstance(i, int) and i >= 0})
+
+    def _single_token(self, text: str) -> int | None:
+        """The id of `text` if it is one token of the vocabulary, else None."""
+        tid = self.tok.convert_tokens_to_ids(text)
+        return tid if isinstance(tid, int) and tid >= 0 and tid != self.tok.unk_token_id else None
 
     def _encode(self, prompt: Prompt) -> list[int]:
         # A chat template writes its own special tokens (bos included); raw text gets the
@@ -104,6 +109,8 @@ class TransformersGenerator:
         mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=self.model.device)
         stops = list(settings.stop)
         eos = self._eos_ids(any(chat))
+        if any(chat) and self.end_of_turn and self._single_token(self.end_of_turn) is None:
+            stops.append(self.end_of_turn)  # a multi-token end-of-turn marker can only stop as text
         kwargs: dict[str, Any] = {"do_sample": False}
         n_rows = settings.n
         if not settings.greedy:
