@@ -46,7 +46,7 @@ def test_round_trip_restores_weights_optimizer_rng(tmp_path, lora):
     assert ckpt.checkpoint_info(out) == {"step": 1, "val_loss": 2.0}
 
     fresh, opt2, sched2 = make(lora)
-    loop = ckpt.load_checkpoint(out, fresh, opt2, sched2, torch.device("cpu"))
+    loop = ckpt.load_checkpoint(out, fresh, opt2, sched2)
     assert loop == {"step": 1, "x": [1.5]}
     for a, b in zip(expected, [p for p in fresh.parameters() if p.requires_grad]):
         assert torch.equal(a, b)

@@ -137,10 +137,12 @@ def save_checkpoint(
     return final
 
 
-def load_checkpoint(ckpt_dir: Path, model: nn.Module, optimizer, scheduler, device) -> dict[str, Any]:
+def load_checkpoint(ckpt_dir: Path, model: nn.Module, optimizer, scheduler) -> dict[str, Any]:
     """Restore weights, optimizer, scheduler and RNG states; return the loop state."""
     load_weights(model, ckpt_dir)
-    state = torch.load(ckpt_dir / TRAINER_STATE, map_location=device, weights_only=False)
+    # To CPU first: RNG states must be CPU tensors, and the optimizer moves its state to
+    # each parameter's device itself.
+    state = torch.load(ckpt_dir / TRAINER_STATE, map_location="cpu", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"])

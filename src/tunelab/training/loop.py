@@ -108,7 +108,9 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
     accelerator.wait_for_everyone()
     latest = ckpt.latest_checkpoint(paths) if resume else None
     if latest is not None:
-        state = _from_dict(ckpt.load_checkpoint(latest[1], model, optimizer, scheduler, accelerator.device))
+        state = _from_dict(ckpt.load_checkpoint(latest[1], model, optimizer, scheduler))
+        if not main:  # the saved window holds global sums; count them once
+            state.window = [[0.0, 0.0, 0.0] for _ in state.window]
     elif resume and main:
         print(f"{paths.root}: no checkpoint to resume from; starting at step 0")
     if main:
@@ -342,6 +344,10 @@ def _flush_window(state: LoopState, accelerator, order: DataOrder,
         if not math.isfinite(value):
             return {}, (first + i, str(value), "loss")
     if keep:
+        # Hold the global sums on the main process only (zeros elsewhere), so the window a
+        # checkpoint stores is the whole world's and the next reduction still adds up.
+        main = accelerator.is_main_process
+        state.window = [[v if main else 0.0 for v in col] for col in zip(losses, labels, inputs)]
         return {}, None
     elapsed = max(state.train_time - state.logged_time, 1e-9)
     state.tokens_seen += int(sum(inputs))
