@@ -19,6 +19,7 @@ e.g. "netns+pidns+fs-ro+nofork" or "none". Guarantees and limits: docs/sandbox.m
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import os
 import secrets
@@ -153,12 +154,13 @@ class Sandbox:
             self._isolation = self.run(FunctionJob("def f():\n    pass\n", "def check(c):\n    c()\n", "f")).isolation
         return self._isolation
 
-    def run_many(self, jobs: Sequence[Job]) -> list[SandboxResult]:
-        """Run jobs in parallel (bounded by `workers`); results in the order of `jobs`."""
+    def run_many(self, jobs: Sequence[Job], **limits: Any) -> list[SandboxResult]:
+        """Run jobs in parallel (bounded by `workers`); results in the order of `jobs`.
+        Keyword arguments override fields of `Limits` for these jobs (e.g. `timeout_s=3`)."""
         if not jobs:
             return []
         with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs)), thread_name_prefix="sandbox") as pool:
-            return list(pool.map(self.run, jobs))
+            return list(pool.map(lambda job: self.run(job, **limits), jobs))
 
     def close(self) -> None:
         """Stop the fork server (a later run starts a new one)."""
@@ -173,19 +175,20 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, job: Job) -> SandboxResult:
-        """Run one job to its verdict; never raises for anything the program does."""
+    def run(self, job: Job, **limits: Any) -> SandboxResult:
+        """Run one job to its verdict; never raises for anything the program does. Keyword
+        arguments override fields of `Limits` for this job."""
+        lim = dataclasses.replace(self.limits, **limits) if limits else self.limits
         server = self._server()
         workdir = tempfile.mkdtemp(prefix="job-", dir=server.base)
         try:
-            return self._run_in(job, workdir)
+            return self._run_in(job, workdir, lim)
         finally:
             _remove_tree(workdir)
 
     # ---- one run ------------------------------------------------------------------------------
 
-    def _payload(self, job: Job, workdir: str, nonce: str) -> bytes:
-        lim = self.limits
+    def _payload(self, job: Job, workdir: str, nonce: str, lim: Limits) -> bytes:
         spec: dict[str, Any] = {
             "nonce": nonce, "workdir": workdir, "base": os.path.dirname(workdir),
             "env": {**_BASE_ENV, "HOME": workdir, "TMPDIR": workdir},
@@ -202,12 +205,12 @@ class Sandbox:
             spec.update(kind="function", test=job.test, entry_point=job.entry_point)
         return json.dumps(spec).encode("utf-8")
 
-    def _run_in(self, job: Job, workdir: str) -> SandboxResult:
+    def _run_in(self, job: Job, workdir: str, limits: Limits) -> SandboxResult:
         nonce = secrets.token_hex(16)
-        payload = self._payload(job, workdir, nonce)
+        payload = self._payload(job, workdir, nonce, limits)
         pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, results: (read end, write end)
         streams = {r: _Capped(cap) for (r, _), cap in
-                   zip(pipes, (self.limits.output_bytes, self.limits.output_bytes, _RESULT_CAP))}
+                   zip(pipes, (limits.output_bytes, limits.output_bytes, _RESULT_CAP))}
         started = time.monotonic()
         try:
             pid = self._server().start(payload, [w for _, w in pipes])
@@ -216,7 +219,7 @@ class Sandbox:
                 os.close(w)  # the launcher holds its copies: EOF means every holder is gone
         code: int | None = None
         try:
-            timed_out = _pump(pid, streams, started + self.limits.timeout_s)
+            timed_out = _pump(pid, streams, started + limits.timeout_s)
         finally:
             _kill_group(pid)  # before the server reaps it: the pid (= group id) is still reserved
             code = self._server().wait(pid)

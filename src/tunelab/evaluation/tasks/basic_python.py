@@ -1,0 +1,47 @@
+"""basic-python: tunelab's 125 built-in function problems (HumanEval format), scored like HumanEval.
+
+The chat prompt is the instruction the built-in training rows use (the problem's one-line
+description plus the signature), so a model fine-tuned on `basic-python` train is asked the
+way it was taught; the completion style gives the signature and docstring to continue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tunelab.evaluation.task import Prompt, PromptOptions, Sample
+from tunelab.evaluation.tasks.humaneval import HumanEvalTask
+
+_FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "test", "description", "topic", "split")
+
+
+@dataclass
+class BasicPythonTask(HumanEvalTask):
+    """Built-in basic-python problems; the test split (51 problems) by default."""
+
+    name = "basic-python"
+    version = "1"
+    description = "tunelab's built-in small Python problems: write the function, pass its tests (sandbox)."
+    data_source = "builtin:basic-python (125 problems: train 74, test 51)"
+    styles = ("chat", "completion")
+    splits = ("train", "test")
+    default_split = "test"
+
+    def load(self, split: str | None = None) -> list[Sample]:
+        from tunelab.data.builtin import load_builtin
+
+        samples = []
+        for s in (self.splits if split is None else (split,)):
+            for row in load_builtin("basic-python", s):
+                samples.append(Sample(row["task_id"], {**{k: row[k] for k in _FIELDS},
+                                                       "instruction": row["instruction"]}))
+        return samples
+
+    def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
+        if opts.style == "completion":
+            return Prompt(text=sample.data["prompt"])
+        return Prompt(messages=[{"role": "user", "content": sample.data["instruction"]}])
+
+
+TASKS = (BasicPythonTask,)

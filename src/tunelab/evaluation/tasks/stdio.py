@@ -1,0 +1,228 @@
+"""stdio: programs that read stdin and write stdout, in the LiveCodeBench format.
+
+A problem has public and private test cases (`{input, output, testtype}`); the program passes
+when its output matches on every one. Private tests may come compressed as in LiveCodeBench
+(base64 of zlib of a pickled JSON string); they are decoded without unpickling anything:
+the pickle's opcodes are read (`pickletools`) and only a lone string is accepted.
+
+Outputs are compared line by line with whitespace normalised (trailing spaces and blank lines
+ignored, tokens split on runs of whitespace) and a numeric tolerance of 1e-6 for tokens with a
+decimal point or exponent. LiveCodeBench compares exactly (as Decimals), which fails correct
+programs that print 0.30000000000000004 for 0.3; integers are still compared exactly here.
+
+Only `stdin` tests are run; LeetCode-style `functional` problems are left out at load time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import pickletools
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tunelab.errors import DataError
+from tunelab.evaluation.task import (
+    EvalError, GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext, Task,
+)
+from tunelab.evaluation.tasks.code_extract import extract_code
+from tunelab.evaluation.tasks.humaneval import (
+    NO_CODE, check_ks, failure_report, need_sandbox, pass_metrics, pass_values, result_fields,
+)
+
+TOLERANCE = 1e-6
+_FLOATY = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][-+]?\d+)$")
+
+
+def outputs_match(got: str, expected: str, tol: float = TOLERANCE) -> bool:
+    """Line-by-line comparison, whitespace-normalised (runs of spaces, trailing spaces and blank
+    lines do not count), with numeric tolerance for tokens with a decimal point or exponent."""
+    a = [ln.split() for ln in got.splitlines() if ln.strip()]
+    b = [ln.split() for ln in expected.splitlines() if ln.strip()]
+    return len(a) == len(b) and all(
+        len(x) == len(y) and all(_tokens_match(s, t, tol) for s, t in zip(x, y)) for x, y in zip(a, b))
+
+
+def _tokens_match(got: str, want: str, tol: float) -> bool:
+    if got == want:
+        return True
+    if not (_FLOATY.match(got) or _FLOATY.match(want)):
+        return False  # integers and words compare exactly ("007" is not "7")
+    try:
+        x, y = float(got), float(want)
+    except ValueError:
+        return False
+    return math.isfinite(x) and math.isfinite(y) and math.isclose(x, y, rel_tol=tol, abs_tol=tol)
+
+
+# ---- reading LiveCodeBench test cases --------------------------------------------------------------
+
+_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING", "STRING"}
+_HARMLESS_OPS = {"PROTO", "FRAME", "MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT", "STOP"}
+
+
+def _pickled_string(data: bytes) -> str:
+    """The string inside a pickle that holds only a string, read from its opcodes (never
+    unpickled). Anything else in it (globals, reduce, objects) is refused."""
+    found: list[str] = []
+    for op, arg, _ in pickletools.genops(data):
+        if op.name in _STRING_OPS and not found:
+            found.append(arg if isinstance(arg, str) else arg.decode("utf-8"))
+        elif op.name not in _HARMLESS_OPS:
+            raise DataError(f"refusing a pickled test-case blob with opcode {op.name} (only a string is allowed)")
+    if not found:
+        raise DataError("pickled test-case blob holds no string")
+    return found[0]
+
+
+def decode_tests(value: Any) -> list[dict[str, Any]]:
+    """Test cases from a list, a JSON string, or a compressed blob (base64 of zlib of a JSON
+    string, or of a pickle of one as in LiveCodeBench)."""
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        return []
+    try:
+        decoded = json.loads(value)
+        if isinstance(decoded, list):
+            return decoded
+    except ValueError:
+        pass
+    try:
+        raw = zlib.decompress(base64.b64decode(value))
+    except (ValueError, zlib.error) as e:
+        raise DataError(f"test cases are neither JSON nor base64+zlib ({e})") from None
+    text = raw.decode("utf-8") if raw[:1] in (b"[", b"{", b'"') else _pickled_string(raw)
+    decoded = json.loads(text)
+    if isinstance(decoded, str):  # a JSON string holding JSON
+        decoded = json.loads(decoded)
+    if not isinstance(decoded, list):
+        raise DataError("decoded test cases are not a list")
+    return decoded
+
+
+def _problem(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The fields a sample keeps; None for problems that have non-stdin tests."""
+    public = decode_tests(row.get("public_test_cases"))
+    private_raw = row.get("private_test_cases_compressed") or row.get("private_test_cases")
+    private = decode_tests(private_raw)
+    tests = public + private
+    if not tests or any(t.get("testtype", "stdin") != "stdin" for t in tests):
+        return None
+    return {
+        "question_id": str(row.get("question_id", row.get("task_id"))), "question_title": row.get("question_title", ""),
+        "question_content": row["question_content"], "starter_code": row.get("starter_code", ""),
+        "platform": row.get("platform", ""), "difficulty": row.get("difficulty", ""),
+        "contest_date": str(row.get("contest_date", "")), "instruction": row.get("instruction"),
+        "inputs": [t["input"] for t in tests], "outputs": [t["output"] for t in tests], "n_public": len(public),
+    }
+
+
+# ---- the task ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StdioTask(Task):
+    """Built-in basic-python-stdio problems, or a LiveCodeBench JSONL via `path`."""
+
+    name = "stdio"
+    version = "1"
+    description = "stdin/stdout programs (LiveCodeBench format): all public + private tests must pass."
+    data_source = "builtin:basic-python-stdio (41 problems), or a LiveCodeBench JSONL (path)"
+    executes_code = True
+    prompt_variants = ("zero-shot",)
+    styles = ("chat",)
+    splits = ("train", "test")
+    default_split = "test"
+    generation = GenerationSettings(max_new_tokens=768)
+
+    path: str | None = None  # a LiveCodeBench-format JSONL instead of the built-in problems
+    platform: str | None = None  # keep problems of these platforms (comma-separated)
+    difficulty: str | None = None  # keep these difficulties (comma-separated: easy,medium,hard)
+    date_from: str | None = None  # keep contest_date >= this (ISO date, inclusive)
+    date_to: str | None = None  # keep contest_date <= this (ISO date, inclusive)
+    pass_k: tuple[int, ...] = (1,)  # pass@k for each k (n >= k generations)
+    timeout_s: float = 30.0  # wall-clock per program, all its test cases together
+    case_timeout_s: float = 6.0  # per test case
+
+    def __post_init__(self) -> None:
+        self.pass_k = check_ks(self.pass_k)
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:  # type: ignore[override]
+        return pass_metrics(self.pass_k)
+
+    def load(self, split: str | None = None) -> list[Sample]:
+        if self.path is None:
+            from tunelab.data.builtin import load_builtin
+
+            rows = [r for s in (self.splits if split is None else (split,)) for r in load_builtin("basic-python-stdio", s)]
+        else:
+            from tunelab.data.sources import read_rows
+            from tunelab.config import SourceConfig
+
+            rows = [r for r, _ in read_rows(SourceConfig(path=self.path))]
+            if split not in (None, self.default_split):
+                rows = [r for r in rows if r.get("split", self.default_split) == split]
+        samples = []
+        for row in rows:
+            problem = _problem(row)
+            if problem is not None and self._keep(problem):
+                samples.append(Sample(problem["question_id"], problem))
+        if not samples:
+            raise EvalError(f"task 'stdio': no problems left after filtering ({self._filters()})")
+        return samples
+
+    def _keep(self, p: dict[str, Any]) -> bool:
+        def listed(value: str, allowed: str | None) -> bool:
+            return allowed is None or value.lower() in {a.strip().lower() for a in allowed.split(",")}
+
+        day = p["contest_date"][:10]
+        return (listed(p["platform"], self.platform) and listed(p["difficulty"], self.difficulty)
+                and (self.date_from is None or day >= self.date_from[:10])
+                and (self.date_to is None or day <= self.date_to[:10]))
+
+    def _filters(self) -> str:
+        f = {k: getattr(self, k) for k in ("path", "platform", "difficulty", "date_from", "date_to")}
+        return ", ".join(f"{k}={v}" for k, v in f.items() if v is not None) or "no filters"
+
+    def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
+        from tunelab.data.builtin import STDIO_INSTRUCTION
+
+        text = sample.data.get("instruction") or f"{STDIO_INSTRUCTION}\n\n{sample.data['question_content']}"
+        if sample.data.get("starter_code"):
+            text += f"\n\nStart from:\n```python\n{sample.data['starter_code']}\n```"
+        return Prompt(messages=[{"role": "user", "content": text}])
+
+    def score_batch(self, samples: Sequence[Sample], generations: Sequence[list[str]],
+                    ctx: ScoringContext) -> list[SampleScore]:
+        from tunelab.evaluation.sandbox import StdioJob
+
+        sandbox = need_sandbox(ctx, self.name)
+        jobs, where = [], []
+        per_sample: list[list[dict[str, Any]]] = [[dict(NO_CODE) for _ in gens] for gens in generations]
+        for i, (s, gens) in enumerate(zip(samples, generations, strict=True)):
+            for j, g in enumerate(gens):
+                program = extract_code(g)
+                if program is not None:
+                    jobs.append(StdioJob(program, tuple(s.data["inputs"]), tuple(s.data["outputs"]), outputs_match))
+                    where.append((i, j))
+        results = sandbox.run_many(jobs, timeout_s=self.timeout_s, case_timeout_s=self.case_timeout_s)
+        for (i, j), res in zip(where, results, strict=True):
+            per_sample[i][j] = {**result_fields(res), "tests_run": len(res.cases)}
+        return [SampleScore(values=pass_values([g["passed"] for g in gens], self.pass_k), generations=gens,
+                            extra={"tests": len(s.data["inputs"]), "public_tests": s.data["n_public"]})
+                for s, gens in zip(samples, per_sample, strict=True)]
+
+    def score(self, sample: Sample, generations: list[str], ctx: ScoringContext) -> SampleScore:
+        return self.score_batch([sample], [generations], ctx)[0]
+
+    def report(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return failure_report(records)
+
+
+TASKS = (StdioTask,)
