@@ -23,31 +23,23 @@ import dataclasses
 import json
 import os
 import secrets
-import selectors
-import shutil
 import signal
-import subprocess
 import sys
-import socket
-import struct
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-CHILD_DIR = str(Path(__file__).parent)
+from tunelab.evaluation.sandbox_proc import (
+    BASE_ENV, RESULT_CAP, Capped, ForkServer, drain, kill_group, pump, remove_tree,
+)
+
 VERDICTS = ("passed", "failed", "wrong_answer", "runtime_error", "syntax_error", "timeout",
             "memory_limit", "no_code")
 ISOLATION_LEVELS = ("netns", "pidns", "proc", "fs-ro", "nofork", "nproc")  # in the order we report them
-_RESULT_CAP = 16 << 20  # bytes kept from the result pipe; a flood there only loses results
-# Hidden from the program (empty tmpfs or /dev/null on top) when the home dir itself cannot be.
-_CREDENTIALS = (".ssh", ".aws", ".azure", ".gnupg", ".config", ".netrc", ".git-credentials", ".pypirc",
-                ".docker", ".kube", ".cache/huggingface", ".huggingface", ".npmrc", ".m2/settings.xml",
-                ".cargo/credentials", ".cargo/credentials.toml", ".claude")
 
 
 @dataclass(frozen=True)
@@ -111,22 +103,6 @@ def _default_compare(got: str, expected: str) -> bool:
     return [ln.rstrip() for ln in got.strip().splitlines()] == [ln.rstrip() for ln in expected.strip().splitlines()]
 
 
-class _Capped:
-    """Keeps the first `cap` bytes of a stream and counts the rest."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap, self.data, self.total = cap, bytearray(), 0
-
-    def add(self, chunk: bytes) -> None:
-        if len(self.data) < self.cap:
-            self.data += chunk[: self.cap - len(self.data)]
-        self.total += len(chunk)
-
-    def text(self) -> str:
-        more = self.total - len(self.data)
-        return self.data.decode("utf-8", "replace") + (f"\n[... {more} more bytes cut]" if more else "")
-
-
 class Sandbox:
     """Runs jobs in isolated child processes, `workers` at a time.
 
@@ -145,7 +121,7 @@ class Sandbox:
         self.python = python or sys.executable
         self._isolation: str | None = None
         self._lock = threading.Lock()
-        self._fork_server: _ForkServer | None = None
+        self._fork_server: ForkServer | None = None
 
     @property
     def isolation(self) -> str:
@@ -184,14 +160,14 @@ class Sandbox:
         try:
             return self._run_in(job, workdir, lim)
         finally:
-            _remove_tree(workdir)
+            remove_tree(workdir)
 
     # ---- one run ------------------------------------------------------------------------------
 
     def _payload(self, job: Job, workdir: str, nonce: str, lim: Limits) -> bytes:
         spec: dict[str, Any] = {
             "nonce": nonce, "workdir": workdir, "base": os.path.dirname(workdir),
-            "env": {**_BASE_ENV, "HOME": workdir, "TMPDIR": workdir},
+            "env": {**BASE_ENV, "HOME": workdir, "TMPDIR": workdir},
             "limits": {"cpu_s": int(lim.timeout_s) + 1, "memory": lim.memory_mb << 20,
                        "file_size": lim.file_size_mb << 20, "open_files": lim.open_files,
                        "max_processes": lim.max_processes},
@@ -209,8 +185,8 @@ class Sandbox:
         nonce = secrets.token_hex(16)
         payload = self._payload(job, workdir, nonce, limits)
         pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, results: (read end, write end)
-        streams = {r: _Capped(cap) for (r, _), cap in
-                   zip(pipes, (limits.output_bytes, limits.output_bytes, _RESULT_CAP))}
+        streams = {r: Capped(cap) for (r, _), cap in
+                   zip(pipes, (limits.output_bytes, limits.output_bytes, RESULT_CAP))}
         started = time.monotonic()
         try:
             pid = self._server().start(payload, [w for _, w in pipes])
@@ -219,11 +195,11 @@ class Sandbox:
                 os.close(w)  # the launcher holds its copies: EOF means every holder is gone
         code: int | None = None
         try:
-            timed_out = _pump(pid, streams, started + limits.timeout_s)
+            timed_out = pump(pid, streams, started + limits.timeout_s)
         finally:
-            _kill_group(pid)  # before the server reaps it: the pid (= group id) is still reserved
+            kill_group(pid)  # before the server reaps it: the pid (= group id) is still reserved
             code = self._server().wait(pid)
-            _drain(streams)
+            drain(streams)
             for r, _ in pipes:
                 os.close(r)
         out, err, results = (streams[r] for r, _ in pipes)
@@ -236,214 +212,12 @@ class Sandbox:
         res.stdout, res.stderr = out.text(), err.text()
         return res
 
-    def _server(self) -> _ForkServer:
+    def _server(self) -> ForkServer:
         with self._lock:
             if self._fork_server is None:
-                self._fork_server = _ForkServer(self.python, self.isolate)
+                self._fork_server = ForkServer(self.python, self.isolate)
                 atexit.register(self._fork_server.close)  # a sandbox that was never closed
             return self._fork_server
-
-
-# ---- process plumbing -----------------------------------------------------------------------------
-
-_OP_START, _OP_WAIT = 1, 2  # the fork server's protocol (sandbox_child.serve)
-_BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-class _ForkServer:
-    """Client of the fork server: one warm interpreter that forks a launcher per job. Requests
-    are short (a fork, or reaping a killed process), so one lock serialises them."""
-
-    def __init__(self, python: str, isolate: bool) -> None:
-        self.python, self.isolate = python, isolate
-        # The jobs' work dirs live here; the server keeps only this dir writable.
-        self.base = os.path.realpath(tempfile.mkdtemp(prefix="tunelab-sandbox-"))
-        self._lock = threading.Lock()
-        self._proc: subprocess.Popen | None = None
-        self._sock: socket.socket | None = None
-
-    def _ensure(self) -> socket.socket:
-        if self._proc is None or self._proc.poll() is not None or self._sock is None:
-            ours, theirs = socket.socketpair()
-            config = {"isolate": self.isolate, "base": self.base, "hide": _hidden_paths(self.base, self.python)}
-            # Scrubbed environment from the start: forks inherit the server's original environ.
-            self._proc = subprocess.Popen(
-                [self.python, "-I", "-B", "-m", "tunelab.evaluation.sandbox_child", str(theirs.fileno()),
-                 json.dumps(config)],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                cwd="/", env=_BASE_ENV, start_new_session=True,
-            )
-            theirs.close()
-            self._sock = ours
-        return self._sock
-
-    def start(self, payload: bytes, fds: list[int]) -> int:
-        """Fork a launcher for `payload` with stdout/stderr/result = fds; returns its pid."""
-        with self._lock:
-            for attempt in (0, 1):  # a dead server is restarted once
-                try:
-                    sock = self._ensure()
-                    socket.send_fds(sock, [struct.pack("<Bq", _OP_START, len(payload))], fds)
-                    sock.sendall(payload)
-                    return struct.unpack("<q", _recv_exact(sock, 8))[0]
-                except (OSError, EOFError):
-                    self._reset()
-                    if attempt:
-                        raise
-        raise AssertionError("unreachable")
-
-    def wait(self, pid: int) -> int | None:
-        """Reap a launcher (after its group was killed): its exit code, or -signal."""
-        with self._lock:
-            try:
-                sock = self._ensure()
-                sock.sendall(struct.pack("<Bq", _OP_WAIT, pid))
-                status = struct.unpack("<q", _recv_exact(sock, 8))[0]
-            except (OSError, EOFError):
-                self._reset()
-                return None
-        return os.waitstatus_to_exitcode(status)
-
-    def _reset(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        self._sock = self._proc = None
-
-    def close(self) -> None:
-        with self._lock:
-            if self._sock is not None:
-                self._sock.close()  # the server exits at end of file
-                self._sock = None
-            if self._proc is not None:
-                try:
-                    self._proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait()
-                self._proc = None
-            _remove_tree(self.base)
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise EOFError("sandbox fork server closed the connection")
-        buf += chunk
-    return bytes(buf)
-
-
-def _pump(pid: int, streams: dict[int, _Capped], deadline: float) -> bool:
-    """Collect the pipes until they close (and the launcher exited) or the deadline; True if
-    the deadline came first."""
-    sel = selectors.DefaultSelector()
-    for fd in streams:
-        os.set_blocking(fd, False)
-        sel.register(fd, selectors.EVENT_READ)
-    pidfd = None
-    if hasattr(os, "pidfd_open"):
-        try:
-            pidfd = os.pidfd_open(pid)  # readable once the launcher exits (Linux >= 5.3)
-            sel.register(pidfd, selectors.EVENT_READ)
-        except OSError:
-            pidfd = None
-    exited_at: float | None = None
-    try:
-        while True:
-            now = time.monotonic()
-            if now >= deadline:
-                return True
-            if exited_at is not None:
-                open_reads = [k for k in sel.get_map().values() if k.fd in streams]
-                if not open_reads or now - exited_at > 0.2:
-                    return False  # after 0.2 s, whatever still holds a pipe is killed with the group
-            wait = deadline - now if pidfd is not None and exited_at is None else min(deadline - now, 0.02)
-            for key, _ in sel.select(timeout=wait):
-                if key.fd == pidfd:
-                    sel.unregister(pidfd)
-                    exited_at = time.monotonic()
-                    continue
-                chunk = _read(key.fd)
-                if chunk:
-                    streams[key.fd].add(chunk)
-                elif chunk == b"":
-                    sel.unregister(key.fd)
-            if pidfd is None and exited_at is None and _has_exited(pid):
-                exited_at = time.monotonic()
-    finally:
-        sel.close()
-        if pidfd is not None:
-            os.close(pidfd)
-
-
-def _read(fd: int) -> bytes | None:
-    """A chunk, b"" at end of file, or None when nothing is ready after all."""
-    try:
-        return os.read(fd, 1 << 16)
-    except BlockingIOError:
-        return None
-    except OSError:
-        return b""
-
-
-def _has_exited(pid: int) -> bool:
-    """Whether a process (not our child) has exited: a zombie or gone (fallback without pidfd)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
-
-
-def _drain(streams: dict[int, _Capped]) -> None:
-    """Read what is left in the pipes after the kill (bounded: they are non-blocking)."""
-    for fd, buf in streams.items():
-        for _ in range(1024):
-            try:
-                chunk = os.read(fd, 1 << 16)
-            except OSError:
-                break
-            if not chunk:
-                break
-            buf.add(chunk)
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _hidden_paths(workdir: str, python: str) -> list[str]:
-    """The home dir if nothing the child needs lives under it, else its usual credential files."""
-    home = os.path.realpath(os.path.expanduser("~"))
-
-    def under(path: str) -> bool:
-        path = os.path.realpath(path)
-        return path == home or path.startswith(home + os.sep)
-
-    needed = [workdir, python, CHILD_DIR, sys.prefix, sys.base_prefix, *(p for p in sys.path if p)]
-    if home != "/" and not any(under(p) for p in needed):
-        return [home]
-    return [os.path.join(home, c) for c in _CREDENTIALS if os.path.lexists(os.path.join(home, c))]
-
-
-def _remove_tree(path: str) -> None:
-    def fix(func, p, exc):  # the program may have made files or dirs read-only
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-            func(p)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=fix)
 
 
 # ---- verdicts ---------------------------------------------------------------------------------------
