@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -251,9 +252,9 @@ def _git_sha() -> str | None:
 
 
 def has_checkpoints(paths: RunPaths) -> bool:
+    """Whether a finished `checkpoints/step-N/` exists (`step-N.tmp` leftovers do not count)."""
     return paths.checkpoints.is_dir() and any(
-        p.is_dir() and p.name.startswith("step-") and not p.name.endswith(".tmp")
-        for p in paths.checkpoints.iterdir()
+        p.is_dir() and re.fullmatch(r"step-\d+", p.name) for p in paths.checkpoints.iterdir()
     )
 
 

@@ -36,6 +36,12 @@ def test_grad_accumulation_normalises_by_all_label_tokens(tmp_path):
     assert a["tokens_seen"] == b["tokens_seen"] and a["epochs"] == b["epochs"]
 
 
+def test_gradient_checkpointing_changes_memory_not_losses(tmp_path):
+    _, plain = run(tmp_path, "plain")
+    _, ckpt = run(tmp_path, "gc", "train.gradient_checkpointing=true")
+    assert losses(ckpt) == pytest.approx(losses(plain), rel=1e-5)
+
+
 def test_packed_data_trains_and_logs_every_split(tmp_path):
     summary, rows = run(tmp_path, "p", "data.packing=true", "data.max_seq_len=128")
     assert summary["stop_reason"] == "max_steps" and summary["steps"] == 6
