@@ -1,21 +1,26 @@
 """The sandbox for model-written code. Model output is untrusted: it never runs in this process.
 
-Each job runs in a fresh child process tree (`sandbox_child.py`) started in a new session and
-process group, inside a new temporary working directory that is removed afterwards, with a
-scrubbed environment (PATH, LANG, HOME/TMPDIR = the work dir, nothing else). On Linux the child
-enters new user, network, pid and mount namespaces where the kernel allows it: no network (only
-a loopback that is down), the filesystem read-only except the work dir, and every process it
-starts dies with the namespace. The harness process drops capabilities, sets rlimits (CPU time,
-address space relative to its own start size, file size, open files) and, by default, a seccomp
-filter that makes process creation fail (threads still work). The parent kills the whole
-process group at the wall-clock deadline and reaps it.
+Usage: `with Sandbox(Limits(timeout_s=5), workers=4) as sb: results = sb.run_many(jobs)`, where
+a job is a `FunctionJob` (HumanEval style: program, test code defining `check`, entry point) or
+a `StdioJob` (program, stdin per case, expected stdout). Each result has a `verdict` (one of
+VERDICTS), a `detail` (the failing test line, the exception type, the first differing case),
+the `isolation` level reached, the time taken and the capped stdout/stderr.
+
+How (details in `sandbox_child.py`): a fork server started once per Sandbox enters new user,
+network and mount namespaces where the kernel allows (no network: a loopback that is down; the
+filesystem read-only except the work dirs, credentials hidden) and forks one launcher per job,
+in a new session, with a scrubbed environment (PATH, LANG, HOME/TMPDIR = its fresh work dir,
+removed afterwards). The launcher puts the harness in a new pid namespace (every process it
+starts dies with it) with its own mounts and /proc; the harness drops capabilities, sets rlimits
+(CPU time, address space relative to its own start size, file size, open files) and, by
+default, a seccomp filter that makes process creation fail (threads still work). At the
+wall-clock deadline the parent kills the launcher's process group; the rest dies with it.
 
 A job passes only if the harness reports, on a private pipe and tagged with a random per-run
 nonce, that it ran to its end: early `sys.exit(0)`, `os._exit(0)`, killing the parent or
 printing "passed" cannot pass. What each run reached is recorded in `SandboxResult.isolation`,
-e.g. "netns+pidns+fs-ro+nofork" or "none". Guarantees and limits: docs/sandbox.md.
+e.g. "netns+pidns+proc+fs-ro+nofork" or "none". Guarantees and limits: docs/sandbox.md.
 """
-
 from __future__ import annotations
 
 import atexit
@@ -44,7 +49,7 @@ ISOLATION_LEVELS = ("netns", "pidns", "proc", "fs-ro", "nofork", "nproc")  # in 
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-run limits. `timeout_s` is wall-clock from process start (includes ~0.05 s startup)."""
+    """Per-run limits. `timeout_s` is wall-clock from the fork (a few ms of setup included)."""
 
     timeout_s: float = 10.0
     memory_mb: int = 1024  # address space on top of the harness's own size at start
@@ -104,7 +109,8 @@ def _default_compare(got: str, expected: str) -> bool:
 
 
 class Sandbox:
-    """Runs jobs in isolated child processes, `workers` at a time.
+    """Runs jobs in isolated child processes, `workers` at a time. Thread-safe; `close()` (or a
+    `with` block) stops its fork server, which is otherwise stopped at interpreter exit.
 
     Args:
         limits: per-run limits (one Limits for every job of this sandbox).

@@ -33,13 +33,16 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> int:
+    """Linux prctl(); -1 elsewhere."""
+    if not LINUX:
+        return -1
     # prctl() and syscall() are variadic: pass full longs, or the upper halves of the registers
     # hold garbage (and prctl rejects nonzero unused arguments).
     return _libc.prctl(ctypes.c_int(option), *(ctypes.c_ulong(a) for a in (a2, a3, a4, a5)))
 
 
 def unshare(flags: int) -> bool:
-    return _libc.unshare(ctypes.c_int(flags)) == 0
+    return LINUX and _libc.unshare(ctypes.c_int(flags)) == 0
 
 
 def _mount(source: bytes | None, target: str, fstype: bytes | None, flags: int, data: bytes | None = None) -> bool:
@@ -129,7 +132,7 @@ class Confinement:
         """No capabilities, and none regained by exec as uid 0: caps held in our user namespace
         would let the program undo the read-only mounts."""
         prctl(PR_SET_SECUREBITS, SECBITS_LOCKED_NOROOT)  # fails harmlessly without CAP_SETPCAP
-        if SYS_CAPSET is not None:
+        if LINUX and SYS_CAPSET is not None:
             _libc.syscall(ctypes.c_long(SYS_CAPSET), self._cap_header, self._cap_data)
         prctl(PR_SET_NO_NEW_PRIVS, 1)  # no setuid or file-capability gains either
 
