@@ -98,3 +98,14 @@ def test_prune_keeps_last_k_and_best(tmp_path):
     assert ckpt.prune_checkpoints(paths, keep_last=2, best_step=20) == [10, 30]
     assert [s for s, _ in ckpt.list_checkpoints(paths)] == [20, 40, 50]
     assert ckpt.prune_checkpoints(paths, keep_last=None, best_step=None) == []
+
+
+def test_final_is_replaced_whole(tmp_path):
+    full, _, _ = make(lora=False)
+    ckpt.save_final(full, None, tmp_path / "final")
+    assert (tmp_path / "final" / "model.safetensors").exists()
+    lora, _, _ = make(lora=True)
+    ckpt.save_final(lora, None, tmp_path / "final")  # e.g. a re-run that switched to LoRA
+    names = {p.name for p in (tmp_path / "final").iterdir()}
+    assert "adapter_model.safetensors" in names and "model.safetensors" not in names
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["final"]

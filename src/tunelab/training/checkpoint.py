@@ -127,14 +127,31 @@ def save_checkpoint(
         tmp / TRAINER_STATE,
     )
     write_json(tmp / STATE_JSON, {"step": step, **info})
-    if final.exists():  # a resumed run saving the same step again: swap, never delete first
+    _swap_in(tmp, final)
+    return final
+
+
+def save_final(model: nn.Module, tokenizer, out_dir: Path) -> None:
+    """The run's final weights (+ tokenizer), replacing any earlier `final/` whole."""
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    save_weights(model, tmp, tokenizer)
+    _swap_in(tmp, out_dir)
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Rename a finished `tmp` dir to `final`; an existing `final` is moved aside first and
+    deleted last, so some complete version exists at every moment."""
+    if final.exists():
         old = final.with_name(final.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
         final.rename(old)
         tmp.rename(final)
         shutil.rmtree(old)
     else:
         tmp.rename(final)
-    return final
 
 
 def load_checkpoint(ckpt_dir: Path, model: nn.Module, optimizer, scheduler) -> dict[str, Any]:

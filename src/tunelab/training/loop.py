@@ -207,7 +207,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
 
     # ---- finish --------------------------------------------------------------------------------
     if stop_reason != "nan" and main:
-        ckpt.save_weights(model, paths.final, tokenizer)
+        ckpt.save_final(model, tokenizer, paths.final)
     # Every rank's weights must be identical after DDP; the DDP test compares these.
     hashes = gather_object([ckpt.fingerprint(params)]) if world > 1 else [ckpt.fingerprint(params)]
     summary = {
