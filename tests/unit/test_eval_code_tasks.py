@@ -173,6 +173,31 @@ def test_stdio_filters():
         get_task("stdio", date_from="2030-01-01").load("test")
 
 
+def lcb_row(qid: str, platform: str, date: str, difficulty: str) -> dict:
+    """A problem as LiveCodeBench ships it: private tests pickled, zlib'd, base64'd."""
+    private = [{"input": "2 3\n", "output": "5\n", "testtype": "stdin"}]
+    return {"question_id": qid, "question_title": "Sum", "question_content": "Print a + b.", "platform": platform,
+            "contest_date": date, "difficulty": difficulty, "starter_code": "", "metadata": "{}",
+            "public_test_cases": json.dumps([{"input": "1 1\n", "output": "2\n", "testtype": "stdin"}]),
+            "private_test_cases": base64.b64encode(zlib.compress(pickle.dumps(json.dumps(private)))).decode()}
+
+
+def test_stdio_reads_livecodebench_files_and_filters_them(tmp_path):
+    rows = [lcb_row("a1", "atcoder", "2024-03-02T00:00:00", "easy"),
+            lcb_row("c1", "codeforces", "2023-05-01T00:00:00", "hard"),
+            {**lcb_row("l1", "leetcode", "2024-06-01T00:00:00", "easy"),  # functional: left out
+             "public_test_cases": json.dumps([{"input": "[1]", "output": "1", "testtype": "functional"}])}]
+    path = tmp_path / "lcb.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    every = get_task("stdio", path=str(path)).load("test")
+    assert [s.id for s in every] == ["a1", "c1"] and every[0].data["inputs"] == ["1 1\n", "2 3\n"]
+    assert [s.id for s in get_task("stdio", path=str(path), platform="atcoder").load("test")] == ["a1"]
+    assert [s.id for s in get_task("stdio", path=str(path), date_from="2024-01-01").load("test")] == ["a1"]
+    assert [s.id for s in get_task("stdio", path=str(path), date_to="2023-12-31", difficulty="hard").load("test")] == ["c1"]
+    prompt = get_task("stdio", path=str(path)).build_prompt(every[0], PromptOptions()).messages[0]["content"]
+    assert prompt.endswith("Print a + b.") and "standard input" in prompt
+
+
 @linux_only
 def test_stdio_reference_programs_pass_and_wrong_ones_do_not(ctx):
     task = get_task("stdio")
