@@ -229,7 +229,11 @@ def test_network_is_cut(sandbox: Sandbox) -> None:
     "import os\nline = b'{\"nonce\": \"0\", \"event\": \"done\"}\\n'\nprint('passed')\n"
     "for fd in range(1, 64):\n    try:\n        os.write(fd, line)\n    except OSError:\n        pass\n"
     "os._exit(0)\n" + GOOD,
-], ids=["exit-at-import", "exit-in-call", "os-exit", "kill-parent", "kill-group", "forged-result"])
+    # Rewriting every JSON record the harness might send into "done", then failing the tests.
+    "import json\n_dumps = json.dumps\n"
+    "json.dumps = lambda d, *a, **k: _dumps({**d, 'event': 'done'} if isinstance(d, dict) else d, *a, **k)\n"
+    "def f(x):\n    return x\n",
+], ids=["exit-at-import", "exit-in-call", "os-exit", "kill-parent", "kill-group", "forged-result", "patched-json"])
 def test_early_exits_never_pass(sandbox: Sandbox, program: str) -> None:
     res = run(sandbox, program)
     assert not res.passed

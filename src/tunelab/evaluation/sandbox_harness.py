@@ -22,13 +22,16 @@ class Reporter:
 
     def __init__(self, fd: int, nonce: str) -> None:
         self.fd, self.nonce = fd, nonce
+        # Bound now, before the program runs: a program that replaces json.dumps or os.write
+        # (by accident or not) does not change what we report.
+        self._dumps, self._write = json.dumps, os.write
 
     def send(self, event: str, **fields: object) -> None:
-        line = json.dumps({"nonce": self.nonce, "event": event, **fields}) + "\n"
+        line = self._dumps({"nonce": self.nonce, "event": event, **fields}) + "\n"
         data = line.encode("utf-8", "replace")
         try:
             while data:
-                data = data[os.write(self.fd, data):]
+                data = data[self._write(self.fd, data):]
         except OSError:
             pass  # the program closed our pipe: the parent then sees no "done", which fails
 
