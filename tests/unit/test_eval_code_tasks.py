@@ -61,12 +61,13 @@ def test_completion_style_keeps_the_prompt_and_cuts_chatter():
     assert function_program(prompt, "I cannot help with that.", "add") is None
 
 
-def test_chat_answers_get_the_prompt_imports_and_lose_example_usage():
+def test_chat_answers_follow_the_prompt_and_lose_example_usage():
     prompt = 'from typing import List\n\n\ndef total(xs: List[int]) -> int:\n    """Sum."""\n'
     reply = ("```python\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n\n"
              "print(total([1, 2]))\nassert total([]) == 1\nif __name__ == '__main__':\n    input()\n```")
     program = function_program(prompt, reply, "total")
-    assert program == "from typing import List\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n"
+    # The prompt first (its imports and helpers), then the answer's definition replaces the stub.
+    assert program == prompt + "\n\n" + "def total(xs: List[int]) -> int:\n    return sum(xs)\n"
     assert sanitize("def f(:\n", "f") == "def f(:\n"  # unparsable code is left for the sandbox to judge
 
 
@@ -103,6 +104,18 @@ def test_humaneval_wrong_completions_get_their_verdicts(ctx):
     report = failure_report([{"id": s.id, "scores": sc.generations}])
     assert report["runtime_errors"] == {"IndexError": 1} and set(report["failure_examples"]) == {
         "failed", "syntax_error", "runtime_error", "timeout", "no_code"}
+
+
+@linux_only
+def test_humaneval_chat_answers_may_use_the_prompts_helpers(ctx):
+    task = get_task("humaneval")
+    problems = {s.id: s for s in task.load("test")}
+    samples = [problems["HumanEval/10"], problems["HumanEval/38"]]  # call is_palindrome / encode_cyclic
+    gens = []
+    for s in samples:
+        signature = next(ln for ln in s.data["prompt"].splitlines() if ln.startswith(f"def {s.data['entry_point']}("))
+        gens.append([f"Sure:\n```python\n{signature}\n{s.data['canonical_solution']}```\nDone."])
+    assert [sc.generations[0]["verdict"] for sc in task.score_batch(samples, gens, ctx)] == ["passed", "passed"]
 
 
 def test_humaneval_prompts_and_settings():

@@ -131,8 +131,10 @@ def function_program(prompt: str, generation: str, entry_point: str) -> str | No
     """The program for a HumanEval-style problem from either kind of generation.
 
     A generation that defines the entry point (fenced or raw: a chat reply, or a base model that
-    repeats the signature) is used alone, after the prompt's imports. Anything else is a
-    completion: the function body continuing the prompt. None: nothing that looks like code.
+    repeats the signature) comes after the whole prompt, whose imports and helper functions it
+    may use (HumanEval/10 calls `is_palindrome` from its prompt) and whose docstring-only stub
+    it then redefines. Anything else is a completion: the function body continuing the prompt.
+    None: nothing that looks like code.
     """
     if not generation.strip():
         return None
@@ -141,12 +143,12 @@ def function_program(prompt: str, generation: str, entry_point: str) -> str | No
         if code is None:
             return None
         if defines(code, entry_point):
-            return prompt_imports(prompt) + sanitize(code, entry_point)
+            return prompt.rstrip("\n") + "\n\n\n" + sanitize(code, entry_point)
         return complete_program(prompt, code)  # a fenced body only
     if defines(generation, entry_point) and not generation.startswith((" ", "\t")):
         code = strip_chatter(generation)
         if code is not None and defines(code, entry_point):
-            return prompt_imports(prompt) + sanitize(code, entry_point)
+            return prompt.rstrip("\n") + "\n\n\n" + sanitize(code, entry_point)
     if not any(_CODE_LINE.match(ln) for ln in generation.splitlines()):
         return None  # prose only
     return complete_program(prompt, generation)
