@@ -6,9 +6,9 @@ failure report), which `basic_python`, `stdio` and `repair` import.
 Styles: `completion` (the default, as in the HumanEval paper: the model continues the prompt,
 stopped before the next top-level statement; program = prompt + completion) and `chat` (the
 model gets the prompt as an instruction and answers with the whole function, usually fenced;
-the code is extracted and runs after the prompt, whose imports and helpers it may use). Scoring infers which of the
-two a generation is (`code_extract.function_program`), so samples files from other tools score
-the same way.
+the code is extracted and runs after the prompt, whose imports and helpers it may use).
+Scoring infers which of the two a generation is (`code_extract.function_program`), so samples
+files from other tools score the same way.
 """
 
 from __future__ import annotations
