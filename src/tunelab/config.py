@@ -307,9 +307,18 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     node: Any = raw
     model: type[BaseModel] | None = Experiment
     for i, part in enumerate(parts):
+        where = ".".join(parts[:i]) or "the top level"
+        if isinstance(node, list):
+            # An index into a list of sections, e.g. data.sources.0.weight=2.
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {key}: '{where}' is a list of {len(node)}; use an index 0..{len(node) - 1}")
+            if i == len(parts) - 1:
+                node[int(part)] = value
+                return
+            node = node[int(part)]
+            continue
         field_names = list(model.model_fields) if model is not None else None
         if field_names is not None and part not in field_names:
-            where = ".".join(parts[:i]) or "the top level"
             raise ConfigError(
                 f"--set {key}: unknown key '{part}' in {where}{did_you_mean(part, field_names)}; "
                 f"valid keys: {', '.join(field_names)}"
@@ -317,22 +326,16 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         if i == len(parts) - 1:
             node[part] = value
             return
-        if part.isdigit() and isinstance(node, list):
-            node = node[int(part)]
-        else:
-            node = node.setdefault(part, {})
+        default: Any = [] if isinstance(node.get(part), list) else {}
+        node = node.setdefault(part, default)
         model = _sub_model(model, part) if model is not None else None
         if not isinstance(node, (dict, list)):
             raise ConfigError(f"--set {key}: '{'.'.join(parts[: i + 1])}' is a value, not a section")
 
 
 def _sub_model(model: type[BaseModel], field: str) -> type[BaseModel] | None:
-    """The Section class of `model.field`, if it is one (lists of sections are not descended)."""
-    ann = model.model_fields[field].annotation
-    for candidate in (ann, *getattr(ann, "__args__", ())):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
+    """The Section class of `model.field`, also through `list[Section]` and `X | None`."""
+    return _section_for_annotation(model.model_fields[field].annotation)
 
 
 def format_validation_error(err: ValidationError, origin: str) -> str:

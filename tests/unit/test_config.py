@@ -117,3 +117,13 @@ def test_names_from_other_tools_suggest_ours(tmp_path):
     msg = str(e.value)
     assert "train.learning_rate: unknown key (did you mean 'lr'?)" in msg
     assert "(did you mean 'grad_accum'?)" in msg and "(did you mean 'alpha'?)" in msg
+
+
+def test_override_indexes_into_lists_of_sections(tmp_path):
+    cfg = {**MINIMAL, "data": {"sources": [{"path": "a.jsonl"}, {"path": "b.jsonl"}]}}
+    exp = load_config(write(tmp_path, cfg), ["data.sources.1.weight=3", "data.sources.0.max_examples=16"])
+    assert exp.data.sources[1].weight == 3 and exp.data.sources[0].max_examples == 16
+    with pytest.raises(ConfigError, match="list of 2; use an index 0..1"):
+        load_config(write(tmp_path, cfg), ["data.sources.5.weight=3"])
+    with pytest.raises(ConfigError, match="unknown key 'wieght'.*did you mean 'weight'"):
+        load_config(write(tmp_path, cfg), ["data.sources.0.wieght=3"])

@@ -268,9 +268,9 @@ class VariantSession:
 
 
 def _ref_dir(ref: str, run_dir: Path) -> Path:
-    from tunelab.models.adapters import _run_ref_dir  # the one place that maps refs to folders
+    from tunelab.models.adapters import run_ref_dir
 
-    return Path(ref) if Path(ref).is_dir() else _run_ref_dir(run_dir, ref)
+    return Path(ref) if Path(ref).is_dir() else run_ref_dir(run_dir, ref)
 
 
 def variant_identity(ref: str, run_dir: Path, exp: Any) -> str:

@@ -68,7 +68,7 @@ def load_variant(
             raise ModelError("the ref 'base' needs a run directory (--run-dir) or a model config")
         return _finish(load_model(cfg, device), load_tokenizer(cfg))
     if run is not None and (ref in ("final", "best") or _STEP.match(ref)):
-        target = _run_ref_dir(run, ref)
+        target = run_ref_dir(run, ref)
     else:
         target = Path(ref).expanduser()
         if not target.is_dir():
@@ -112,7 +112,7 @@ def _finish(model, tok):
     return model, tok
 
 
-def _run_ref_dir(run: Path, ref: str) -> Path:
+def run_ref_dir(run: Path, ref: str) -> Path:
     if ref == "final":
         target = run / "final"
     elif ref == "best":

@@ -12,6 +12,7 @@ import importlib.resources
 import importlib.util
 import json
 import logging
+import fcntl
 import os
 import re
 import shutil
@@ -131,17 +132,17 @@ def ensure_tiny_random(short: str) -> Path:
     if _read_json(stamp) == want:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{short}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tiny.build_tiny_model(arch, tmp, seed=0)
-    if _read_json(stamp) != want:  # still stale: no other process finished first
-        shutil.rmtree(target, ignore_errors=True)
-        try:
+    # One builder at a time (torchrun ranks, parallel test workers): the lock makes
+    # check-build-replace atomic, so nobody deletes a folder another process just put in place.
+    with open(target.parent / f".{short}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _read_json(stamp) != want:
+            tmp = target.parent / f".{short}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tiny.build_tiny_model(arch, tmp, seed=0)
+            shutil.rmtree(target, ignore_errors=True)
             tmp.rename(target)
             log.info("built %s into %s", short, target)
-        except OSError:
-            pass  # another process renamed its identical build into place meanwhile
-    shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
