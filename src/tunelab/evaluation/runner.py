@@ -287,7 +287,9 @@ def score_samples_file(task_name: str, samples_path: Path, cfg: EvalConfig, outp
     by_id = _read_completions(samples_path)
     known = {s.id: s for s in task.load(task.default_split)}
     if any(tid not in known for tid in by_id):
-        known.update({s.id: s for s in task.load(None) if s.id not in known} if len(task.splits) > 1 else {})
+        # Samples files may cover every split (e.g. all of HumanEval): look the ids up in all.
+        for split in task.splits:
+            known.update({s.id: s for s in task.load(split) if s.id not in known})
     unknown = [tid for tid in by_id if tid not in known]
     if unknown:
         raise EvalError(f"{samples_path}: {len(unknown)} task_id(s) are not in task '{task.name}' "

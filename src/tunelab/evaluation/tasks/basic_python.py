@@ -32,10 +32,9 @@ class BasicPythonTask(HumanEvalTask):
         from tunelab.data.builtin import load_builtin
 
         samples = []
-        for s in (self.splits if split is None else (split,)):
-            for row in load_builtin("basic-python", s):
-                samples.append(Sample(row["task_id"], {**{k: row[k] for k in _FIELDS},
-                                                       "instruction": row["instruction"]}))
+        for row in load_builtin("basic-python", split or self.default_split):
+            samples.append(Sample(row["task_id"], {**{k: row[k] for k in _FIELDS},
+                                                   "instruction": row["instruction"]}))
         return samples
 
     def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:

@@ -84,7 +84,7 @@ class RepairTask(Task):
         from tunelab.data.builtin import load_builtin
 
         return [Sample(r["mutant_id"], {**{k: r[k] for k in _FIELDS}, "instruction": r["instruction"]})
-                for s in (self.splits if split is None else (split,)) for r in load_builtin("repair", s)]
+                for r in load_builtin("repair", split or self.default_split)]
 
     def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
         return Prompt(messages=[{"role": "user", "content": sample.data["instruction"]}])

@@ -160,7 +160,7 @@ class StdioTask(Task):
         if self.path is None:
             from tunelab.data.builtin import load_builtin
 
-            rows = [r for s in (self.splits if split is None else (split,)) for r in load_builtin("basic-python-stdio", s)]
+            rows = load_builtin("basic-python-stdio", split or self.default_split)
         else:
             from tunelab.data.sources import read_rows
             from tunelab.config import SourceConfig
