@@ -188,6 +188,10 @@ def pretrain(
 
 
 def main() -> None:
+    import warnings
+
+    # peft calls a transformers method deprecated in transformers 5: noise, not a user problem.
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     try:
         app()
     except TunelabError as e:
