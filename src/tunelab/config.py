@@ -123,6 +123,16 @@ class EarlyStoppingConfig(Section):
     min_delta: float = Field(0.0, ge=0.0)
 
 
+class GenerationMetricConfig(Section):
+    """Optional generation metric during training: at every evaluation, greedy replies to the
+    first `samples` validation prompts are scored against their references and logged beside
+    the losses (train/metrics.jsonl, split val). Costs generation time; off by default."""
+
+    samples: int = Field(0, ge=0, description="Validation prompts to generate for; 0 = off.")
+    metric: Literal["chrf", "bleu"] = Field("chrf", description="Mean sentence chrF, or corpus BLEU (sacrebleu).")
+    max_new_tokens: int = Field(64, ge=1)
+
+
 class TrainConfig(Section):
     """The optimisation loop."""
 
@@ -148,6 +158,7 @@ class TrainConfig(Section):
     gradient_checkpointing: bool = False
     compile: bool = False
     num_workers: int = Field(0, ge=0)
+    generation_metric: GenerationMetricConfig = Field(default_factory=GenerationMetricConfig)
 
 
 class TrackingConfig(Section):
@@ -220,22 +231,72 @@ class EvalConfig(Section):
 
 
 class CompareConfig(Section):
-    """Base-vs-tuned views (filled in by the compare layer)."""
+    """Base-vs-tuned views: next-token distributions, side-by-side generations, paired tests."""
 
-    prompts: list[str] = Field(default_factory=list)
-    top_k: int = Field(10, ge=1)
+    variants: list[str] = Field(
+        default_factory=lambda: ["base", "final"],
+        description="ModelRefs to compare; the first is the reference every other is compared with.",
+    )
+    prompts: list[str] = Field(
+        default_factory=list, description="User messages to compare on; default: the first n_prompts of the test split."
+    )
+    n_prompts: int = Field(4, ge=0, description="Prompts taken from the run's test split when `prompts` is empty.")
+    top_k: int = Field(10, ge=1, description="Tokens shown per variant in the next-token view.")
+    max_new_tokens: int = Field(128, ge=1, description="Length of the side-by-side generations (greedy, same for all).")
+    near_duplicate: float = Field(
+        0.8, gt=0.0, le=1.0, description="Character 5-gram Jaccard similarity at which a training prompt counts as a near duplicate."
+    )
+    baselines: list[Literal["zero-shot", "few-shot", "chain-of-thought"]] = Field(
+        default_factory=list,
+        description="Prompting baselines of the base model, run on every eval task that supports them.",
+    )
+    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="Significance level of the paired tests.")
+    power: float = Field(0.8, gt=0.0, lt=1.0, description="Power for the minimal detectable difference.")
+    permutation_resamples: int = Field(10000, ge=100, description="Sign flips of the permutation test (exact below 2^16).")
 
 
 class SweepConfig(Section):
-    """Grid of config keys to sweep (filled in by the sweep layer)."""
+    """Trials over config keys: a grid (every combination), zipped lists (element by element) and seeds."""
 
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict, description="Dotted key -> values; every combination is a trial, e.g. {lora.r: [8, 16]}."
+    )
+    zip: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="Dotted key -> values of equal length, taken together (r=8 with alpha=16, ...); crossed with grid.",
+    )
+    seeds: list[int] = Field(default_factory=list, description="Repeat every trial with these seeds; empty = the config's seed.")
+    stages: list[Literal["data", "train", "eval", "compare", "report"]] = Field(
+        default_factory=lambda: ["data", "train", "eval"], description="Stages of `tunelab run` each trial runs."
+    )
+    metric: str | None = Field(
+        None, description="TASK/METRIC of the Pareto plot (default: first eval task's first metric, else best val loss)."
+    )
+    cost: Literal["wall_time_s", "peak_memory_mb", "trainable_params"] = Field(
+        "wall_time_s", description="Cost axis of the Pareto plot."
+    )
+
+    @model_validator(mode="after")
+    def _same_lengths(self) -> SweepConfig:
+        lengths = {k: len(v) for k, v in self.zip.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"sweep.zip lists must have the same length (got {lengths})")
+        both = set(self.grid) & set(self.zip)
+        if both:
+            raise ValueError(f"keys in both sweep.grid and sweep.zip: {sorted(both)}")
+        return self
 
 
 class ReportConfig(Section):
-    """The HTML/Markdown report (filled in by the report layer)."""
+    """The HTML/Markdown report and the cost it states."""
 
     enabled: bool = True
+    price_per_device_hour: float | None = Field(
+        None, ge=0.0, description="Price of one device (GPU, or the machine on CPU) per hour; turns wall time into money."
+    )
+    currency: str = Field("USD", description="Label of the price.")
+    examples_per_category: int = Field(2, ge=0, description="Failure examples shown per failure category.")
+    max_chars: int = Field(1500, ge=100, description="Long texts (prompts, generations) are cut to this many characters.")
 
 
 class Experiment(Section):

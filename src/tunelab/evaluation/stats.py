@@ -4,11 +4,16 @@
 - `bootstrap_ci`: seeded percentile bootstrap confidence interval of any statistic over items.
 - `paired_bootstrap`: difference between two systems scored on the same items, with its CI and
   a two-sided bootstrap p-value.
+- `mcnemar_exact`: exact McNemar test of paired pass/fail outcomes.
+- `paired_permutation`: sign-flip permutation test of paired scores (exact for few items).
+- `minimal_detectable_difference`: the smallest difference a paired eval set could detect.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from statistics import NormalDist
 
 import numpy as np
 
@@ -109,3 +114,106 @@ def paired_bootstrap(
         tail = 0.5
     return {"diff": observed, "ci_low": float(low), "ci_high": float(high),
             "p_value": min(1.0, 2.0 * tail), "n": int(d.size)}
+
+
+def mcnemar_exact(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """Exact (binomial) McNemar test of paired pass/fail outcomes of systems a and b.
+
+    Only discordant items carry information: under "no difference" each of them is equally
+    likely to favour a or b, so the count favouring b is Binomial(discordant, 1/2). The
+    two-sided p-value is twice the smaller tail, capped at 1 (what `scipy.stats.binomtest`
+    gives for p=1/2).
+
+    Args:
+        a, b: per-item outcomes (truthy = pass), same items in the same order.
+
+    Returns:
+        {"a_only", "b_only", "discordant", "p_value", "n"}.
+    """
+    x, y = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if x.shape != y.shape:
+        raise ValueError(f"mcnemar_exact: {len(x)} vs {len(y)} items; pairs need the same items")
+    a_only, b_only = int(np.sum(x & ~y)), int(np.sum(~x & y))
+    n_disc = a_only + b_only
+    # Integer arithmetic: exact for any n (int / int division is correctly rounded).
+    tail = sum(math.comb(n_disc, i) for i in range(min(a_only, b_only) + 1))
+    p = 1.0 if n_disc == 0 else min(1.0, 2 * tail / 2**n_disc)
+    return {"a_only": a_only, "b_only": b_only, "discordant": n_disc, "p_value": p, "n": int(x.size)}
+
+
+def paired_permutation(
+    a: Sequence[float], b: Sequence[float], n_resamples: int = 10000, seed: int = 0, exact_below: int = 2**16
+) -> dict[str, float]:
+    """Two-sided sign-flip permutation test of the mean paired difference b - a.
+
+    Under "no difference", swapping a system's labels within any pair is as likely as not, so
+    each difference d_i keeps or flips its sign. The p-value is the share of sign patterns whose
+    |mean| is at least the observed |mean|: over all 2^m patterns (m = non-zero differences;
+    zeros never change the statistic) when 2^m <= max(n_resamples, exact_below), else over
+    `n_resamples` seeded random patterns as (1 + hits) / (1 + n_resamples), which is never 0.
+    Same as `scipy.stats.permutation_test(..., permutation_type="samples")` on the pairs.
+
+    Returns:
+        {"diff", "p_value", "n", "exact" (1.0 or 0.0), "n_resamples"}.
+    """
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"paired_permutation: {len(x)} vs {len(y)} items; pairs need the same items")
+    d = y - x
+    n = int(d.size)
+    if n == 0:
+        return {"diff": float("nan"), "p_value": float("nan"), "n": 0, "exact": 1.0, "n_resamples": 0}
+    nz = d[d != 0]
+    m = int(nz.size)
+    observed = abs(float(nz.sum()))
+    # Relative tolerance: sums of the same numbers in another order differ in the last bits.
+    tol = 1e-9 * max(1.0, float(np.abs(nz).sum()))
+    if m == 0:
+        p, exact, draws = 1.0, True, 1
+    elif 2**m <= max(n_resamples, exact_below):
+        hits = 0
+        for start in range(0, 2**m, 1 << 16):  # [chunk, m] sign patterns from the bits of k
+            k = np.arange(start, min(2**m, start + (1 << 16)))[:, None]
+            signs = 1 - 2 * ((k >> np.arange(m)) & 1)
+            hits += int(np.sum(np.abs(signs @ nz) >= observed - tol))
+        p, exact, draws = hits / 2**m, True, 2**m
+    else:
+        rng = np.random.default_rng(seed)
+        hits = 0
+        for start in range(0, n_resamples, 4096):
+            rows = min(4096, n_resamples - start)
+            signs = rng.choice(np.array([-1.0, 1.0]), size=(rows, m))
+            hits += int(np.sum(np.abs(signs @ nz) >= observed - tol))
+        p, exact, draws = (1 + hits) / (1 + n_resamples), False, n_resamples
+    return {"diff": float(d.mean()), "p_value": min(1.0, p), "n": n, "exact": float(exact), "n_resamples": draws}
+
+
+def minimal_detectable_difference(
+    diffs: Sequence[float], alpha: float = 0.05, power: float = 0.8, binary: bool = False
+) -> float | None:
+    """The smallest mean paired difference this eval set would detect: (z_{1-alpha/2} + z_power)
+    * sd(d) / sqrt(n), the normal approximation with the observed spread of the differences.
+
+    For pass/fail items (`binary`) it is at least k/n, where k is the number of one-sided
+    discordant items the exact McNemar test needs to reach `alpha` (6 for 0.05): below that
+    no outcome of the eval set can be significant.
+
+    Returns:
+        The difference on the metric's scale, or None with fewer than 2 items or (non-binary)
+        no spread in the differences.
+    """
+    d = np.asarray(diffs, dtype=float)
+    n = int(d.size)
+    if n < 2:
+        return None
+    z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
+    sd = float(d.std(ddof=1))
+    mdd = z * sd / math.sqrt(n)
+    if binary:
+        k = 1
+        while 2 * 0.5**k > alpha:
+            k += 1
+        mdd = max(mdd, k / n)
+    elif sd == 0:
+        return None
+    return float(mdd)
