@@ -76,3 +76,19 @@ def test_resuming_a_finished_run_returns_its_summary(tmp_path):
     again = train(exp, tmp_path / "done", resume=True)
     assert again == json.loads((tmp_path / "done" / "train" / "summary.json").read_text())
     assert again["steps"] == summary["steps"]
+
+
+def test_mlflow_tracker_logs_params_and_metrics(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow", reason="mlflow is in the tracking extra (make test installs it)")
+    # A local file store keeps the test hermetic; newer MLflow asks for this opt-in.
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = (tmp_path / "mlruns").as_uri()
+    run(tmp_path, "ml", "tracking.mlflow=true", f"tracking.mlflow_tracking_uri={uri}")
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("smoke")
+    (found,) = client.search_runs([exp.experiment_id])
+    assert found.data.params["lora.r"] == "8"
+    keys = set(found.data.metrics)
+    assert any("loss" in k and "val" in k for k in keys), keys
+    assert any("loss" in k and "train" in k for k in keys), keys
+    assert found.info.status == "FINISHED"
