@@ -102,3 +102,29 @@ def test_eval_scores_a_samples_file_and_explains_mistakes(tmp_path, run_dir, mon
     registry.list_tasks()
     monkeypatch.setitem(registry._REGISTRY, "fake-code", CodeTask)
     assert "--allow-code-execution" in cli_error("eval", str(run_dir), "--tasks", "fake-code")
+
+
+def test_eval_runs_code_tasks_end_to_end_only_when_allowed(run_dir, monkeypatch, capsys):
+    args = ["eval", str(run_dir), "--models", "base,final", "--tasks", "humaneval,basic-python", "--limit", "2",
+            "--set", "eval.max_new_tokens=8"]
+    from tunelab.cli import main
+
+    monkeypatch.setattr("sys.argv", ["tunelab", *args])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 2 and "allow-code-execution" in " ".join(capsys.readouterr().err.split())
+    assert not (run_dir / "eval" / "final" / "humaneval").exists()
+
+    res = invoke(*args, "--allow-code-execution")
+    assert res.exit_code == 0, res.output
+    for variant in ("base", "final"):
+        for task in ("humaneval", "basic-python"):
+            summary = json.loads((run_dir / "eval" / variant / task / "summary.json").read_text())
+            assert summary["n"] == 2 and "pass@1" in summary["metrics"]
+            assert summary["sandbox"]  # the isolation level reached is recorded
+            records = [json.loads(x) for x in (run_dir / "eval" / variant / task / "samples.jsonl").read_text().splitlines()]
+            # A random tiny model writes no passing code: every generation has a real verdict.
+            verdicts = {s["verdict"] for r in records for s in r["scores"]}
+            assert verdicts and verdicts <= {"passed", "failed", "runtime_error", "syntax_error", "timeout",
+                                             "memory_limit", "no_code"}
+            assert sum(summary["failure_categories"].values()) == 2
