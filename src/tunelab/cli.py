@@ -187,6 +187,58 @@ def pretrain(
     pretrain_main(argv)
 
 
+@app.command()
+def serve(
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="base/final/best/step-N (with --run-dir), an adapter dir, builtin:NAME, a hub id or a model dir.")] = None,
+    adapter: Annotated[Optional[list[str]], typer.Option("--adapter", "-a", help="NAME=PATH (or final/step-N with --run-dir) served as model NAME (repeatable).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory; alone, serves every variant of the run.")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (default: this machine only).")] = "127.0.0.1",
+    port: int = 8000,
+    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key; unset = no key.")] = "TUNELAB_API_KEY",
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps (default: the run's).")] = None,
+    chat_template: Annotated[Optional[str], typer.Option(help="auto, chatml or plain (default: the one used in training).")] = None,
+    max_queue: Annotated[int, typer.Option(min=1, help="Requests that may wait while one generates; more get 429.")] = 16,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Default max_tokens when a request gives none.")] = 256,
+) -> None:
+    """Serve a base model and its adapters over an OpenAI-compatible HTTP API (see docs/serving.md)."""
+    from tunelab.serve.server import serve_command
+
+    serve_command(model, adapter or [], run_dir, host, port, api_key_env, device, chat_template, max_queue, max_tokens)
+
+
+@app.command()
+def chat(
+    models: Annotated[list[str], typer.Argument(help="One or two model refs (base, final, step-N, adapter dir, builtin:NAME, ...).")],
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory the refs point into.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1)] = 256,
+    temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="0 = greedy.")] = 0.0,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0)] = 1.0,
+    seed: int = 0,
+    system: Annotated[Optional[str], typer.Option(help="System message for the conversation.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps (default: the run's).")] = None,
+) -> None:
+    """Chat in the terminal with one variant, or two side by side answering the same messages."""
+    from tunelab.serve.chat import chat_command
+
+    chat_command(models, run_dir, max_new_tokens, temperature, top_p, seed, system, device)
+
+
+@app.command()
+def export(
+    adapter: Annotated[str, typer.Argument(help="final, best, step-N (with --run-dir) or an adapter folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the merged transformers model.")],
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory the ref points into.")] = None,
+    dtype: Annotated[str, typer.Option(help="auto (the base's), float32, bfloat16 or float16.")] = "auto",
+    atol: Annotated[Optional[float], typer.Option(help="Max |logit difference| merged vs adapter (default by dtype).")] = None,
+    prompts: Annotated[Optional[Path], typer.Option(help="Text file, one held-out prompt per line (default: the run's test split).")] = None,
+    force: Annotated[bool, typer.Option(help="Keep the export even if the check fails.")] = False,
+) -> None:
+    """Merge an adapter into its base, save a plain transformers model, and check it behaves like the adapter."""
+    from tunelab.export import export_command
+
+    export_command(adapter, out, run_dir=run_dir, dtype=dtype, atol=atol, prompts=prompts, force=force, console=console)
+
+
 def main() -> None:
     import warnings
 
