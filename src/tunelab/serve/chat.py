@@ -158,7 +158,7 @@ def chat_command(refs: list[str], run_dir: Path | None, max_new_tokens: int = 25
                  top_p: float = 1.0, seed: int = 0, system: str | None = None, device: str | None = None,
                  stdin: TextIO | None = None, console: Console | None = None) -> int:
     """`tunelab chat`: load the variants and talk until /exit or end of input."""
-    console = console or Console(highlight=False)
+    console = console or Console(highlight=False, emoji=False)  # model text is printed verbatim
     sessions = load_sessions(refs, run_dir, device, seed)  # warns about adapters that change nothing
     sampling = Sampling(max_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
     return chat_loop(sessions, sampling, system, stdin or sys.stdin, console)

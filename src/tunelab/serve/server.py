@@ -426,12 +426,12 @@ def serve_command(model: str | None, adapters: list[str], run_dir: Path | None, 
     server = _uvicorn_server(registry, settings)
     for m in registry.models.values():
         note = "" if m.adapter is None else f"  (adapter {m.source}; max logit change {m.effect:.3g})"
-        console.print(f"  {m.name}{note}", markup=False, highlight=False)
+        console.print(f"  {m.name}{note}", markup=False, highlight=False, soft_wrap=True)
     key = f"; API key from ${api_key_env}" if settings.api_key else ""
     console.print(f"serving {len(registry.models)} model(s) on http://{host}:{port}/v1 "
-                  f"(chat template: {registry.template}{key}); Ctrl+C stops", markup=False, highlight=False)
+                  f"(chat template: {registry.template}{key}); Ctrl+C stops", markup=False, highlight=False, soft_wrap=True)
     with _exit_zero_on_signal():
         server.run()
     if not server.started:
         raise TunelabError(f"could not listen on {host}:{port} (in use?)")
-    console.print("stopped", markup=False, highlight=False)
+    console.print("stopped", markup=False, highlight=False, soft_wrap=True)
