@@ -239,6 +239,68 @@ def export(
     export_command(adapter, out, run_dir=run_dir, dtype=dtype, atol=atol, prompts=prompts, force=force, console=console)
 
 
+StagesOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(help="Stages (data, train, eval, compare, report), comma-separated or repeated."),
+]
+
+
+@app.command("run")
+def run_(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Where outputs go (default: runs/<name>).")] = None,
+    skip: StagesOpt = None,
+    only: StagesOpt = None,
+    allow_code_execution: Annotated[bool, typer.Option(help="Let code tasks run model-written code in the sandbox.")] = False,
+) -> None:
+    """data -> train -> eval -> compare -> report in one run directory; run again to continue after a crash."""
+    from tunelab.pipeline import parse_stages, run_pipeline
+
+    stages = parse_stages(only, skip)
+    exp = _load(config, (set_ or []) + (["eval.allow_code_execution=true"] if allow_code_execution else []))
+    run_pipeline(exp, _run_dir(exp, run_dir), stages, console=console)
+
+
+@app.command()
+def compare(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory (trained; evaluated for the paired tests).")],
+    set_: SetOpt = None,
+) -> None:
+    """Next-token view, side-by-side generations, token classes, paired tests: run_dir/compare/*.json."""
+    from tunelab.compare import compare_command
+
+    for path in compare_command(run_dir, set_ or [], console=console).values():
+        console.print(path, markup=False, highlight=False)
+
+
+@app.command()
+def sweep(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Sweep directory (default: runs/<name>).")] = None,
+) -> None:
+    """Run the config's sweep (grid, zipped lists, seeds): one run directory per trial, a trade-off table."""
+    from tunelab.sweep import run_sweep
+
+    result = run_sweep(config, set_ or [], run_dir, console=console)
+    if any(t["status"] != "done" for t in result["trials"]):
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    dirs: Annotated[list[Path], typer.Argument(help="Run directories, or one sweep directory.")],
+    output: Annotated[Optional[Path], typer.Option(help="Folder for report.html/.md (default: the run or sweep dir; several runs: here).")] = None,
+    set_: SetOpt = None,
+) -> None:
+    """Write a self-contained report.html (inline SVG plots, no network) and report.md from run files."""
+    from tunelab.report import parse_report_overrides, write_report
+
+    path = write_report(dirs, output, parse_report_overrides(set_ or []))
+    console.print(f"report: {path}", markup=False, highlight=False)
+
+
 def main() -> None:
     import warnings
 

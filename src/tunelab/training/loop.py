@@ -95,6 +95,9 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
         write_manifest(data, paths.data)
     train_rows = data.train
     packed = bool(train_rows) and getattr(train_rows[0], "position_ids", None) is not None
+    from tunelab.training.generation_metric import make_generation_metric
+
+    gen_metric = make_generation_metric(exp, tokenizer, world)  # None unless train.generation_metric.samples
     order = DataOrder(len(train_rows), exp.train.batch_size, exp.seed, world, accelerator.process_index)
     n_steps = total_steps(exp.train, order.per_epoch)
 
@@ -135,6 +138,8 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
             if res is not None:
                 rows[split] = {"step": state.step, "epoch": round(order.epoch_float(state.position), 4),
                                "split": split, **res, "time": round(clock(), 2)}
+        if gen_metric is not None and "val" in rows:
+            rows["val"].update(gen_metric(model))  # e.g. chrf beside the val loss
         return rows
 
     def emit(row: dict[str, Any]) -> None:

@@ -1,0 +1,178 @@
+"""The compare stage: what fine-tuning changed, written as JSON under run_dir/compare/.
+
+    compare/next_token.json    per prompt: top-k first tokens per variant, entropy, KL / JS to
+                               the reference variant, whether the prompt occurs in training
+    compare/generations.json   the same prompts answered by every variant (greedy, same
+                               settings), diffs against the reference, whether the code parses
+    compare/token_classes.json token shares by class per variant (compare outputs, eval outputs)
+    compare/paired.json        paired tests on every task two variants share (from eval files)
+    compare/baselines.json     base vs tuned vs prompting baselines, one row per metric
+
+`run_compare(run_dir, exp)` loads each variant once (next tokens and generations together);
+the model views are reused while their fingerprint (settings, data, the variants' weights)
+is unchanged, so a re-run after a crash or a new eval only redoes the cheap file-based parts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from tunelab.compare.generations import decoding_settings, generate_outputs, side_by_side
+from tunelab.compare.next_token import (divergences, entropy_bits, next_token_logprobs, prompt_cases, top_k,
+                                        training_overlap)
+from tunelab.compare.paired import baseline_table, eval_index, paired_comparisons
+from tunelab.compare.token_classes import class_shares
+from tunelab.runs import read_json, read_jsonl, write_json
+
+__all__ = ["run_compare", "compare_command"]
+
+
+def compare_command(run_dir: Path, overrides: list[str], console: Console | None = None) -> dict[str, str]:
+    """`tunelab compare RUN_DIR`: the run's config with `compare.*` / `eval.*` overrides, then
+    `run_compare`."""
+    from tunelab.config import load_config
+    from tunelab.errors import ConfigError
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no config.yaml)")
+    bad = [o for o in overrides if not o.strip().startswith(("compare.", "eval."))]
+    if bad:
+        raise ConfigError(f"--set {bad[0]}: only compare.* and eval.* keys can be set when comparing an existing run")
+    return run_compare(run_dir, load_config(run_dir / "config.yaml", overrides), console)
+
+
+def run_compare(run_dir: Path, exp: Any, console: Console | None = None) -> dict[str, Any]:
+    """Run every compare view for `exp.compare.variants` of a run; returns {view: file written}."""
+    console = console or Console(stderr=True)
+    run_dir, cfg = Path(run_dir), exp.compare
+    out, notes, written = run_dir / "compare", [], {}
+    if cfg.baselines:
+        from tunelab.compare.baselines import run_baselines
+
+        notes += run_baselines(run_dir, exp, list(cfg.baselines), console)
+
+    variants, missing = _available(run_dir, cfg.variants)
+    notes += [f"variant {v} is not in this run; left out" for v in missing]
+    if len(variants) >= 2:
+        written.update(_model_views(run_dir, exp, variants, console))
+    else:
+        notes.append(f"next-token and side-by-side views need two variants; this run has {variants or 'none'}")
+
+    written["token_classes"] = _write(out / "token_classes.json", token_class_report(run_dir))
+    reference = variants[0] if variants else cfg.variants[0]
+    tuned = variants[1] if len(variants) > 1 else None
+    ev = exp.eval
+    paired = paired_comparisons(run_dir, reference, tuned, alpha=cfg.alpha, power=cfg.power, confidence=ev.confidence,
+                                n_resamples=ev.bootstrap_resamples, permutation_resamples=cfg.permutation_resamples,
+                                seed=ev.seed)
+    written["paired"] = _write(out / "paired.json", {**paired, "notes": notes})
+    written["baselines"] = _write(out / "baselines.json", {"rows": baseline_table(run_dir)})
+    for n in notes:
+        console.print(f"compare: {n}", markup=False, highlight=False)
+    return written
+
+
+def _available(run_dir: Path, refs: list[str]) -> tuple[list[str], list[str]]:
+    from tunelab.models.adapters import list_variants
+
+    have = list_variants(run_dir)
+    ok = [r for r in refs if r in have or Path(r).is_dir()]
+    return ok, [r for r in refs if r not in ok]
+
+
+def _write(path: Path, obj: Any) -> str:
+    write_json(path, obj)
+    return str(path)
+
+
+def _fingerprint(run_dir: Path, exp: Any, variants: list[str]) -> str:
+    from tunelab.evaluation.generation import variant_identity
+
+    c = exp.compare
+    key = {"prompts": c.prompts, "n_prompts": c.n_prompts, "top_k": c.top_k, "max_new_tokens": c.max_new_tokens,
+           "near_duplicate": c.near_duplicate, "data": exp.data.model_dump(mode="json"), "seed": exp.seed,
+           "eval_seed": exp.eval.seed, "variants": [variant_identity(v, run_dir, exp) for v in variants]}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console) -> dict[str, str]:
+    """next_token.json and generations.json: each variant loaded once, one after the other."""
+    import gc
+
+    import torch
+
+    from tunelab.data.mixing import build_splits
+    from tunelab.evaluation.generation import TransformersGenerator
+    from tunelab.evaluation.task import Prompt
+    from tunelab.models.adapters import load_variant
+
+    cfg, out = exp.compare, run_dir / "compare"
+    fp = _fingerprint(run_dir, exp, variants)
+    files = {"next_token": out / "next_token.json", "generations": out / "generations.json"}
+    if all(f.is_file() and read_json(f).get("fingerprint") == fp for f in files.values()):
+        console.print("compare: next-token and generation views are up to date")
+        return {k: str(v) for k, v in files.items()}
+
+    splits = build_splits(exp.data, exp.seed)
+    cases = prompt_cases(exp, splits)
+    overlap = training_overlap(cases, splits.train, cfg.near_duplicate)
+    prompts = [Prompt(messages=c.messages) for c in cases]
+    logps, tops, outputs, rendered, timing = {}, {}, {}, [], {}
+    for ref in variants:
+        t0 = time.perf_counter()
+        console.print(f"compare: {ref} on {len(cases)} prompts")
+        model, tok = load_variant(ref, run_dir=run_dir)
+        gen = TransformersGenerator(model, tok, exp.eval.batch_size, exp.data.chat_template)
+        texts = [gen.render(p) for p in prompts]
+        rendered = rendered or texts
+        logps[ref] = next_token_logprobs(model, tok, texts)
+        tops[ref] = [top_k(lp, tok, cfg.top_k) for lp in logps[ref]]
+        outputs[ref] = generate_outputs(gen, prompts, cfg.max_new_tokens, exp.eval.seed)
+        timing[ref] = round(time.perf_counter() - t0, 2)
+        del model, gen
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    reference = variants[0]
+    items = []
+    for i, c in enumerate(cases):
+        items.append({
+            "id": c.id, "origin": c.origin, "messages": c.messages, "rendered": rendered[i], "reference": c.reference,
+            "in_train": overlap[i],
+            "top": {v: tops[v][i] for v in variants},
+            "entropy_bits": {v: entropy_bits(logps[v][i]) for v in variants},
+            "divergence": {v: divergences(logps[reference][i], logps[v][i]) for v in variants if v != reference},
+        })
+    meta = {"fingerprint": fp, "variants": variants, "reference": reference, "seconds": timing,
+            "chat_template": exp.data.chat_template}
+    write_json(files["next_token"], {**meta, "top_k": cfg.top_k, "units": "bits", "prompts": items})
+    rows = side_by_side(outputs, reference)
+    gens = [{"id": c.id, "messages": c.messages, "reference": c.reference, "in_train": overlap[i]["status"],
+             "outputs": rows[i]} for i, c in enumerate(cases)]
+    write_json(files["generations"], {**meta, "settings": decoding_settings(cfg.max_new_tokens, exp.eval.seed),
+                                      "items": gens})
+    return {k: str(v) for k, v in files.items()}
+
+
+def token_class_report(run_dir: Path) -> dict[str, Any]:
+    """Token-class shares per variant over the compare generations and each eval task's generations."""
+    by_variant: dict[str, dict[str, Any]] = {}
+    gens_file = run_dir / "compare" / "generations.json"
+    if gens_file.is_file():
+        items = read_json(gens_file).get("items", [])
+        for v in (items[0]["outputs"] if items else {}):
+            by_variant.setdefault(v, {})["compare"] = class_shares(it["outputs"][v]["text"] for it in items)
+    for v, tasks in eval_index(run_dir).items():
+        for task, folder in tasks.items():
+            texts = [g for r in read_jsonl(folder / "samples.jsonl") for g in (r.get("generations") or []) if g]
+            if texts:
+                by_variant.setdefault(v, {})[f"eval/{task}"] = class_shares(texts)
+    return {"unit": "lexical tokens (words, numbers, operators, whitespace runs)", "by_variant": by_variant}

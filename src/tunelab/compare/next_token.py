@@ -1,0 +1,144 @@
+"""Next-token view: what each variant would say first, and how far apart the variants are.
+
+For each prompt, rendered with the run's chat template exactly as in training (the text before
+the reply, generation prompt included, tokenized without extra special tokens), the
+distribution of the first reply token: top-k tokens with probabilities per variant, entropy,
+and KL / Jensen-Shannon divergence to the reference variant, in bits. Each prompt is also
+looked up in the run's training split (exact, or a near duplicate by character 5-gram Jaccard),
+because a "changed" answer on a prompt the model trained on shows memorisation, not transfer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+LOG2 = 0.6931471805599453  # ln 2: nats -> bits
+
+
+@dataclass
+class PromptCase:
+    """One prompt to compare on: chat messages before the reply, and the reference reply if known."""
+
+    id: str
+    messages: list[dict[str, str]]
+    reference: str | None = None
+    origin: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def prompt_cases(exp: Any, splits: Any | None) -> list[PromptCase]:
+    """`compare.prompts` as user messages (after the first source's system prompt, as training
+    adds it), else the first `compare.n_prompts` of the test split (val, then train, if empty)."""
+    cfg = exp.compare
+    if cfg.prompts:
+        system = exp.data.sources[0].system_prompt
+        pre = [{"role": "system", "content": system}] if system else []
+        return [PromptCase(f"prompt-{i}", pre + [{"role": "user", "content": p}], None, "compare.prompts")
+                for i, p in enumerate(cfg.prompts)]
+    if splits is None:
+        return []
+    pool, name = next(((getattr(splits, s), s) for s in ("test", "val", "train") if getattr(splits, s)), ([], ""))
+    cases = []
+    for i, ex in enumerate(pool[: cfg.n_prompts]):
+        last = max(j for j, m in enumerate(ex.messages) if m["role"] == "assistant")
+        cases.append(PromptCase(ex.id or f"{name}-{i}", ex.messages[:last], ex.messages[last]["content"],
+                                ex.origin, {"split": name, "source": ex.source}))
+    return cases
+
+
+# ---- does the prompt occur in training? --------------------------------------------------------
+
+
+def prompt_key(messages: Sequence[dict[str, str]]) -> str:
+    """The prompt part of a chat (everything but assistant turns), lower-cased, whitespace collapsed."""
+    text = " ".join(m["content"] for m in messages if m["role"] != "assistant")
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def shingles(text: str, n: int = 5) -> set[str]:
+    """Character n-grams of a normalised text (the whole text if shorter)."""
+    return {text[i : i + n] for i in range(max(1, len(text) - n + 1))}
+
+
+def training_overlap(cases: Sequence[PromptCase], train: Sequence[Any], threshold: float) -> list[dict[str, Any]]:
+    """For each case: "exact", "near" (Jaccard >= threshold) or "no", with the closest training
+    prompt's similarity and origin. `train` holds ChatExamples of the training split; the
+    prompt of a training example is every non-assistant message before its last reply."""
+    keys = []
+    for ex in train:
+        last = max((j for j, m in enumerate(ex.messages) if m["role"] == "assistant"), default=len(ex.messages))
+        keys.append((prompt_key(ex.messages[:last]), ex.origin))
+    exact = {k: o for k, o in keys}
+    grams = [(shingles(k), k, o) for k, o in keys]
+    out = []
+    for case in cases:
+        key = prompt_key(case.messages)
+        if key in exact:
+            out.append({"status": "exact", "similarity": 1.0, "origin": exact[key]})
+            continue
+        mine = shingles(key)
+        best, origin, text = 0.0, None, ""
+        for g, k, o in grams:
+            union = len(mine | g)
+            sim = len(mine & g) / union if union else 0.0
+            if sim > best:
+                best, origin, text = sim, o, k
+        out.append({"status": "near" if best >= threshold else "no", "similarity": round(best, 4),
+                    "origin": origin, "closest": text[:200]})
+    return out
+
+
+# ---- distributions --------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def next_token_logprobs(model: Any, tokenizer: Any, texts: Sequence[str]) -> torch.Tensor:
+    """[len(texts), vocab] log-probabilities (float64, CPU) of the token after each text.
+
+    One prompt per forward pass: no padding, so nothing about batching can move the numbers.
+    Texts are rendered chat prompts, tokenized like training (`add_special_tokens=False`).
+    """
+    rows = []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
+        logits = model(input_ids=ids).logits[0, -1].float()  # [vocab]
+        rows.append(torch.log_softmax(logits.double(), dim=-1).cpu())
+    return torch.stack(rows) if rows else torch.zeros(0, 0, dtype=torch.float64)
+
+
+def top_k(logp: torch.Tensor, tokenizer: Any, k: int) -> list[dict[str, Any]]:
+    """The k most likely tokens of one distribution: id, decoded text, probability."""
+    values, ids = torch.topk(logp, min(k, logp.numel()))
+    return [{"id": int(i), "token": tokenizer.decode([int(i)]), "prob": float(v.exp())}
+            for v, i in zip(values, ids)]
+
+
+def entropy_bits(logp: torch.Tensor) -> float:
+    """Shannon entropy of one distribution, in bits."""
+    p = logp.exp()
+    return float(-(p * torch.where(p > 0, logp, torch.zeros_like(logp))).sum() / LOG2)
+
+
+def divergences(ref: torch.Tensor, other: torch.Tensor) -> dict[str, float]:
+    """KL both ways and Jensen-Shannon divergence of two log-prob vectors, in bits.
+
+    Vocabularies of different length (padded embedding rows) are compared over the shared
+    prefix, each renormalised. JS is symmetric and bounded by 1 bit; KL is not bounded.
+    """
+    n = min(ref.numel(), other.numel())
+    lp = torch.log_softmax(ref[:n].double(), -1)
+    lq = torch.log_softmax(other[:n].double(), -1)
+    p, q = lp.exp(), lq.exp()
+    lm = torch.log(0.5 * (p + q))
+
+    def kl(pa: torch.Tensor, la: torch.Tensor, lb: torch.Tensor) -> float:
+        # 0 * log(0 / x) = 0: drop zero-probability terms instead of producing nan.
+        return float(torch.where(pa > 0, pa * (la - lb), torch.zeros_like(pa)).sum() / LOG2)
+
+    return {"kl_ref_to_variant": kl(p, lp, lq), "kl_variant_to_ref": kl(q, lq, lp),
+            "js": 0.5 * kl(p, lp, lm) + 0.5 * kl(q, lq, lm)}

@@ -1,0 +1,128 @@
+"""Paired comparison of variants on every task they share, from the eval files on disk.
+
+For two variants evaluated on the same items (run_dir/eval/<variant>/<task>/samples.jsonl),
+each per-sample ("mean") metric gets: the mean difference b - a with a paired bootstrap CI,
+a paired test (exact McNemar when every value is 0 or 1, else a sign-flip permutation test),
+and the minimal detectable difference of the eval set. Items are paired by sample id; corpus
+metrics (corpus chrF, BLEU) have no per-sample values and are listed without a test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tunelab.evaluation import stats
+from tunelab.runs import read_json, read_jsonl
+
+
+def eval_index(run_dir: Path) -> dict[str, dict[str, Path]]:
+    """{variant folder: {task label: result folder}} of every finished eval result of a run."""
+    root = Path(run_dir) / "eval"
+    out: dict[str, dict[str, Path]] = {}
+    if not root.is_dir():
+        return out
+    for vdir in sorted(p for p in root.iterdir() if p.is_dir()):
+        tasks = {t.name: t for t in sorted(vdir.iterdir()) if (t / "summary.json").is_file()}
+        if tasks:
+            out[vdir.name] = tasks
+    return out
+
+
+def per_sample_values(result_dir: Path, metric: str) -> dict[str, float]:
+    """sample id -> value of `metric` (samples where it is None are left out)."""
+    out = {}
+    for r in read_jsonl(result_dir / "samples.jsonl"):
+        v = (r.get("values") or {}).get(metric)
+        if v is not None and "id" in r:
+            out[str(r["id"])] = float(v)
+    return out
+
+
+def compare_pair(a_dir: Path, b_dir: Path, a: str, b: str, task: str, *, alpha: float, power: float,
+                 confidence: float, n_resamples: int, permutation_resamples: int, seed: int) -> list[dict[str, Any]]:
+    """One row per metric of `task` for variants a (reference) and b; see the module docstring."""
+    sa, sb = read_json(a_dir / "summary.json"), read_json(b_dir / "summary.json")
+    rows = []
+    for name, m in sa.get("metrics", {}).items():
+        mb = sb.get("metrics", {}).get(name)
+        if mb is None:
+            continue
+        row: dict[str, Any] = {"a": a, "b": b, "task": task, "metric": name,
+                               "higher_is_better": bool(m.get("higher_is_better", True)),
+                               "value_a": m.get("value"), "value_b": mb.get("value"),
+                               "aggregation": m.get("aggregation", "mean")}
+        if row["aggregation"] != "mean":
+            row.update(test=None, note="corpus metric: no per-sample values to pair; see the per-sample metrics")
+            rows.append(row)
+            continue
+        va, vb = per_sample_values(a_dir, name), per_sample_values(b_dir, name)
+        ids = [i for i in va if i in vb]
+        xa, xb = [va[i] for i in ids], [vb[i] for i in ids]
+        row["n"] = len(ids)
+        if len(ids) < len(va) or len(ids) < len(vb):
+            row["note"] = f"paired on the {len(ids)} items both have ({len(va)} vs {len(vb)})"
+        if not ids:
+            row.update(test=None, note="no shared items")
+            rows.append(row)
+            continue
+        if len(set(xa + xb)) == 1:  # every item scored the same by both: nothing to test
+            row.update(diff=0.0, ci_low=0.0, ci_high=0.0, confidence=confidence, mean_a=xa[0], mean_b=xb[0],
+                       test="none", p_value=1.0, alpha=alpha, significant=False, mdd=None, better=None,
+                       detectable=None, note=f"every item scores {xa[0]:g} for both variants")
+            rows.append(row)
+            continue
+        binary = all(x in (0.0, 1.0) for x in xa + xb)
+        boot = stats.paired_bootstrap(xa, xb, confidence=confidence, n_resamples=n_resamples, seed=seed)
+        row.update(diff=boot["diff"], ci_low=boot["ci_low"], ci_high=boot["ci_high"], confidence=confidence,
+                   mean_a=sum(xa) / len(xa), mean_b=sum(xb) / len(xb))
+        if binary:
+            t = stats.mcnemar_exact(xa, xb)
+            row.update(test="mcnemar-exact", p_value=t["p_value"], a_only=t["a_only"], b_only=t["b_only"])
+        else:
+            t = stats.paired_permutation(xa, xb, n_resamples=permutation_resamples, seed=seed)
+            row.update(test="permutation" + ("-exact" if t["exact"] else ""), p_value=t["p_value"])
+        diffs = [y - x for x, y in zip(xa, xb)]
+        mdd = stats.minimal_detectable_difference(diffs, alpha=alpha, power=power, binary=binary)
+        better = (boot["diff"] > 0) == row["higher_is_better"] if boot["diff"] != 0 else None
+        row.update(alpha=alpha, significant=row["p_value"] < alpha, mdd=mdd, better=better,
+                   detectable=None if mdd is None else abs(boot["diff"]) >= mdd)
+        rows.append(row)
+    return rows
+
+
+def paired_comparisons(run_dir: Path, reference: str, tuned: str | None, *, alpha: float = 0.05, power: float = 0.8,
+                       confidence: float = 0.95, n_resamples: int = 1000, permutation_resamples: int = 10000,
+                       seed: int = 0) -> dict[str, Any]:
+    """Every evaluated variant against `reference` on each task both have, plus `tuned` against
+    every prompting baseline (`base+few-shot`, ...). Returns paired.json's content."""
+    index = eval_index(run_dir)
+    pairs: list[tuple[str, str]] = []
+    if reference in index:
+        pairs += [(reference, v) for v in index if v != reference]
+    if tuned in index:
+        pairs += [(v, tuned) for v in index if "+" in v and (v, tuned) not in pairs]
+    kw = dict(alpha=alpha, power=power, confidence=confidence, n_resamples=n_resamples,
+              permutation_resamples=permutation_resamples, seed=seed)
+    rows = []
+    for a, b in pairs:
+        for task in index[a]:
+            if task in index[b]:
+                rows += compare_pair(index[a][task], index[b][task], a, b, task, **kw)
+    return {"reference": reference, "tuned": tuned, "settings": kw, "rows": rows,
+            "variants": {v: sorted(t) for v, t in index.items()}}
+
+
+def baseline_table(run_dir: Path) -> list[dict[str, Any]]:
+    """One row per (variant folder, task, metric) with value and CI and how it was prompted:
+    base vs tuned vs prompting baselines in one place."""
+    rows = []
+    for variant, tasks in eval_index(run_dir).items():
+        for task, folder in tasks.items():
+            s = read_json(folder / "summary.json")
+            prompt = (s.get("prompt") or {}).get("variant")
+            for name, m in s.get("metrics", {}).items():
+                rows.append({"variant": variant, "task": task, "metric": name, "prompt": prompt,
+                             "value": m.get("value"), "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
+                             "n": m.get("n"), "higher_is_better": m.get("higher_is_better", True)})
+    return rows

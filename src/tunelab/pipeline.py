@@ -1,0 +1,185 @@
+"""`tunelab run CONFIG`: data -> train -> eval -> compare -> report in one run directory.
+
+Each stage is skippable (`--skip`, `--only`) and safe to run again, so a re-run after a crash
+continues where it stopped:
+
+    data     tokenize and write data/ (skipped when done for the same data settings)
+    train    resumes from the newest checkpoint; returns at once when training had finished
+    eval     every eval.tasks x eval.models; finished samples come from the per-sample cache;
+             then best-checkpoint selection when there are several checkpoints to choose from
+    compare  model views are reused while their fingerprint holds; file-based views recomputed
+    report   re-rendered from the files (cheap)
+
+pipeline.json records each stage's status, seconds of the last run and seconds over all runs
+(the report's cost section adds them up).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from tunelab.config import Experiment
+from tunelab.errors import ConfigError
+from tunelab.runs import RunPaths, atomic_write_text, check_resume_config, read_json, write_json
+
+STAGES = ("data", "train", "eval", "compare", "report")
+
+
+def parse_stages(only: Sequence[str] | None, skip: Sequence[str] | None) -> list[str]:
+    """The stages to run, in pipeline order, from `--only` / `--skip` lists (comma-separated ok)."""
+    def names(items: Sequence[str] | None) -> list[str]:
+        out = [x.strip() for item in items or [] for x in item.split(",") if x.strip()]
+        bad = [x for x in out if x not in STAGES]
+        if bad:
+            from tunelab.errors import did_you_mean
+
+            raise ConfigError(f"unknown stage '{bad[0]}'{did_you_mean(bad[0], STAGES)}; stages: {', '.join(STAGES)}")
+        return out
+
+    chosen, skipped = names(only), names(skip)
+    return [s for s in STAGES if (not chosen or s in chosen) and s not in skipped]
+
+
+def run_pipeline(exp: Experiment, run_dir: Path, stages: Sequence[str] = STAGES,
+                 console: Console | None = None) -> dict[str, Any]:
+    """Run `stages` of `exp` into `run_dir`; returns pipeline.json's content."""
+    console = console or Console(stderr=True)
+    paths = RunPaths(Path(run_dir))
+    _open_run_dir(exp, paths)
+    state_file = paths.root / "pipeline.json"
+    state = read_json(state_file) if state_file.is_file() else {"stages": {}}
+    for stage in STAGES:
+        entry = state["stages"].setdefault(stage, {"status": "pending", "seconds_total": 0.0})
+        if stage not in stages:
+            if entry["status"] != "done":
+                entry.update(status="skipped")
+            continue
+        console.rule(f"[bold]{stage}")
+        entry.update(status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        write_json(state_file, state)
+        t0 = time.time()
+        try:
+            note = STAGE_FUNCS[stage](exp, paths, console)
+        except BaseException as e:
+            entry.update(status="failed", error=f"{type(e).__name__}: {e}"[:2000])
+            _account(entry, t0)
+            write_json(state_file, state)
+            raise
+        entry.update(status="done", note=note or "", error=None)
+        _account(entry, t0)
+        write_json(state_file, state)
+    console.print(f"run directory: {paths.root}" + (f"; report: {paths.root / 'report.html'}"
+                                                    if (paths.root / "report.html").is_file() else ""))
+    return state
+
+
+def _account(entry: dict[str, Any], t0: float) -> None:
+    entry["seconds"] = round(time.time() - t0, 2)
+    entry["seconds_total"] = round(entry.get("seconds_total", 0.0) + entry["seconds"], 2)
+
+
+def _open_run_dir(exp: Experiment, paths: RunPaths) -> None:
+    """Create the run directory; an existing one must hold a compatible config (keys that change
+    results equal), which is then updated so later stages and commands see the current one."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    if paths.config.is_file():
+        check_resume_config(yaml.safe_load(paths.config.read_text(encoding="utf-8")) or {}, exp)
+    atomic_write_text(paths.config, exp.to_yaml())
+
+
+# ---- stages -------------------------------------------------------------------------------------
+
+
+def stage_data(exp: Experiment, paths: RunPaths, console: Console) -> str:
+    from tunelab.data.pipeline import prepare, write_manifest
+    from tunelab.models.loading import load_tokenizer
+
+    key = hashlib.sha256(json.dumps({"data": exp.data.model_dump(mode="json"), "model": exp.model.name,
+                                     "revision": exp.model.revision, "seed": exp.seed}, sort_keys=True).encode()
+                         ).hexdigest()[:16]
+    stamp = paths.data / "fingerprint.txt"
+    if (paths.data / "stats.json").is_file() and stamp.is_file() and stamp.read_text().strip() == key:
+        return "data unchanged; kept"
+    prepared = prepare(exp, load_tokenizer(exp.model))
+    write_manifest(prepared, paths.data)
+    atomic_write_text(stamp, key + "\n")
+    counts = {s: len(prepared.examples(s)) for s in ("train", "val", "test")}
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
+
+
+def stage_train(exp: Experiment, paths: RunPaths, console: Console) -> str:
+    from tunelab.runs import has_checkpoints
+    from tunelab.training.loop import FINISHED, train
+
+    if paths.summary.is_file():
+        done = read_json(paths.summary)
+        if done.get("stop_reason") in FINISHED:  # not even re-opened: env.json keeps no empty "resume"
+            return f"already finished ({done['stop_reason']} at step {done.get('steps')})"
+    resume = has_checkpoints(paths) or paths.summary.is_file()
+    summary = train(exp, paths.root, resume=resume)
+    return f"{summary.get('stop_reason')} at step {summary.get('steps')}"
+
+
+def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
+    if not exp.eval.tasks:
+        return "no eval.tasks set; nothing to evaluate"
+    from tunelab.evaluation.runner import evaluate_run, expand_models, print_results
+    from tunelab.evaluation.task import EvalError
+    from tunelab.models.adapters import list_variants
+
+    variants = expand_models(exp.eval.models, list_variants(paths.root))
+    key = _eval_fingerprint(exp, paths, variants)
+    stamp = paths.root / "eval" / "fingerprint.txt"
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        # Same settings, same weights: the results on disk are current. (Re-summarising every
+        # task would redo its bootstrap CIs, which for corpus metrics takes seconds.)
+        return "eval settings and weights unchanged; results kept"
+    results = evaluate_run(paths.root, exp, exp.eval, console=console)
+    print_results(results, console)
+    note = f"{len(results)} variants x {len(exp.eval.tasks)} tasks"
+    candidates = [v for v in variants if v not in ("base", "best")]
+    if len(candidates) > 1:
+        from tunelab.evaluation.selection import select_checkpoint
+
+        try:
+            chosen = select_checkpoint(paths.root, exp, exp.eval, console=console)
+            note += f"; selected {chosen['best']} on {chosen['selection_split']}"
+        except EvalError as e:  # e.g. the task has no validation split: evaluation itself succeeded
+            note += f"; no checkpoint selection ({e})"
+    atomic_write_text(stamp, key + "\n")
+    return note
+
+
+def _eval_fingerprint(exp: Experiment, paths: RunPaths, variants: list[str]) -> str:
+    from tunelab.evaluation.generation import variant_identity
+
+    key = {"eval": exp.eval.model_dump(mode="json"), "variants": [variant_identity(v, paths.root, exp) for v in variants],
+           "data_template": exp.data.chat_template}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def stage_compare(exp: Experiment, paths: RunPaths, console: Console) -> str:
+    from tunelab.compare import run_compare
+
+    return ", ".join(sorted(run_compare(paths.root, exp, console)))
+
+
+def stage_report(exp: Experiment, paths: RunPaths, console: Console) -> str:
+    if not exp.report.enabled:
+        return "report.enabled is false"
+    from tunelab.report import write_report
+
+    return str(write_report([paths.root]))
+
+
+STAGE_FUNCS: dict[str, Callable[[Experiment, RunPaths, Console], str]] = {
+    "data": stage_data, "train": stage_train, "eval": stage_eval, "compare": stage_compare, "report": stage_report,
+}

@@ -1,0 +1,140 @@
+"""`tunelab report DIR [DIR ...]`: one self-contained report.html and a report.md.
+
+    report.html        every section that has data; plots as inline SVG; no network; prints well
+    report.md          the same tables and text; plots linked from report_files/
+    report_files/*.svg
+
+A run directory gives the run's report (in that directory); a sweep directory (with
+sweep.json) gives the sweep's trade-off report; several directories give a comparison of the
+runs followed by each run's sections (in --output, default the current directory). Everything is
+read from files in the directories (`load.py`); nothing is recomputed and no model is loaded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tunelab.report import sections_compare as sc
+from tunelab.report import sections_run as sr
+from tunelab.report import sections_sweep as ss
+from tunelab.report.blocks import Para, Section
+from tunelab.report.load import RunFiles, load_run
+from tunelab.report.render import figure_files, render_html, render_markdown
+from tunelab.runs import atomic_write_text, read_json
+from tunelab.errors import TunelabError
+
+# Section ids a single-run report can have, in order (the browser test looks for them).
+RUN_SECTIONS = ("experiment", "data", "training", "checkpoints", "results", "paired", "next-token",
+                "token-classes", "generations", "failures", "cost")
+SWEEP_SECTIONS = ("trials", "tradeoff", "pareto", "val-curves", "seeds", "sweep-cost")
+
+
+def run_sections(run: RunFiles, overrides: dict[str, Any] | None = None, prefix: str = "",
+                 title_prefix: str = "") -> list[Section]:
+    """Every section of one run that has data, ids prefixed by `prefix`."""
+    cfg = run.report_config(overrides)
+    p, n = prefix, cfg.max_chars
+    built = [
+        sr.experiment_section(run, f"{p}experiment"),
+        sr.data_section(run, f"{p}data", n),
+        sr.training_section(run, f"{p}training", p),
+        sr.checkpoint_section(run, f"{p}checkpoints", p),
+        sc.results_section(run, f"{p}results"),
+        sc.paired_section(run, f"{p}paired"),
+        sc.next_token_section(run, f"{p}next-token", p, n),
+        sc.token_class_section(run, f"{p}token-classes", p),
+        sc.generations_section(run, f"{p}generations", n),
+        sc.failures_section(run, f"{p}failures", cfg.examples_per_category, n),
+        sr.cost_section(run, f"{p}cost", cfg),
+    ]
+    out = [s for s in built if s is not None]
+    if run.problems:
+        out.append(Section(f"{p}problems", "Unreadable files", [Para(x, "warn") for x in run.problems]))
+    for s in out:
+        s.title = title_prefix + s.title
+    return out
+
+
+def multi_sections(rows: list[dict[str, Any]], pareto: dict[str, Any], trials: list[dict[str, Any]] | None,
+                   price: float | None, currency: str) -> list[Section]:
+    """The sections over several runs (a sweep's trials, or run directories given together)."""
+    built = [ss.trials_section(trials, rows, "trials") if trials else None,
+             ss.tradeoff_section(rows, "tradeoff", currency), ss.pareto_section(pareto, "pareto", ""),
+             ss.curves_section(rows, "val-curves", ""), ss.seeds_section(rows, "seeds"),
+             ss.sweep_cost_section(rows, "sweep-cost", price, currency)]
+    return [s for s in built if s is not None]
+
+
+def write_report(dirs: Sequence[Path], output: Path | None = None, overrides: dict[str, Any] | None = None
+                 ) -> Path:
+    """Write report.html, report.md and report_files/ for `dirs`; returns the HTML path."""
+    from tunelab.sweep import pareto_points, tradeoff_rows
+
+    dirs = [Path(d) for d in dirs]
+    for d in dirs:
+        if not d.is_dir():
+            raise TunelabError(f"not a directory: {d}")
+        if not (d / "config.yaml").is_file() and not (d / "sweep.json").is_file():
+            raise TunelabError(f"{d} is neither a run directory (config.yaml) nor a sweep directory (sweep.json)")
+    overrides = overrides or {}
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    if len(dirs) == 1 and (dirs[0] / "sweep.json").is_file():
+        sweep = read_json(dirs[0] / "sweep.json")
+        run_dirs = [dirs[0] / "trials" / t["name"] for t in sweep.get("trials", [])]
+        price = overrides.get("price_per_device_hour", sweep.get("price_per_device_hour"))
+        currency = overrides.get("currency", sweep.get("currency") or "USD")
+        rows = tradeoff_rows([d for d in run_dirs if d.is_dir()], price)
+        spec = sweep.get("sweep") or {}
+        sections = multi_sections(rows, pareto_points(rows, spec.get("metric"), spec.get("cost", "wall_time_s")),
+                                  sweep.get("trials"), price, currency)
+        title, subtitle = f"Sweep: {sweep.get('name')}", f"{len(run_dirs)} trials in {dirs[0]} · {stamp}"
+        out_dir = output or dirs[0]
+    elif len(dirs) == 1:
+        run = load_run(dirs[0])
+        sections = run_sections(run, overrides)
+        title, subtitle = f"Run: {run.name}", f"{dirs[0]} · {stamp}"
+        out_dir = output or dirs[0]
+    else:
+        runs = [load_run(d) for d in dirs]
+        cfg = runs[0].report_config(overrides)
+        rows = tradeoff_rows(dirs, cfg.price_per_device_hour)
+        sections = multi_sections(rows, pareto_points(rows, None, "wall_time_s"), None, cfg.price_per_device_hour,
+                                  cfg.currency)
+        for i, run in enumerate(runs, 1):
+            sections += run_sections(run, overrides, prefix=f"run{i}-", title_prefix=f"{run.name}: ")
+        title, subtitle = f"{len(runs)} runs", " · ".join(str(d) for d in dirs) + f" · {stamp}"
+        out_dir = output or Path.cwd()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, svg in figure_files(sections).items():
+        atomic_write_text(out_dir / "report_files" / name, svg)
+    atomic_write_text(out_dir / "report.md", render_markdown(title, subtitle, sections))
+    atomic_write_text(out_dir / "report.html", render_html(title, subtitle, sections))
+    return out_dir / "report.html"
+
+
+def parse_report_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """`report.KEY=VALUE` items (values parsed as YAML) as {KEY: VALUE}, checked against ReportConfig."""
+    import yaml
+
+    from tunelab.config import ReportConfig
+    from tunelab.errors import ConfigError, did_you_mean
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key.startswith("report."):
+            raise ConfigError(f"--set {item}: only report.KEY=VALUE can be set when rendering a report")
+        name = key.removeprefix("report.")
+        if name not in ReportConfig.model_fields:
+            raise ConfigError(f"--set {key}: unknown key '{name}'{did_you_mean(name, list(ReportConfig.model_fields))}")
+        out[name] = yaml.safe_load(text) if text.strip() else None
+    ReportConfig.model_validate(out)  # ranges and types fail here, before anything is read
+    return out
+
+
+__all__ = ["write_report", "run_sections", "parse_report_overrides", "RUN_SECTIONS", "SWEEP_SECTIONS"]

@@ -1,0 +1,108 @@
+"""Read everything a report shows from a run directory: files only, nothing recomputed.
+
+Every file is optional: a run that stopped after training has no eval/ or compare/, and its
+report simply has fewer sections. A file that exists but cannot be parsed becomes a note in the
+report instead of an exception.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tunelab.runs import RunPaths, read_jsonl
+
+
+@dataclass
+class RunFiles:
+    """The parsed files of one run directory (None / empty where a file is missing)."""
+
+    root: Path
+    config: dict[str, Any]
+    env: dict[str, Any] | None
+    data_stats: dict[str, Any] | None
+    metrics: list[dict[str, Any]]
+    summary: dict[str, Any] | None
+    evals: dict[str, dict[str, dict[str, Any]]]  # variant folder -> task label -> summary.json
+    eval_dirs: dict[str, dict[str, Path]]
+    selection: dict[str, Any] | None
+    compare: dict[str, dict[str, Any]]  # next_token, generations, token_classes, paired, baselines
+    pipeline: dict[str, Any] | None
+    trial: dict[str, Any] | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name") or self.root.name)
+
+    def report_config(self, overrides: dict[str, Any] | None = None) -> Any:
+        """The run's `report` section (defaults where missing) with `overrides` applied."""
+        from tunelab.config import ReportConfig
+
+        raw = dict(self.config.get("report") or {})
+        raw.update(overrides or {})
+        return ReportConfig.model_validate(raw)
+
+
+def _json(path: Path, problems: list[str]) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, OSError, UnicodeDecodeError) as e:
+        problems.append(f"{path}: unreadable ({e})")
+        return None
+
+
+def load_run(root: Path) -> RunFiles:
+    """Parse the files of run directory `root` (see the module docstring)."""
+    root = Path(root)
+    paths = RunPaths(root)
+    problems: list[str] = []
+    config: dict[str, Any] = {}
+    if paths.config.is_file():
+        try:
+            config = yaml.safe_load(paths.config.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            problems.append(f"{paths.config}: unreadable ({e})")
+    evals: dict[str, dict[str, dict[str, Any]]] = {}
+    eval_dirs: dict[str, dict[str, Path]] = {}
+    eval_root = root / "eval"
+    if eval_root.is_dir():
+        for vdir in sorted(p for p in eval_root.iterdir() if p.is_dir()):
+            for tdir in sorted(p for p in vdir.iterdir() if p.is_dir()):
+                s = _json(tdir / "summary.json", problems)
+                if isinstance(s, dict):
+                    evals.setdefault(vdir.name, {})[tdir.name] = s
+                    eval_dirs.setdefault(vdir.name, {})[tdir.name] = tdir
+    compare = {}
+    for name in ("next_token", "generations", "token_classes", "paired", "baselines"):
+        obj = _json(root / "compare" / f"{name}.json", problems)
+        if isinstance(obj, dict):
+            compare[name] = obj
+    return RunFiles(
+        root=root, config=config, env=_json(paths.env, problems), data_stats=_json(paths.data / "stats.json", problems),
+        metrics=read_jsonl(paths.metrics), summary=_json(paths.summary, problems), evals=evals, eval_dirs=eval_dirs,
+        selection=_json(root / "eval" / "selection.json", problems), compare=compare,
+        pipeline=_json(root / "pipeline.json", problems), trial=_json(root / "trial.json", problems),
+        problems=problems,
+    )
+
+
+def variant_order(names: list[str]) -> list[str]:
+    """base first, then prompting baselines, checkpoints by step, best, final, anything else."""
+
+    def key(v: str) -> tuple[int, int, str]:
+        if v == "base":
+            return (0, 0, v)
+        if v.startswith("base+"):
+            return (1, 0, v)
+        if v.startswith("step-") and v[5:].isdigit():
+            return (2, int(v[5:]), v)
+        return ({"best": 3, "final": 4}.get(v, 5), 0, v)
+
+    return sorted(names, key=key)

@@ -1,0 +1,245 @@
+"""Report sections about what fine-tuning changed: results with deltas, paired tests, next-token
+view, token classes, side-by-side generations, failure categories."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tunelab.report import plots
+from tunelab.report.blocks import (Cell, Columns, Figure, Heading, Para, Pre, Section, Table, cut, fmt, fmt_ci,
+                                   fmt_p, table, visible)
+from tunelab.report.load import RunFiles, variant_order
+from tunelab.runs import read_jsonl
+
+SUCCESS = {"passed", "correct", "exact", "ok", "yes"}  # verdicts that are not failures
+
+
+def _paired_index(run: RunFiles) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+    rows = (run.compare.get("paired") or {}).get("rows") or []
+    return {(r["a"], r["b"], r["task"], r["metric"]): r for r in rows}
+
+
+def _reference(run: RunFiles) -> str:
+    return (run.compare.get("paired") or {}).get("reference") or ((run.config.get("compare") or {}).get("variants")
+                                                                   or ["base"])[0]
+
+
+def delta_cell(p: dict[str, Any] | None, value: Any, ref_value: Any, higher_is_better: bool) -> Cell:
+    """The difference to the reference: coloured by direction, bold and starred if significant."""
+    if p is not None and p.get("diff") is not None:
+        d = p["diff"]
+        sig = bool(p.get("significant"))
+        cls = ("better" if (d > 0) == higher_is_better else "worse") if d != 0 else "muted"
+        title = (f"{p.get('test')} p={fmt_p(p.get('p_value'))}; {round(100 * p.get('confidence', 0.95))}% CI "
+                 f"[{fmt(p.get('ci_low'))}, {fmt(p.get('ci_high'))}]; minimal detectable difference {fmt(p.get('mdd'))}")
+        return Cell(f"{d:+.4g}{' *' if sig else ''}", f"{cls} {'sig' if sig else 'ns'}", title)
+    if isinstance(value, (int, float)) and isinstance(ref_value, (int, float)):
+        d = value - ref_value
+        cls = ("better" if (d > 0) == higher_is_better else "worse") if d != 0 else "muted"
+        return Cell(f"{d:+.4g}", f"{cls} ns", "no paired test (corpus metric or no per-sample values)")
+    return Cell("-", "muted")
+
+
+def results_section(run: RunFiles, sid: str) -> Section | None:
+    """Per task: every variant (base, prompting baselines, checkpoints, final) with value [CI]
+    and the difference to the reference variant, coloured and marked by significance."""
+    if not run.evals:
+        return None
+    ref = _reference(run)
+    paired = _paired_index(run)
+    s = Section(sid, "Results: base vs tuned vs prompting baselines")
+    s.blocks.append(Para(f"Differences are to {ref}; green = better, red = worse (by each metric's direction); "
+                         "* = significant in the paired test (hover for p-value, CI and minimal detectable "
+                         "difference); grey = not significant.", "note"))
+    labels = sorted({t for tasks in run.evals.values() for t in tasks})
+    for task in labels:
+        variants = variant_order([v for v in run.evals if task in run.evals[v]])
+        first = run.evals[variants[0]][task]
+        metrics = list(first.get("metrics", {}))
+        cols = ["variant", "prompt", "n"]
+        for m in metrics:
+            arrow = "↑" if first["metrics"][m].get("higher_is_better", True) else "↓"
+            cols += [f"{m} {arrow}", f"Δ {m}"]
+        rows = []
+        for v in variants:
+            sm = run.evals[v][task]
+            row = [Cell(v, "sig" if v == ref else ""), Cell(str((sm.get("prompt") or {}).get("variant") or "-")),
+                   Cell(fmt(sm.get("n")), "num")]
+            for m in metrics:
+                mv = sm.get("metrics", {}).get(m) or {}
+                row.append(Cell(fmt_ci(mv.get("value"), mv.get("ci_low"), mv.get("ci_high")), "num"))
+                if v == ref:
+                    row.append(Cell("", "muted"))
+                else:
+                    rv = ((run.evals.get(ref) or {}).get(task) or {}).get("metrics", {}).get(m, {}).get("value")
+                    row.append(delta_cell(paired.get((ref, v, task, m)), mv.get("value"), rv,
+                                          mv.get("higher_is_better", True)))
+            rows.append(row)
+        conf = first.get("ci", {}).get("confidence", 0.95)
+        s.blocks.append(Heading(f"{task} (v{first.get('version')}, split {first.get('split')})"))
+        s.blocks.append(Table(cols, rows, f"value [{round(100 * conf)}% bootstrap CI]"))
+    return s
+
+
+def paired_section(run: RunFiles, sid: str) -> Section | None:
+    p = run.compare.get("paired")
+    rows = [r for r in (p or {}).get("rows", []) if r.get("test")]
+    if not rows:
+        return None
+    s = Section(sid, "Paired comparison")
+    st = p.get("settings", {})
+    s.blocks.append(Para(
+        "Each variant against the reference on the items both were scored on. Pass/fail metrics: exact McNemar "
+        "test (only items where the two disagree count); scores: sign-flip permutation test of the mean "
+        f"difference. CI: paired bootstrap ({st.get('n_resamples')} resamples). MDD: the smallest difference this "
+        f"eval set detects with power {st.get('power')} at alpha {st.get('alpha')}; a difference below it is "
+        "no evidence either way.", "note"))
+    out = []
+    for r in rows:
+        if r["test"] == "none":
+            verdict = Cell("identical on every item", "muted")
+        elif r.get("significant"):
+            verdict = Cell(f"{r['b']} {'better' if r.get('better') else 'worse'}", "better sig" if r.get("better") else "worse sig")
+        elif r.get("detectable") is False:
+            verdict = Cell("below MDD: eval set too small", "muted")
+        else:
+            verdict = Cell("not significant", "ns")
+        extra = f" ({r['a_only']} vs {r['b_only']} discordant)" if r.get("test") == "mcnemar-exact" else ""
+        out.append([f"{r['b']} vs {r['a']}", r["task"], f"{r['metric']} {'↑' if r['higher_is_better'] else '↓'}",
+                    Cell(fmt(r.get("n")), "num"), Cell(fmt(r.get("mean_a")), "num"), Cell(fmt(r.get("mean_b")), "num"),
+                    delta_cell(r, None, None, r["higher_is_better"]), Cell(f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"),
+                    r["test"] + extra, Cell(fmt_p(r.get("p_value")), "num"), Cell(fmt(r.get("mdd")), "num"), verdict])
+    s.blocks.append(table(["pair", "task", "metric", "n", "a", "b", "b - a", "CI", "test", "p", "MDD", "verdict"], out))
+    for note in p.get("notes") or []:
+        s.blocks.append(Para(note, "note"))
+    return s
+
+
+def next_token_section(run: RunFiles, sid: str, prefix: str, max_chars: int) -> Section | None:
+    nt = run.compare.get("next_token")
+    if not nt or not nt.get("prompts"):
+        return None
+    ref = nt["reference"]
+    s = Section(sid, "Next-token view")
+    s.blocks.append(Para(f"The first reply token's distribution per variant, for prompts rendered with the chat "
+                         f"template exactly as in training. Divergences in bits, against {ref}: KL(ref‖v), "
+                         "KL(v‖ref), Jensen-Shannon (0 = same, 1 = disjoint). 'in training' looks the prompt up "
+                         "in the training split (exact, or near duplicate by character 5-gram Jaccard).", "note"))
+    for i, p in enumerate(nt["prompts"]):
+        it = p.get("in_train") or {}
+        status = {"exact": "yes, verbatim", "near": f"near duplicate ({fmt(it.get('similarity'))})",
+                  "no": f"no (closest {fmt(it.get('similarity'))})"}.get(it.get("status"), "-")
+        s.blocks.append(Heading(f"Prompt {i + 1}: {p['id']} — in training: {status}"))
+        s.blocks.append(Pre([("", cut(p.get("rendered"), max_chars))], "rendered prompt (the model's input)"))
+        rows = [[v, fmt(p["entropy_bits"].get(v))] + (["", "", ""] if v == ref else
+                [fmt(p["divergence"][v]["kl_ref_to_variant"]), fmt(p["divergence"][v]["kl_variant_to_ref"]),
+                 fmt(p["divergence"][v]["js"])]) for v in p["top"]]
+        s.blocks.append(table(["variant", "entropy (bits)", "KL(ref‖v)", "KL(v‖ref)", "JS"], rows))
+        fig = plots.next_token_bars(p["top"])
+        s.blocks.append(Figure(f"{prefix}next-token-{i + 1}", plots.to_svg(fig, f"{prefix}nt{i + 1}"),
+                               f"top-{nt.get('top_k')} first tokens of prompt {i + 1}"))
+    return s
+
+
+def token_class_section(run: RunFiles, sid: str, prefix: str) -> Section | None:
+    from tunelab.compare.token_classes import CLASSES
+
+    tc = run.compare.get("token_classes")
+    by = (tc or {}).get("by_variant") or {}
+    rows = [(f"{v} · {src}", st) for v in variant_order(list(by)) for src, st in by[v].items() if st.get("tokens")]
+    if not rows:
+        return None
+    s = Section(sid, "Token classes in generations")
+    s.blocks.append(Para(f"Share of {tc.get('unit')} by class over whole generations: code (keywords, identifiers, "
+                         "literals, punctuation) vs natural-language words and punctuation vs whitespace.", "note"))
+    s.blocks.append(Figure(f"{prefix}token-classes", plots.to_svg(plots.class_shares(
+        [(name, st["shares"]) for name, st in rows], CLASSES), f"{prefix}tc"), "token shares per variant and source"))
+    s.blocks.append(table(["variant · source", "texts", "tokens", "code", "natural language", "whitespace",
+                           "code share of non-whitespace"],
+                          [[name, st["texts"], st["tokens"], f"{st['groups']['code']:.1%}",
+                            f"{st['groups']['natural_language']:.1%}", f"{st['groups']['whitespace']:.1%}",
+                            f"{st['code_share_of_words']:.1%}"] for name, st in rows]))
+    return s
+
+
+def generations_section(run: RunFiles, sid: str, max_chars: int) -> Section | None:
+    g = run.compare.get("generations")
+    if not g or not g.get("items"):
+        return None
+    st = g.get("settings", {})
+    s = Section(sid, "Side-by-side generations")
+    s.blocks.append(Para(f"Same prompts, same decoding for every variant: {st.get('strategy')}, "
+                         f"max_new_tokens {st.get('max_new_tokens')}, seed {st.get('seed')}. Against {g['reference']}: "
+                         "green = new text, struck through = text the reference has and this output lacks.", "note"))
+    for i, it in enumerate(g["items"]):
+        user = next((m["content"] for m in reversed(it["messages"]) if m["role"] == "user"), "")
+        s.blocks.append(Heading(f"{i + 1}. {it['id']} (in training: {it.get('in_train')})"))
+        s.blocks.append(Pre([("", cut(user, max_chars))], "prompt (last user message)"))
+        cols = []
+        for v, o in it["outputs"].items():
+            if not o["text"].strip():
+                segs = [("", visible(o["text"]))]
+            elif o.get("diff") is None:
+                segs = [("", o["text"])]
+            else:
+                segs = [(k, t) for k, t in o["diff"]]
+            segs = _cut_segments(segs, max_chars)
+            badges = [_parse_badge(o)]
+            if o.get("diff") is not None:
+                badges.append(Cell(f"{o['similarity_to_reference']:.0%} same", "", "word-level similarity to the reference output"))
+            cols.append((v, Pre(segs), badges))
+        if it.get("reference") is not None:
+            cols.append(("reference answer (data)", Pre([("", cut(it["reference"], max_chars))]), []))
+        s.blocks.append(Columns(cols))
+    return s
+
+
+def _parse_badge(o: dict[str, Any]) -> Cell:
+    if not o.get("has_code"):
+        return Cell("no code", "", "no code found in the output")
+    if o.get("parses") is None:
+        return Cell(f"{o.get('language')}: not checked", "", "only Python is parsed")
+    return Cell(f"{o.get('language')} parses" if o["parses"] else f"{o.get('language')}: syntax error",
+                "better" if o["parses"] else "worse", "ast.parse of the extracted code; nothing was run")
+
+
+def _cut_segments(segs: list[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
+    out, used = [], 0
+    for k, t in segs:
+        if used >= limit:
+            out.append(("", " …"))
+            break
+        out.append((k, t[: limit - used]))
+        used += len(t)
+    return out
+
+
+def failures_section(run: RunFiles, sid: str, per_category: int, max_chars: int) -> Section | None:
+    """Verdict counts per variant and task, and examples of each failure category."""
+    cats = [(v, t, sm["failure_categories"]) for v in variant_order(list(run.evals))
+            for t, sm in run.evals[v].items() if sm.get("failure_categories")]
+    if not cats:
+        return None
+    names = sorted({c for _, _, fc in cats for c in fc}, key=lambda c: (c in SUCCESS, c))
+    s = Section(sid, "Failure categories")
+    s.blocks.append(table(["variant", "task", *names],
+                          [[v, t, *[Cell(fmt(fc.get(c, 0)), "num") for c in names]] for v, t, fc in cats],
+                          "verdicts per generation (summary.json failure_categories)"))
+    if per_category == 0:
+        return s
+    ref = _reference(run)
+    tuned = (run.compare.get("paired") or {}).get("tuned")
+    for v in [x for x in (tuned, ref) if x in run.eval_dirs]:
+        for task, folder in run.eval_dirs[v].items():
+            shown: dict[str, int] = {}
+            for rec in read_jsonl(folder / "samples.jsonl"):
+                for gen, sc in zip(rec.get("generations") or [], rec.get("scores") or []):
+                    verdict = str(sc.get("verdict", ""))
+                    if verdict in SUCCESS or shown.get(verdict, 0) >= per_category:
+                        continue
+                    shown[verdict] = shown.get(verdict, 0) + 1
+                    detail = re.sub(r"\s+", " ", str(sc.get("detail") or ""))[:200]
+                    label = f"{v} / {task} / {rec.get('id')}: {verdict}" + (f" ({detail})" if detail else "")
+                    s.blocks.append(Pre([("", cut(visible(gen), max_chars))], label))
+    return s

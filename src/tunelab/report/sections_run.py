@@ -1,0 +1,230 @@
+"""Report sections about one run's setup and training: experiment and environment, data and
+label mask, curves, checkpoint scores, cost. Each builder returns a Section, or None when the
+run has no data for it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tunelab.report import plots
+from tunelab.report.blocks import Cell, Figure, Para, Pre, Section, Table, cut, fmt, fmt_ci, fmt_seconds, table
+from tunelab.report.load import RunFiles, variant_order
+
+
+def _fig(run: RunFiles, name: str, fig: Any, caption: str, prefix: str) -> Figure:
+    return Figure(f"{prefix}{name}", plots.to_svg(fig, f"{prefix}{name}"), caption)
+
+
+def experiment_section(run: RunFiles, sid: str) -> Section | None:
+    c = run.config
+    if not c and run.env is None:
+        return None
+    s = Section(sid, "Experiment and environment")
+    m, lora, data, tr = c.get("model", {}), c.get("lora", {}), c.get("data", {}), c.get("train", {})
+    method = (f"LoRA r={lora.get('r')}, alpha={lora.get('alpha')}, dropout={lora.get('dropout')}, "
+              f"targets={lora.get('target_modules')}") if lora.get("enabled", True) else "full fine-tuning"
+    sources = "; ".join(f"{src.get('name') or src.get('builtin') or src.get('hub') or src.get('path')}"
+                        f" (weight {src.get('weight', 1)})" for src in data.get("sources", []))
+    length = f"{tr.get('max_steps')} steps" if tr.get("max_steps") else f"{tr.get('epochs')} epochs"
+    rows = [["name", c.get("name")], ["model", f"{m.get('name')} ({m.get('dtype', 'auto')})"], ["method", method],
+            ["data", sources], ["max_seq_len / packing", f"{data.get('max_seq_len')} / {data.get('packing')}"],
+            ["training", f"{length}, batch {tr.get('batch_size')} x accum {tr.get('grad_accum', 1)}, lr {tr.get('lr')}, "
+                         f"{tr.get('scheduler')} schedule"],
+            ["seed", c.get("seed")], ["eval tasks", ", ".join((c.get("eval") or {}).get("tasks") or []) or "-"]]
+    s.blocks.append(table(["setting", "value"], rows, "from config.yaml (the resolved config)"))
+    e = run.env or {}
+    if e:
+        v = e.get("versions") or {}
+        gpu = e.get("gpu")
+        hw = f"{gpu['count']} x {gpu['name']} (CUDA {gpu.get('cuda')})" if gpu else f"CPU ({e.get('cpu_count')} cores)"
+        rows = [["started", e.get("time")], ["command", e.get("command")], ["hardware", hw],
+                ["processes", e.get("world_size")], ["python / platform", f"{e.get('python')} / {e.get('platform')}"],
+                ["versions", ", ".join(f"{k} {val}" for k, val in v.items() if val)], ["git", e.get("git_sha")],
+                ["resumed", len(e.get("resumes") or [])]]
+        s.blocks.append(table(["environment", "value"], rows, "from env.json"))
+    stages = (run.pipeline or {}).get("stages") or {}
+    if stages:
+        s.blocks.append(table(["stage", "status", "time", "note"],
+                              [[k, st.get("status"), fmt_seconds(st.get("seconds")), st.get("note", "")]
+                               for k, st in stages.items()], "tunelab run stages (pipeline.json)"))
+    return s
+
+
+def data_section(run: RunFiles, sid: str, max_chars: int) -> Section | None:
+    st = run.data_stats
+    if not st:
+        return None
+    s = Section(sid, "Data and label mask")
+    counts, kept = st.get("counts") or {}, st.get("kept") or {}
+    sources = sorted({src for split in counts.values() for src in split} | {src for sp in kept.values() for src in sp})
+    splits = ("train", "val", "test")
+    rows = [[src] + [f"{kept.get(sp, {}).get(src, 0)} of {counts.get(sp, {}).get(src, 0)}" for sp in splits]
+            for src in sources]
+    s.blocks.append(table(["source", *splits], rows, "examples kept after tokenization of those split off "
+                                                     "(train counts after mixing weights)"))
+    tok = st.get("tokens") or {}
+    rows = [[sp, t.get("n_kept"), t.get("n_truncated"), t.get("n_dropped", 0) + t.get("n_no_label", 0),
+             t.get("tokens_total"), t.get("label_tokens_total"), t.get("length_mean"), t.get("length_p95"),
+             t.get("length_max")] for sp, t in tok.items()]
+    s.blocks.append(table(["split", "examples", "truncated", "dropped", "tokens", "label tokens", "mean length",
+                           "p95 length", "max length"], rows, "token statistics (after truncation)"))
+    packing = st.get("packing") or {}
+    s.blocks.append(Para(f"Chat template: {st.get('chat_template')}; end of turn: {st.get('end_of_turn')!r}; "
+                         f"max_seq_len {st.get('max_seq_len')}, truncation {st.get('truncation')}, "
+                         f"packing {'on' if packing.get('enabled') else 'off'}."))
+    s.blocks.append(Para(f"What carries loss: {st.get('masking')}.", "note"))
+    if st.get("preview"):
+        s.blocks.append(Pre(mask_segments(cut(st["preview"], max_chars)),
+                            "first training example; highlighted text carries loss (label != -100)"))
+    return s
+
+
+def mask_segments(preview: str) -> list[tuple[str, str]]:
+    """The data layer's ⟦trained⟧ preview as (kind, text) runs."""
+    out = []
+    for part in re.split(r"(⟦.*?⟧)", preview, flags=re.S):
+        if part.startswith("⟦") and part.endswith("⟧"):
+            out.append(("mask", part[1:-1]))
+        elif part:
+            out.append(("", part))
+    return out
+
+
+def selected_checkpoint(run: RunFiles) -> tuple[int, str] | None:
+    """(step, why) of the checkpoint eval selection chose, if it chose a step."""
+    sel = run.selection or {}
+    best = str(sel.get("best") or "")
+    why = f"best {sel.get('task')}/{sel.get('metric')} on {sel.get('selection_split')}"
+    if best.startswith("step-") and best[5:].isdigit():
+        return int(best[5:]), why
+    if best == "final" and run.summary:
+        return int(run.summary.get("steps") or 0), why
+    return None
+
+
+def training_section(run: RunFiles, sid: str, prefix: str) -> Section | None:
+    sm, rows = run.summary, run.metrics
+    if not sm and not rows:
+        return None
+    s = Section(sid, "Training")
+    if sm:
+        pct = 100 * sm["trainable_params"] / sm["total_params"] if sm.get("total_params") else None
+        facts = [["stopped", f"{sm.get('stop_reason')} at step {sm.get('steps')}/{sm.get('total_steps')} "
+                             f"(epoch {sm.get('epochs')})"],
+                 ["best checkpoint (val loss)", f"step {sm.get('best_step')}: {fmt(sm.get('best_val_loss'))}"],
+                 ["final val loss / token acc", f"{fmt(sm.get('final_val_loss'))} / {fmt(sm.get('final_val_token_accuracy'))}"],
+                 ["final test loss / token acc", f"{fmt(sm.get('final_test_loss'))} / {fmt(sm.get('final_test_token_accuracy'))}"],
+                 ["time", f"{fmt_seconds(sm.get('wall_time_s'))} wall, {fmt_seconds(sm.get('train_time_s'))} in training steps"],
+                 ["throughput", f"{fmt(sm.get('tokens_per_s'))} tokens/s ({fmt(sm.get('tokens_seen'))} tokens)"],
+                 ["peak memory", f"{fmt(sm.get('peak_memory_mb'))} MB ({sm.get('peak_memory_kind')})"],
+                 ["parameters", f"{fmt(sm.get('trainable_params'))} trainable of {fmt(sm.get('total_params'))}"
+                                + (f" ({pct:.2f}%)" if pct is not None else "")]]
+        s.blocks.append(table(["", "value"], facts, "train/summary.json"))
+    if rows:
+        best = sm.get("best_step") if sm else None
+        sel = selected_checkpoint(run)
+        s.blocks.append(_fig(run, "loss", plots.loss_curves(rows, best, sel),
+                             "train, validation and test loss and token accuracy; dashed: best validation loss"
+                             + ("; dotted: checkpoint chosen by eval selection" if sel and sel[0] != best else ""),
+                             prefix))
+    last = {}
+    for r in rows:
+        if r.get("split") in ("val", "test") and r.get("per_source"):
+            last[r["split"]] = r
+    if any(len(r["per_source"]) > 1 for r in last.values()):
+        prow = [[split, src, fmt(v.get("loss")), fmt(v.get("token_accuracy")), v.get("tokens"), v.get("examples")]
+                for split, r in last.items() for src, v in r["per_source"].items()]
+        s.blocks.append(table(["split", "source", "loss", "token accuracy", "tokens", "examples"], prow,
+                              f"per source at the last evaluation (step {max(r['step'] for r in last.values())})"))
+    for metric in ("chrf", "bleu"):
+        pts = [(r["step"], r[metric]) for r in rows if r.get("split") == "val" and r.get(metric) is not None]
+        if pts:
+            n = next(r.get("generation_samples") for r in rows if r.get(metric) is not None)
+            s.blocks.append(_fig(run, f"train-{metric}", plots.metric_curve(pts, f"val {metric}"),
+                                 f"in-training generation metric: {metric} of greedy replies to {n} validation "
+                                 f"prompts at each evaluation", prefix))
+    return s
+
+
+def checkpoint_section(run: RunFiles, sid: str, prefix: str) -> Section | None:
+    """Score with CI per checkpoint for every task evaluated on two or more checkpoints."""
+    steps_of = {}
+    for v in run.evals:
+        if v.startswith("step-") and v[5:].isdigit():
+            steps_of[v] = int(v[5:])
+    if run.summary and "final" in run.evals and run.summary.get("steps") not in steps_of.values():
+        steps_of["final"] = int(run.summary["steps"])
+    sel = run.selection or {}
+    blocks: list[Any] = []
+    labels = sorted({t for v in steps_of for t in run.evals[v]})
+    for task in labels:
+        have = [v for v in steps_of if task in run.evals[v]]
+        if len(have) < 2:
+            continue
+        metric = next(iter(run.evals[have[0]][task]["metrics"]))
+        pts = [{"step": steps_of[v], **run.evals[v][task]["metrics"][metric]} for v in have]
+        base = (run.evals.get("base") or {}).get(task, {}).get("metrics", {}).get(metric)
+        chosen = selected_checkpoint(run)
+        blocks.append(_fig(run, f"ckpt-{_slug(task)}", plots.checkpoint_scores(
+            pts, f"{task} {metric}", base, chosen[0] if chosen and sel.get("metric") == metric else None),
+            f"{task} / {metric} per checkpoint with {_conf(run)} CIs; grey band: base model", prefix))
+    if sel.get("candidates"):
+        rows = [[c["variant"], fmt_ci(c.get("value"), c.get("ci_low"), c.get("ci_high"))] for c in sel["candidates"]]
+        blocks.append(table(["candidate", f"{sel.get('task')} {sel.get('metric')} on {sel.get('selection_split')}"], rows,
+                            f"checkpoint selection: chosen on {sel.get('selection_split')}, reported on "
+                            f"{sel.get('report_split')} (eval/selection.json)"))
+        d = sel.get("difference_vs_base")
+        rep = sel.get("report") or {}
+        text = "; ".join(f"{v}: {fmt_ci(m.get('value'), m.get('ci_low'), m.get('ci_high'))}" for v, m in rep.items())
+        blocks.append(Para(f"Selected {sel.get('best')}; on {sel.get('report_split')}: {text}"
+                           + (f"; difference {d.get('of')}: {fmt_ci(d.get('diff'), d.get('ci_low'), d.get('ci_high'))}"
+                              f" (bootstrap p={fmt(d.get('p_value'))})" if d else "") + "."))
+    if not blocks:
+        return None
+    return Section(sid, "Checkpoints vs score", blocks)
+
+
+def cost_section(run: RunFiles, sid: str, cfg: Any) -> Section | None:
+    sm = run.summary
+    stages = (run.pipeline or {}).get("stages") or {}
+    if not sm and not stages:
+        return None
+    devices = int((sm or {}).get("world_size") or 1)
+    gpu = (run.env or {}).get("gpu")
+    kind = gpu["name"] if gpu else "CPU machine"
+    rows = []
+    if sm and sm.get("wall_time_s") is not None:
+        rows.append(["training", sm["wall_time_s"]])
+    for name in ("data", "eval", "compare", "report"):
+        if stages.get(name, {}).get("seconds") is not None:
+            rows.append([name, stages[name]["seconds"]])
+    if not rows:
+        return None
+    total = sum(r[1] for r in rows)
+    price = cfg.price_per_device_hour
+    out = []
+    for name, sec in rows + [["total", total]]:
+        dh = sec / 3600 * devices
+        out.append([Cell(name, "sig" if name == "total" else ""), fmt_seconds(sec), f"{dh:.4f}",
+                    f"{dh * price:.4f} {cfg.currency}" if price is not None else "-"])
+    s = Section(sid, "Cost", [table(["stage", "wall time", "device-hours", "cost"], out,
+                                    f"{devices} x {kind}" + (f" at {price} {cfg.currency} per device-hour"
+                                                             if price is not None else ""))])
+    if price is None:
+        s.blocks.append(Para("Set report.price_per_device_hour (e.g. --set report.price_per_device_hour=2.5) "
+                             "to turn device-hours into money.", "note"))
+    return s
+
+
+def _conf(run: RunFiles) -> str:
+    c = ((run.config.get("eval") or {}).get("confidence")) or 0.95
+    return f"{round(100 * c)}%"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
+
+
+__all__ = ["experiment_section", "data_section", "training_section", "checkpoint_section", "cost_section",
+           "variant_order", "mask_segments", "selected_checkpoint"]

@@ -1,0 +1,131 @@
+"""Report sections over several runs: a sweep's trials, or run directories given together.
+
+The trade-off table (trainable parameters, time, memory, throughput, best validation loss, task
+scores with CIs, per-source validation loss, cost), the Pareto plot of score vs cost, the
+validation-loss curves of every run, and seed spread where a setting ran with several seeds.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from tunelab.report import plots
+from tunelab.report.blocks import Cell, Figure, Para, Section, fmt, fmt_ci, fmt_seconds, table
+
+
+def _values_text(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items()) or "-"
+
+
+def trials_section(trials: list[dict[str, Any]], rows: list[dict[str, Any]], sid: str) -> Section:
+    errors = {r["name"]: r.get("error") for r in rows}
+    out = [[t["name"], _values_text(t.get("values") or {}),
+            Cell(str(t.get("status")), "" if t.get("status") == "done" else "worse"), errors.get(t["name"]) or ""]
+           for t in trials]
+    return Section(sid, "Sweep trials", [table(["trial", "overrides", "status", "error"], out,
+                                               "each trial is its own run directory under trials/")])
+
+
+def tradeoff_section(rows: list[dict[str, Any]], sid: str, currency: str) -> Section | None:
+    if not rows:
+        return None
+    score_keys = sorted({k for r in rows for k in r["scores"]})
+    sources = sorted({s for r in rows for s in r["per_source_val_loss"]})
+    cols = ["run", "trainable params", "wall time", "peak memory (MB)", "tokens/s", "best val loss"]
+    cols += [f"{k} {'↑' if _hib(rows, k) else '↓'}" for k in score_keys]
+    cols += [f"val loss: {s}" for s in sources] if len(sources) > 1 else []
+    cols += ["device-hours", f"cost ({currency})"]
+    best = {k: _best(rows, k) for k in score_keys}
+    out = []
+    for r in rows:
+        line: list[Any] = [Cell(r["name"], title=_values_text(r["values"])), r.get("trainable_params"),
+                           fmt_seconds(r.get("wall_time_s")), r.get("peak_memory_mb"), r.get("tokens_per_s"),
+                           r.get("best_val_loss")]
+        for k in score_keys:
+            sc = r["scores"].get(k)
+            line.append(Cell(fmt_ci(sc["value"], sc.get("ci_low"), sc.get("ci_high")) if sc else "-",
+                             "better num" if sc and best[k] == r["name"] else "num"))
+        if len(sources) > 1:
+            line += [r["per_source_val_loss"].get(s) for s in sources]
+        line += [None if r.get("device_hours") is None else f"{r['device_hours']:.4f}",
+                 None if r.get("cost") is None else f"{r['cost']:.4f}"]
+        out.append(line)
+    s = Section(sid, "Trade-off table", [table(cols, out, "scores of each run's tuned variant with CIs; "
+                                                          "green = best of the column (CIs may still overlap)")])
+    s.blocks.append(Para("Wall time is training only; device-hours and cost cover every stage that ran "
+                         "(data, training, evaluation, compare, report).", "note"))
+    return s
+
+
+def _hib(rows: list[dict[str, Any]], key: str) -> bool:
+    return next((bool(r["scores"][key].get("higher_is_better", True)) for r in rows if key in r["scores"]), True)
+
+
+def _best(rows: list[dict[str, Any]], key: str) -> str | None:
+    vals = [(r["scores"][key]["value"], r["name"]) for r in rows
+            if key in r["scores"] and r["scores"][key].get("value") is not None]
+    if len(vals) < 2:
+        return None
+    top = max(v for v, _ in vals) if _hib(rows, key) else min(v for v, _ in vals)
+    winners = [n for v, n in vals if v == top]
+    return winners[0] if len(winners) == 1 else None  # a tie has no best
+
+
+def pareto_section(pareto: dict[str, Any], sid: str, prefix: str) -> Section | None:
+    pts = pareto.get("points") or []
+    if len(pts) < 2:
+        return None
+    fig = plots.pareto(pts, pareto["cost"], pareto["metric"], pareto["higher_is_better"])
+    front = [p["name"] for p in pts if p.get("front")]
+    return Section(sid, "Pareto: score vs cost", [
+        Figure(f"{prefix}pareto", plots.to_svg(fig, f"{prefix}pareto"),
+               f"{pareto['metric']} against {pareto['cost']}; red: the Pareto front (nothing else is both cheaper "
+               "and better)"),
+        Para(f"On the front: {', '.join(front)}.")])
+
+
+def curves_section(rows: list[dict[str, Any]], sid: str, prefix: str) -> Section | None:
+    curves = {r["name"]: r["val_curve"] for r in rows if r.get("val_curve")}
+    if not curves:
+        return None
+    return Section(sid, "Validation loss per run", [Figure(
+        f"{prefix}val-curves", plots.to_svg(plots.val_loss_overlay(curves), f"{prefix}valc"),
+        "validation loss against step for every run")])
+
+
+def seeds_section(rows: list[dict[str, Any]], sid: str) -> Section | None:
+    """Mean and standard deviation over seeds of every setting that ran with two or more."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        key = _values_text({k: v for k, v in r["values"].items() if k != "seed"})
+        if "seed" in r["values"]:
+            groups.setdefault(key, []).append(r)
+    groups = {k: g for k, g in groups.items() if len(g) > 1}
+    if not groups:
+        return None
+    keys = ["best_val_loss"] + sorted({k for r in rows for k in r["scores"]})
+    out = []
+    for name, g in groups.items():
+        line: list[Any] = [name, len(g)]
+        for k in keys:
+            vals = [r.get(k) if k == "best_val_loss" else (r["scores"].get(k) or {}).get("value") for r in g]
+            vals = [v for v in vals if v is not None]
+            line.append(f"{fmt(statistics.mean(vals))} ± {fmt(statistics.stdev(vals))}" if len(vals) > 1 else "-")
+        out.append(line)
+    return Section(sid, "Across seeds", [table(["setting", "seeds", *keys], out,
+                                               "mean ± standard deviation over seeds: the noise any "
+                                               "difference between settings must beat")])
+
+
+def sweep_cost_section(rows: list[dict[str, Any]], sid: str, price: float | None, currency: str) -> Section | None:
+    dh = [r["device_hours"] for r in rows if r.get("device_hours") is not None]
+    if not dh:
+        return None
+    text = f"{len(dh)} runs used {sum(dh):.4f} device-hours"
+    if price is not None:
+        text += f", {sum(dh) * price:.4f} {currency} at {price} {currency} per device-hour"
+    s = Section(sid, "Sweep cost", [Para(text + ".")])
+    if price is None:
+        s.blocks.append(Para("Set report.price_per_device_hour to turn device-hours into money.", "note"))
+    return s

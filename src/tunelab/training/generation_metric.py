@@ -1,0 +1,94 @@
+"""Training-time generation metric: loss says how likely the references are, not what the model
+writes. With `train.generation_metric.samples: N`, every evaluation also generates greedy
+replies to the first N validation prompts and scores them against the references (mean
+sentence chrF, or corpus BLEU, with sacrebleu as the `similarity` task does), logged in the
+val row of train/metrics.jsonl as `chrf` / `bleu` with `generation_samples`.
+
+Prompts come from the same validation split training uses (`build_splits` with the run's seed)
+and are rendered by the evaluation layer's generator with the training chat template. Only a
+single process generates: under DDP/FSDP the metric is skipped (with a warning), since
+generating on one rank while others hold shards would stall them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+class GenerationMetric:
+    """Callable `metric(model) -> {"chrf" | "bleu": value, "generation_samples": n}`.
+
+    Args:
+        exp: the experiment (its `train.generation_metric`, `data` and `seed`).
+        tokenizer: the training tokenizer (its chat template already resolved by the data stage).
+        prompts, references: override the validation sample (tests).
+    """
+
+    def __init__(self, exp: Any, tokenizer: Any, prompts: list[Any] | None = None,
+                 references: list[str] | None = None) -> None:
+        from tunelab.evaluation.task import Prompt
+
+        self.cfg, self.exp, self.tok = exp.train.generation_metric, exp, tokenizer
+        if prompts is None:
+            from tunelab.data.mixing import build_splits
+
+            val = build_splits(exp.data, exp.seed).val[: self.cfg.samples]
+            prompts, references = [], []
+            for ex in val:
+                last = max(i for i, m in enumerate(ex.messages) if m["role"] == "assistant")
+                prompts.append(Prompt(messages=ex.messages[:last]))
+                references.append(ex.messages[last]["content"])
+        self.prompts, self.references = prompts, references or []
+
+    @torch.no_grad()
+    def __call__(self, model: Any) -> dict[str, Any]:
+        if not self.prompts:
+            return {}
+        from tunelab.evaluation.generation import TransformersGenerator
+        from tunelab.evaluation.task import GenerationSettings
+        from tunelab.evaluation.tasks.similarity import unfence
+
+        was_training = model.training
+        model.eval()  # no dropout while generating; restored below
+        cuda = [model.device] if model.device.type == "cuda" else []
+        try:
+            # The training run must not notice the metric: the RNG streams (dropout, data) are
+            # restored afterwards, so losses are the same with and without it.
+            with torch.random.fork_rng(devices=cuda):
+                gen = TransformersGenerator(model, self.tok, batch_size=len(self.prompts),
+                                            chat_template=self.exp.data.chat_template)
+                settings = GenerationSettings(max_new_tokens=self.cfg.max_new_tokens, temperature=0.0,
+                                              seed=self.exp.seed)
+                outs = [g[0] for g in gen.generate(self.prompts, settings)]
+        finally:
+            model.train(was_training)
+        hyps = [unfence(o, r) for o, r in zip(outs, self.references)]
+        return {self.cfg.metric: score(self.cfg.metric, hyps, self.references), "generation_samples": len(hyps)}
+
+
+def score(metric: str, hyps: list[str], refs: list[str]) -> float:
+    """Mean sentence chrF (as the similarity task's `chrf`) or corpus BLEU, 0-100."""
+    from sacrebleu.metrics import BLEU, CHRF
+
+    if metric == "chrf":
+        chrf = CHRF()
+        return sum(chrf.sentence_score(h, [r]).score for h, r in zip(hyps, refs)) / max(1, len(hyps))
+    if metric == "bleu":
+        return BLEU().corpus_score(hyps, [refs]).score
+    raise ValueError(f"unknown generation metric {metric!r}")
+
+
+def make_generation_metric(exp: Any, tokenizer: Any, world_size: int) -> GenerationMetric | None:
+    """The metric if `train.generation_metric.samples` > 0 and a single process trains, else None."""
+    if exp.train.generation_metric.samples <= 0:
+        return None
+    if world_size > 1:
+        log.warning("train.generation_metric is skipped with %d processes (generation runs on one process only)",
+                    world_size)
+        return None
+    return GenerationMetric(exp, tokenizer)
