@@ -24,6 +24,8 @@ from tunelab.serve.registry import load_registry
 from tunelab.serve.server import ServerThread, ServeSettings
 
 pytestmark = pytest.mark.timeout(180)
+for _mod in ("starlette", "uvicorn"):
+    pytest.importorskip(_mod, reason="the server needs the serve extra: pip install -e '.[serve]' (make test installs it)")
 KEY_ENV = "TUNELAB_TEST_SERVE_KEY"
 
 
@@ -74,7 +76,7 @@ def test_the_eval_backend_gets_the_answers_of_in_process_generation(server, run_
 
 
 def test_the_official_openai_client_works_unchanged(server):
-    openai = pytest.importorskip("openai", reason="the serve extra (pip install 'tunelab[serve]') brings openai")
+    openai = pytest.importorskip("openai", reason="the official client comes with the serve extra: pip install -e '.[serve]'")
     client = openai.OpenAI(base_url=server.url, api_key="test-key", max_retries=0, timeout=30)
     assert [m.id for m in client.models.list()] == ["base", "final", "step-2"]
     messages = [{"role": "user", "content": "Write hello world."}]

@@ -28,6 +28,8 @@ from tunelab.serve.registry import load_registry
 from tunelab.serve.server import ServerThread, ServeSettings
 
 pytestmark = pytest.mark.timeout(120)
+for _mod in ("starlette", "uvicorn"):
+    pytest.importorskip(_mod, reason="the server needs the serve extra: pip install -e '.[serve]' (make test installs it)")
 
 CHAT = [{"role": "user", "content": "Write a function that adds two numbers."}]
 TEXT = "def add(a, b):"

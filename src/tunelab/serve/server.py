@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import importlib.util
 import json
 import logging
 import os
@@ -314,8 +315,16 @@ async def _disconnected(request: Any) -> None:
             return
 
 
+def require_serve_extra() -> None:
+    """Fail with the install command, not an ImportError, when the serve extra is missing."""
+    missing = [m for m in ("starlette", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise TunelabError(f"tunelab serve needs {' and '.join(missing)}: pip install 'tunelab[serve]'")
+
+
 def create_app(registry: ModelRegistry, settings: ServeSettings) -> Any:
     """The Starlette ASGI app; the worker thread lives as long as the app's lifespan."""
+    require_serve_extra()
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.responses import JSONResponse
@@ -418,6 +427,7 @@ def serve_command(model: str | None, adapters: list[str], run_dir: Path | None, 
 
     from tunelab.serve.registry import load_registry
 
+    require_serve_extra()  # before minutes of model loading
     console = Console(stderr=True)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     registry = load_registry(model, adapters, run_dir, device, chat_template)
