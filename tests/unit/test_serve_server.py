@@ -308,3 +308,17 @@ def test_an_api_key_is_required_when_set(registry):
         assert status == 401 and json.loads(text)["error"]["code"] == "invalid_api_key"
         assert call(s.url, "/models", method="GET", headers={"Authorization": "Bearer s3cret"})[0] == 200
         assert call(s.url.replace("/v1", ""), "/health", method="GET")[0] == 200
+
+
+def test_model_names_and_refs_are_checked_with_clear_errors(tiny_qwen2_dir, adapters, tmp_path):
+    from tunelab.errors import ModelError
+    from tunelab.serve.registry import parse_adapter
+
+    assert parse_adapter("final") == ("final", "final") and parse_adapter("step-20") == ("step-20", "step-20")
+    assert parse_adapter("x=/runs/a/final") == ("x", "/runs/a/final") and parse_adapter("/runs/a/") == ("a", "/runs/a/")
+    with pytest.raises(ModelError, match="needs --run-dir"):
+        load_registry("final")
+    with pytest.raises(ModelError, match="two served models are named 'a'"):
+        load_registry(str(tiny_qwen2_dir), [f"a={adapters['a']}", f"a={adapters['b']}"], device="cpu")
+    with pytest.raises(ModelError, match="not a PEFT adapter folder"):
+        load_registry(str(tiny_qwen2_dir), [f"x={tmp_path}"], device="cpu")

@@ -199,6 +199,8 @@ def load_registry(model: str | None = None, adapters: Sequence[str] = (), run_di
         model = "base"
         if not adapters:
             adapters = [v for v in list_variants(run) if v != "base"]
+    if run is None and _RUN_REF.match(model) and not Path(model).is_dir():
+        raise ModelError(f"the model ref '{model}' needs --run-dir (the run it belongs to)")
     specs = [parse_adapter(a) for a in adapters]
     served = {"base": ServedModel("base", None, model)}
     if model == "base":

@@ -10,8 +10,8 @@ Requests are parsed and validated on the event loop; generation runs in one work
 blocks on the model and a request over the limit gets 429 at once instead of a hang. Every
 error is an OpenAI-shaped JSON body with a 4xx status (500 only for a bug). A client that hangs
 up cancels its request at the next token. On SIGINT/SIGTERM uvicorn stops accepting
-connections, lets running requests finish (up to `graceful_timeout_s`), then the worker
-answers what is still queued with 503 and stops.
+connections and lets the requests it holds (running and queued) finish for up to
+`graceful_timeout_s`; then it cancels what is left, and the worker stops.
 """
 
 from __future__ import annotations
