@@ -6,9 +6,9 @@ the model's subword tokens: a keyword split into three BPE pieces is still one k
 shares are comparable across tokenizers. Each line is first called code or prose:
 
 - code: inside a markdown fence; a line that starts like Python (a statement keyword,
-  decorator, assignment, call, comment); an indented line right after code; or a line with
-  code punctuation that parses on its own (`ast`, nothing runs). Inline `backticks` in prose
-  are code too.
+  decorator, assignment, call); an indented line or a `#` comment right after code; or a line
+  with code punctuation that parses on its own (`ast`, nothing runs). Inline `backticks` in
+  prose are code too. A `#` line after prose is a Markdown heading or "#### 42": prose.
 - prose: everything else.
 
 Code tokens are keywords (Python's, soft keywords included), identifiers, literals (numbers
@@ -36,7 +36,7 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _CODE_START = re.compile(
     r"^\s*(?:(?:async\s+)?def\s+\w|class\s+\w|import\s+\w|from\s+[\w.]+\s+import\b|return\b|yield\b|"
     r"raise\b|assert\b|pass\s*$|break\s*$|continue\s*$|(?:el)?if\s.*:\s*$|else\s*:|for\s.*\sin\s.*:\s*$|"
-    r"while\s.*:\s*$|try\s*:|except\b.*:\s*$|finally\s*:|with\s.*:\s*$|@\w|#|"
+    r"while\s.*:\s*$|try\s*:|except\b.*:\s*$|finally\s*:|with\s.*:\s*$|@\w|"
     r"[A-Za-z_][\w.]*(?:\[[^\]]*\])?\s*(?:[-+*/%|&^]?=[^=]|\())"
 )
 _CODE_PUNCT = re.compile(r"[=()\[\]{}:]")
@@ -65,8 +65,10 @@ def line_kinds(text: str) -> list[tuple[str, bool]]:
             is_code = prev_code  # blank lines inside a code block stay code
         else:
             stripped = body.strip()
-            indented_after_code = prev_code and body[:1] in (" ", "\t")
-            is_code = bool(_CODE_START.match(body)) or indented_after_code or (
+            # Indented lines and comments continue code; a "#" line on its own is a Markdown
+            # heading or an answer marker ("#### 42"), which is prose.
+            continues = prev_code and (body[:1] in (" ", "\t") or stripped.startswith("#"))
+            is_code = bool(_CODE_START.match(body)) or continues or (
                 bool(_CODE_PUNCT.search(stripped)) and parses(stripped))
         out.append((line, is_code))
         prev_code = is_code

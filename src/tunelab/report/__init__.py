@@ -133,7 +133,14 @@ def parse_report_overrides(items: Sequence[str]) -> dict[str, Any]:
         if name not in ReportConfig.model_fields:
             raise ConfigError(f"--set {key}: unknown key '{name}'{did_you_mean(name, list(ReportConfig.model_fields))}")
         out[name] = yaml.safe_load(text) if text.strip() else None
-    ReportConfig.model_validate(out)  # ranges and types fail here, before anything is read
+    from pydantic import ValidationError
+
+    from tunelab.config import format_validation_error
+
+    try:
+        ReportConfig.model_validate(out)  # ranges and types fail here, before anything is read
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, "report settings")) from None
     return out
 
 

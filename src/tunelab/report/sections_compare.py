@@ -49,9 +49,9 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
     ref = _reference(run)
     paired = _paired_index(run)
     s = Section(sid, "Results: base vs tuned vs prompting baselines")
-    s.blocks.append(Para(f"Differences are to {ref}; green = better, red = worse (by each metric's direction); "
-                         "* = significant in the paired test (hover for p-value, CI and minimal detectable "
-                         "difference); grey = not significant.", "note"))
+    s.blocks.append(Para(f"Differences are to {ref}: green = better, red = worse (by each metric's direction); "
+                         "bold on a tint with * = significant in the paired test, plain text = not significant "
+                         "(hover for the test, p-value, CI and minimal detectable difference).", "note"))
     labels = sorted({t for tasks in run.evals.values() for t in tasks})
     for task in labels:
         variants = variant_order([v for v in run.evals if task in run.evals[v]])
@@ -195,6 +195,14 @@ def generations_section(run: RunFiles, sid: str, max_chars: int) -> Section | No
     return s
 
 
+def _prompt_excerpt(prompt: Any, limit: int = 160) -> str:
+    """The last user message of a stored prompt (messages or text), on one line."""
+    if isinstance(prompt, list):
+        prompt = next((m.get("content", "") for m in reversed(prompt) if m.get("role") == "user"), "")
+    text = re.sub(r"\s+", " ", str(prompt or "")).strip()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _parse_badge(o: dict[str, Any]) -> Cell:
     if not o.get("has_code"):
         return Cell("no code", "", "no code found in the output")
@@ -241,5 +249,7 @@ def failures_section(run: RunFiles, sid: str, per_category: int, max_chars: int)
                     shown[verdict] = shown.get(verdict, 0) + 1
                     detail = re.sub(r"\s+", " ", str(sc.get("detail") or ""))[:200]
                     label = f"{v} / {task} / {rec.get('id')}: {verdict}" + (f" ({detail})" if detail else "")
+                    asked = _prompt_excerpt(rec.get("prompt"))
+                    label += f" — prompt: {asked}" if asked else ""
                     s.blocks.append(Pre([("", cut(visible(gen), max_chars))], label))
     return s

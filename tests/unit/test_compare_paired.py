@@ -1,0 +1,82 @@
+"""Paired comparison from eval files: the right test per metric, pairing by id, directions, MDD."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tunelab.compare.paired import baseline_table, paired_comparisons
+from tunelab.evaluation import stats
+
+
+def write_eval(run: Path, variant: str, task: str, values: dict[str, dict[str, float | None]],
+               metrics: dict[str, tuple[bool, str]], prompt: str = "zero-shot") -> None:
+    """eval/<variant>/<task>/{samples.jsonl, summary.json} as the runner writes them."""
+    out = run / "eval" / variant / task
+    out.mkdir(parents=True)
+    lines = [json.dumps({"id": i, "values": v, "generations": ["g"], "scores": [{"verdict": "x"}]})
+             for i, v in values.items()]
+    (out / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    summary = {"task": task, "version": "1", "n": len(values), "prompt": {"variant": prompt},
+               "metrics": {m: {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": len(values), "higher_is_better": hib,
+                               "aggregation": agg} for m, (hib, agg) in metrics.items()}}
+    (out / "summary.json").write_text(json.dumps(summary))
+
+
+METRICS = {"acc": (True, "mean"), "err": (False, "mean"), "bleu": (True, "corpus"), "same": (True, "mean")}
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    ids = [f"q{i}" for i in range(40)]
+    base = {i: {"acc": float(k % 3 == 0), "err": 2.0 + (k % 5) / 10, "same": 1.0} for k, i in enumerate(ids)}
+    final = {i: {"acc": float(k % 3 == 0 or k % 2 == 0), "err": 1.0 + (k % 7) / 10, "same": 1.0}
+             for k, i in enumerate(ids) if k != 0}  # one item missing: paired on the other 39
+    shots = {i: {"acc": float(k % 4 == 0), "err": 2.1, "same": 1.0} for k, i in enumerate(ids)}
+    write_eval(tmp_path, "base", "t", base, METRICS)
+    write_eval(tmp_path, "final", "t", final, METRICS)
+    write_eval(tmp_path, "base+few-shot", "t", shots, METRICS, prompt="few-shot")
+    write_eval(tmp_path, "final", "only-final", {"q1": {"acc": 1.0}}, {"acc": (True, "mean")})
+    return tmp_path
+
+
+def rows_by(result, a, b):
+    return {r["metric"]: r for r in result["rows"] if r["a"] == a and r["b"] == b}
+
+
+def test_each_metric_gets_the_right_paired_test(run):
+    res = paired_comparisons(run, "base", "final", n_resamples=200, seed=1)
+    pairs = {(r["a"], r["b"]) for r in res["rows"]}
+    assert pairs == {("base", "final"), ("base", "base+few-shot"), ("base+few-shot", "final")}
+    assert all(r["task"] == "t" for r in res["rows"])  # only-final is not shared
+    rows = rows_by(res, "base", "final")
+    ids = [f"q{k}" for k in range(1, 40)]
+    a = [float(k % 3 == 0) for k in range(1, 40)]
+    b = [float(k % 3 == 0 or k % 2 == 0) for k in range(1, 40)]
+    acc = rows["acc"]
+    assert acc["test"] == "mcnemar-exact" and acc["n"] == len(ids) and "39 items" in acc["note"]
+    assert acc["p_value"] == stats.mcnemar_exact(a, b)["p_value"]
+    assert acc["diff"] == pytest.approx(sum(b) / 39 - sum(a) / 39)
+    assert acc["significant"] and acc["better"] and acc["ci_low"] <= acc["diff"] <= acc["ci_high"]
+    assert acc["mdd"] == pytest.approx(stats.minimal_detectable_difference([y - x for x, y in zip(a, b)], binary=True))
+    err = rows["err"]
+    ea = [2.0 + (k % 5) / 10 for k in range(1, 40)]
+    eb = [1.0 + (k % 7) / 10 for k in range(1, 40)]
+    assert err["test"].startswith("permutation")
+    assert err["p_value"] == stats.paired_permutation(ea, eb, n_resamples=10000, seed=1)["p_value"]
+    assert err["diff"] < 0 and err["better"] is True  # lower error is better
+    assert rows["bleu"]["test"] is None and "corpus" in rows["bleu"]["note"]
+    assert rows["same"]["test"] == "none" and rows["same"]["p_value"] == 1.0 and rows["same"]["mdd"] is None
+
+
+def test_no_reference_results_means_no_pairs(tmp_path):
+    assert paired_comparisons(tmp_path, "base", "final")["rows"] == []
+
+
+def test_baseline_table_lists_every_variant_with_its_prompt(run):
+    rows = baseline_table(run)
+    assert {(r["variant"], r["prompt"]) for r in rows} == {("base", "zero-shot"), ("final", "zero-shot"),
+                                                          ("base+few-shot", "few-shot")}
+    assert all(r["ci_low"] <= r["value"] <= r["ci_high"] for r in rows)

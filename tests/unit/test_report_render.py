@@ -1,0 +1,203 @@
+"""The report from run-directory files: every section that has data, nothing external, deltas
+coloured by direction and marked by significance, Markdown alongside, fewer sections when
+files are missing. `build_run` writes a complete synthetic run (the browser test uses it too)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tunelab.compare import token_class_report
+from tunelab.compare.generations import decoding_settings, side_by_side
+from tunelab.compare.paired import baseline_table, paired_comparisons
+from tunelab.config import load_config
+from tunelab.errors import ConfigError, TunelabError
+from tunelab.report import RUN_SECTIONS, parse_report_overrides, write_report
+
+SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
+
+
+def _w(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+
+
+def _eval(run: Path, variant: str, task: str, recs: list[dict], metrics: dict, prompt: str = "zero-shot",
+          failures: dict | None = None) -> None:
+    out = run / "eval" / variant / task
+    _w(out / "samples.jsonl", "".join(json.dumps(r) + "\n" for r in recs))
+    ms = {}
+    for name, (hib, agg) in metrics.items():
+        vals = [r["values"][name] for r in recs if name in r["values"]]
+        v = sum(vals) / len(vals) if vals else 31.0
+        ms[name] = {"value": v, "ci_low": v - 0.05, "ci_high": v + 0.05, "n": len(recs), "higher_is_better": hib,
+                    "aggregation": agg}
+    _w(out / "summary.json", {"task": task, "version": "1", "n": len(recs), "split": "test", "metrics": ms,
+                              "prompt": {"variant": prompt}, "ci": {"confidence": 0.95},
+                              "failure_categories": failures or {}})
+
+
+def build_run(root: Path) -> Path:
+    """A run directory with every file a finished `tunelab run` writes (no model needed)."""
+    run = root / "run"
+    exp = load_config(SMOKE, ["report.price_per_device_hour=2.5", "eval.tasks=[math-word,similarity]"])
+    _w(run / "config.yaml", exp.to_yaml())
+    _w(run / "env.json", {"time": "2026-01-01T00:00:00", "command": "tunelab run configs/smoke.yaml", "seed": 0,
+                          "world_size": 1, "python": "3.11", "platform": "Linux", "cpu_count": 2,
+                          "versions": {"torch": "2.13", "transformers": "5.23"}, "gpu": None, "git_sha": "abc123"})
+    _w(run / "data" / "stats.json", {
+        "chat_template": "chatml", "end_of_turn": "<|im_end|>", "masking": "loss on assistant replies",
+        "max_seq_len": 256, "truncation": "right", "packing": {"enabled": False},
+        "counts": {"train": {"a": 40, "b": 8}, "val": {"a": 5, "b": 1}, "test": {"a": 5, "b": 1}},
+        "kept": {"train": {"a": 40, "b": 8}, "val": {"a": 5, "b": 1}, "test": {"a": 5, "b": 1}},
+        "tokens": {"train": {"n_kept": 48, "n_truncated": 1, "n_dropped": 0, "n_no_label": 0, "tokens_total": 2300,
+                             "label_tokens_total": 1000, "length_mean": 47.9, "length_p95": 65, "length_max": 75}},
+        "preview": "<|im_start|>user\nAdd two numbers.<|im_end|>\n<|im_start|>assistant\n⟦def add(a, b):\n    return a + b<|im_end|>⟧\n"})
+    rows = []
+    for step in range(5, 45, 5):
+        rows.append({"step": step, "split": "train", "loss": 3 - step / 30, "tokens_per_s": 1000})
+        if step % 10 == 0:
+            for split in ("val", "test"):
+                rows.append({"step": step, "split": split, "loss": 3.1 - step / 40, "token_accuracy": step / 100,
+                             "per_source": {"a": {"loss": 2.5, "token_accuracy": 0.3, "tokens": 90, "examples": 5},
+                                            "b": {"loss": 2.9, "token_accuracy": 0.2, "tokens": 20, "examples": 1}},
+                             **({"chrf": step / 2, "generation_samples": 4} if split == "val" else {})})
+    _w(run / "train" / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    _w(run / "train" / "summary.json", {
+        "stop_reason": "max_steps", "steps": 40, "total_steps": 40, "epochs": 3.3, "wall_time_s": 95.0,
+        "train_time_s": 80.0, "tokens_seen": 20000, "tokens_per_s": 250.0, "peak_memory_mb": 900.0,
+        "peak_memory_kind": "cpu_peak_rss", "trainable_params": 16384, "total_params": 614976, "best_step": 40,
+        "best_val_loss": 2.1, "final_val_loss": 2.1, "final_val_token_accuracy": 0.4, "final_test_loss": 2.2,
+        "final_test_token_accuracy": 0.38, "world_size": 1})
+    _w(run / "pipeline.json", {"stages": {s: {"status": "done", "seconds": 10.0, "seconds_total": 10.0}
+                                          for s in ("data", "train", "eval", "compare", "report")}})
+    math_metrics = {"accuracy": (True, "mean")}
+    sim_metrics = {"chrf": (True, "mean"), "chrf_corpus": (True, "corpus"), "edit": (False, "mean")}
+    for variant, rate, chrf, prompt in (("base", 4, 20, "zero-shot"), ("base+few-shot", 3, 20, "few-shot"),
+                                        ("step-20", 2, 30, "zero-shot"), ("step-40", 2, 40, "zero-shot"),
+                                        ("final", 2, 40, "zero-shot")):
+        recs = [{"id": f"m{i}", "values": {"accuracy": float(i % rate == 0)}, "generations": [f"#### {i}"],
+                 "scores": [{"verdict": "correct" if i % rate == 0 else "wrong_answer", "detail": f"expected {i + 1}"}]}
+                for i in range(30)]
+        _eval(run, variant, "math-word", recs, math_metrics, prompt,
+              {"correct": sum(i % rate == 0 for i in range(30)), "wrong_answer": sum(i % rate != 0 for i in range(30))})
+        if variant.startswith("base+"):
+            continue
+        recs = [{"id": f"s{i}", "values": {"chrf": chrf + (i % 7), "edit": 10 - chrf / 10 + i % 3},
+                 "generations": ["def f():\n    return 1\n" if variant != "base" else "The function returns one."],
+                 "scores": [{"verdict": "inexact"}]} for i in range(20)]
+        _eval(run, variant, "similarity", recs, sim_metrics)
+    _w(run / "eval" / "selection.json", {
+        "task": "similarity", "metric": "chrf", "selection_split": "val", "report_split": "test", "best": "step-40",
+        "candidates": [{"variant": "step-20", "value": 30.0, "ci_low": 28.0, "ci_high": 32.0},
+                       {"variant": "step-40", "value": 40.0, "ci_low": 38.0, "ci_high": 42.0}],
+        "report": {"step-40": {"value": 40.0, "ci_low": 38.0, "ci_high": 42.0},
+                   "base": {"value": 20.0, "ci_low": 18.0, "ci_high": 22.0}},
+        "difference_vs_base": {"of": "step-40 - base", "diff": 20.0, "ci_low": 17.0, "ci_high": 23.0, "p_value": 0.0}})
+    top = {"base": [{"id": 1, "token": "The", "prob": 0.4}, {"id": 2, "token": " $x", "prob": 0.2}],
+           "final": [{"id": 3, "token": "def", "prob": 0.7}, {"id": 4, "token": "\n", "prob": 0.1}]}
+    _w(run / "compare" / "next_token.json", {
+        "variants": ["base", "final"], "reference": "base", "top_k": 2, "units": "bits", "prompts": [{
+            "id": "test-0", "rendered": "<|im_start|>user\nAdd two numbers.<|im_end|>\n<|im_start|>assistant\n",
+            "in_train": {"status": "near", "similarity": 0.83, "origin": "f:3"}, "top": top,
+            "entropy_bits": {"base": 5.1, "final": 2.2},
+            "divergence": {"final": {"kl_ref_to_variant": 1.5, "kl_variant_to_ref": 1.2, "js": 0.3}}}]})
+    outs = {"base": ["The sum of a and b."], "final": ["```python\ndef add(a, b):\n    return a + b\n```"]}
+    _w(run / "compare" / "generations.json", {
+        "variants": ["base", "final"], "reference": "base", "settings": decoding_settings(64, 0),
+        "items": [{"id": "test-0", "messages": [{"role": "user", "content": "Add two numbers."}],
+                   "reference": "def add(a, b):\n    return a + b", "in_train": "near",
+                   "outputs": side_by_side(outs, "base")[0]}]})
+    _w(run / "compare" / "token_classes.json", token_class_report(run))
+    _w(run / "compare" / "paired.json", {**paired_comparisons(run, "base", "final", n_resamples=200), "notes": []})
+    _w(run / "compare" / "baselines.json", {"rows": baseline_table(run)})
+    return run
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, str, str]:
+    run = build_run(tmp_path_factory.mktemp("report"))
+    html_path = write_report([run])
+    return run, html_path.read_text(), (run / "report.md").read_text()
+
+
+def section_ids(html: str) -> list[str]:
+    return re.findall(r'<section id="([^"]+)"', html)
+
+
+def test_every_section_with_data_is_rendered(report):
+    _, html, md = report
+    assert section_ids(html) == list(RUN_SECTIONS)
+    for title in ("## Experiment and environment", "## Results: base vs tuned vs prompting baselines",
+                  "## Paired comparison", "## Next-token view", "## Side-by-side generations", "## Cost"):
+        assert title in md
+
+
+def test_the_html_is_self_contained(report):
+    run, html, _ = report
+    assert not re.search(r'(?:src|href)\s*=\s*["\']?(?:https?:)?//', html, re.I)
+    assert not re.search(r"<(?:script|link|iframe|img)\b|@import|url\((?!#)", html, re.I)
+    n_svg = html.count("<svg")
+    assert n_svg == len(list((run / "report_files").glob("*.svg"))) >= 6
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "element ids must be unique across inline SVGs"
+    assert "@media print" in html
+
+
+def test_deltas_are_coloured_by_direction_and_marked_by_significance(report):
+    _, html, md = report
+    # math-word accuracy: final (every 2nd right) vs base (every 4th): better and significant
+    row = re.search(r"<tr><td>final</td>.*?</tr>", html.split('id="results"')[1], re.S).group()
+    assert 'class="better sig"' in row and " *</td>" in row
+    # similarity edit distance is lower-is-better: lower for final -> better
+    sim = html.split("similarity (v1")[1].split("</table>")[0]
+    final_row = re.search(r"<tr><td>final</td>.*?</tr>", sim, re.S).group()
+    assert final_row.count('class="better') == 2  # chrf up, edit down
+    assert "▲" in md  # colour becomes arrows in Markdown
+
+
+def test_data_preview_generations_and_next_tokens(report):
+    _, html, md = report
+    assert '<span class="mask">def add(a, b):' in html
+    gens = html.split('id="generations"')[1]
+    assert '<span class="new">' in gens and "python parses" in gens and "no code" in gens
+    assert "near duplicate (0.83)" in html and "⟦def add" in md
+    assert "in-training generation metric" in html and "chrf" in html
+    assert "checkpoint selection: chosen on val" in html
+    cost = html.split('id="cost"')[1]
+    assert "0.0375" in cost and "0.0938 USD" in cost  # (95 s training + 4 x 10 s) / 3600 h, at 2.5 per hour
+    assert "wrong_answer" in html.split('id="failures"')[1] and "expected 2" in html
+
+
+def test_missing_files_mean_fewer_sections(tmp_path):
+    run = tmp_path / "bare"
+    _w(run / "config.yaml", load_config(SMOKE).to_yaml())
+    _w(run / "train" / "metrics.jsonl", json.dumps({"step": 1, "split": "train", "loss": 2.0}) + "\n")
+    _w(run / "eval" / "selection.json", "{not json")
+    html = write_report([run]).read_text()
+    assert section_ids(html) == ["experiment", "training", "problems"]
+    assert "unreadable" in html
+
+
+def test_several_runs_get_a_comparison_and_their_own_sections(tmp_path, report):
+    run, _, _ = report
+    other = build_run(tmp_path)
+    html = write_report([run, other], tmp_path / "both").read_text()
+    ids = section_ids(html)
+    assert ids[0] == "tradeoff" and {"val-curves", "sweep-cost"} <= set(ids)
+    assert "run1-results" in ids and "run2-generations" in ids
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(TunelabError, match="neither a run directory"):
+        write_report([tmp_path])
+    assert parse_report_overrides(["report.price_per_device_hour=1.5"]) == {"price_per_device_hour": 1.5}
+    with pytest.raises(ConfigError, match="did you mean"):
+        parse_report_overrides(["report.price_per_device_hr=1"])
+    with pytest.raises(ConfigError, match="only report"):
+        parse_report_overrides(["train.lr=1"])
+    with pytest.raises(ConfigError):
+        parse_report_overrides(["report.price_per_device_hour=-1"])
