@@ -101,7 +101,9 @@ def launch_process(cmd: list[str], log: Path, on_start: Callable[[int], None]) -
             raise
 
 
-def _alive(pid: int | None) -> bool:
+def _running_trial(pid: int | None, tdir: Path) -> bool:
+    """Whether `pid` is alive and (where /proc tells) still the `tunelab run` of this trial,
+    not a process that reused the number after the trial died with its sweep."""
     if not pid:
         return False
     try:
@@ -109,7 +111,14 @@ def _alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.is_file():
+        try:
+            text = cmdline.read_bytes().decode(errors="replace")
+        except OSError:
+            return False
+        return not text or str(tdir) in text  # empty: between fork and exec; count it as running
     return True
 
 
@@ -150,7 +159,7 @@ def _run_trial(t: Trial, tdir: Path, config: Path, overrides: list[str], exp: Ex
     if state.get("status") == "done":
         console.print(f"{tag} {t.name}: done, skipped", markup=False, highlight=False)
         return "done"
-    if state.get("status") == "running" and _alive(state.get("pid")) and state.get("pid") != os.getpid():
+    if state.get("status") == "running" and _running_trial(state.get("pid"), tdir):
         console.print(f"{tag} {t.name}: still running as pid {state['pid']}, left alone", markup=False, highlight=False)
         return "running"
     try:  # a bad value fails this trial in milliseconds instead of in a child process
@@ -209,10 +218,7 @@ def tradeoff_rows(run_dirs: Sequence[Path], price_per_device_hour: float | None 
         run = load_run(Path(d))
         sm, trial = run.summary or {}, run.trial or {}
         tuned = _tuned_variant(run)
-        scores = {}
-        for task, s in (run.evals.get(tuned) or {}).items():
-            for m, v in s.get("metrics", {}).items():
-                scores[f"{task}/{m}"] = {k: v.get(k) for k in ("value", "ci_low", "ci_high", "higher_is_better", "n")}
+        scores, base_scores = _scores(run.evals.get(tuned)), _scores(run.evals.get("base"))
         last_val = next((r for r in reversed(run.metrics) if r.get("split") == "val" and r.get("per_source")), {})
         stages = (run.pipeline or {}).get("stages") or {}
         other = sum(st.get("seconds_total") or 0.0 for k, st in stages.items() if k != "train")
@@ -228,11 +234,20 @@ def tradeoff_rows(run_dirs: Sequence[Path], price_per_device_hour: float | None 
                                       "tokens_per_s", "best_val_loss", "best_step", "stop_reason", "steps")},
             "pipeline_s": total, "devices": devices, "device_hours": dh,
             "cost": dh * price_per_device_hour if dh is not None and price_per_device_hour is not None else None,
-            "scores": scores,
+            "scores": scores, "base_scores": base_scores,
             "per_source_val_loss": {s: v.get("loss") for s, v in (last_val.get("per_source") or {}).items()},
             "val_curve": [(r["step"], r["loss"]) for r in run.metrics if r.get("split") == "val" and r.get("loss") is not None],
         })
     return rows
+
+
+def _scores(by_task: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """{"task/metric": value, CI, direction, n} of one variant's eval summaries."""
+    out = {}
+    for task, s in (by_task or {}).items():
+        for m, v in s.get("metrics", {}).items():
+            out[f"{task}/{m}"] = {k: v.get(k) for k in ("value", "ci_low", "ci_high", "higher_is_better", "n")}
+    return out
 
 
 def _tuned_variant(run: Any) -> str:

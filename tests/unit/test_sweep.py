@@ -132,3 +132,35 @@ def test_a_trial_folder_of_other_overrides_is_never_overwritten(tmp_path):
 def test_an_empty_sweep_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="empty"):
         run_sweep(SWEEP, ["sweep.zip={}"], tmp_path, launch=FakeLauncher())
+
+
+def test_a_trial_still_running_is_left_alone_and_a_dead_one_is_resumed(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "trials" / "lora.r=4,lora.alpha=8"
+    folder.mkdir(parents=True)
+    overrides = ["lora.r=4", "lora.alpha=8"]
+    # A live process whose command line names the trial folder: the trial's own `tunelab run`.
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(folder)])
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    for _ in range(100):  # until the child has exec'd (its command line is empty before)
+        if not cmdline.exists() or cmdline.read_bytes():
+            break
+        time.sleep(0.02)
+    try:
+        (folder / "trial.json").write_text(json.dumps({"overrides": overrides, "status": "running", "pid": proc.pid}))
+        launcher = FakeLauncher()
+        res = run_sweep(SWEEP, [], tmp_path, launch=launcher)
+        assert launcher.calls == ["lora.r=16,lora.alpha=32"]
+        assert [t["status"] for t in res["trials"]] == ["running", "done"]
+    finally:
+        proc.kill()
+        proc.wait()
+    # The number now belongs to another process (this one): the trial is not running any more.
+    (folder / "trial.json").write_text(json.dumps({"overrides": overrides, "status": "running", "pid": os.getpid()}))
+    launcher = FakeLauncher()
+    run_sweep(SWEEP, [], tmp_path, launch=launcher)
+    assert launcher.calls == ["lora.r=4,lora.alpha=8"]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tunelab.errors import TunelabError
 from tunelab.report import sections_compare as sc
 from tunelab.report import sections_run as sr
 from tunelab.report import sections_sweep as ss
@@ -24,7 +25,6 @@ from tunelab.report.blocks import Para, Section
 from tunelab.report.load import RunFiles, load_run
 from tunelab.report.render import figure_files, render_html, render_markdown
 from tunelab.runs import atomic_write_text, read_json
-from tunelab.errors import TunelabError
 
 # Section ids a single-run report can have, in order (the browser test looks for them).
 RUN_SECTIONS = ("experiment", "data", "training", "checkpoints", "results", "paired", "next-token",
@@ -103,8 +103,11 @@ def write_report(dirs: Sequence[Path], output: Path | None = None, overrides: di
         rows = tradeoff_rows(dirs, cfg.price_per_device_hour)
         sections = multi_sections(rows, pareto_points(rows, None, "wall_time_s"), None, cfg.price_per_device_hour,
                                   cfg.currency)
+        names = [r.name for r in runs]
         for i, run in enumerate(runs, 1):
-            sections += run_sections(run, overrides, prefix=f"run{i}-", title_prefix=f"{run.name}: ")
+            # Runs of one config share a name: tell them apart by their folders.
+            label = run.name if names.count(run.name) == 1 else str(run.root)
+            sections += run_sections(run, overrides, prefix=f"run{i}-", title_prefix=f"{label}: ")
         title, subtitle = f"{len(runs)} runs", " · ".join(str(d) for d in dirs) + f" · {stamp}"
         out_dir = output or Path.cwd()
     out_dir = Path(out_dir)

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from tunelab.report import plots
-from tunelab.report.blocks import Cell, Figure, Para, Pre, Section, Table, cut, fmt, fmt_ci, fmt_seconds, table
+from tunelab.report.blocks import Cell, Figure, Para, Pre, Section, cut, fmt, fmt_ci, fmt_seconds, table
 from tunelab.report.load import RunFiles, variant_order
 
 

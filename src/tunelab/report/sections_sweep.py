@@ -53,6 +53,11 @@ def tradeoff_section(rows: list[dict[str, Any]], sid: str, currency: str) -> Sec
         out.append(line)
     s = Section(sid, "Trade-off table", [table(cols, out, "scores of each run's tuned variant with CIs; "
                                                           "green = best of the column (CIs may still overlap)")])
+    base = next((r["base_scores"] for r in rows if r.get("base_scores")), {})
+    if base:
+        s.blocks.append(Para("Base model (no fine-tuning): " + "; ".join(
+            f"{k} {fmt_ci(v.get('value'), v.get('ci_low'), v.get('ci_high'))}" for k, v in base.items()
+            if k in score_keys) + "."))
     s.blocks.append(Para("Wall time is training only; device-hours and cost cover every stage that ran "
                          "(data, training, evaluation, compare, report).", "note"))
     return s
@@ -125,7 +130,7 @@ def sweep_cost_section(rows: list[dict[str, Any]], sid: str, price: float | None
     text = f"{len(dh)} runs used {sum(dh):.4f} device-hours"
     if price is not None:
         text += f", {sum(dh) * price:.4f} {currency} at {price} {currency} per device-hour"
-    s = Section(sid, "Sweep cost", [Para(text + ".")])
+    s = Section(sid, "Total cost", [Para(text + ".")])
     if price is None:
         s.blocks.append(Para("Set report.price_per_device_hour to turn device-hours into money.", "note"))
     return s
