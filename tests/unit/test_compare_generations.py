@@ -33,6 +33,10 @@ def test_code_check():
     assert code_check("```js\nlet x = 1;\n```") == {"language": "js", "has_code": True, "parses": None}
     assert code_check("Just some words.") == {"language": None, "has_code": False, "parses": None}
     assert code_check("")["has_code"] is False
+    assert code_check("#\n#\n# nothing\n")["has_code"] is False  # comments only
+    # prose around code does not count; code cut off mid-statement does
+    assert code_check("Here it is:\ndef f(x):\n    return x\n\nThis returns x.")["parses"] is True
+    assert code_check("def f(x):\n    if self.x ==\n")["parses"] is False
 
 
 def test_side_by_side_rows():

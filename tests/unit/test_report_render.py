@@ -191,6 +191,15 @@ def test_several_runs_get_a_comparison_and_their_own_sections(tmp_path, report):
     assert "run1-results" in ids and "run2-generations" in ids
 
 
+def test_long_and_looping_texts_are_cut_visibly():
+    from tunelab.report.blocks import cut
+
+    assert cut("#\n" * 50 + "done", 1500) == "#\n… [the same line 49 more times]\ndone"
+    assert cut("x" * 30, 10) == "x" * 10 + "… [20 more characters]"
+    assert cut("\n".join(str(i) for i in range(100)), 10_000, max_lines=3) == "0\n1\n2\n… [97 more lines]"
+    assert cut("a\n\n\n\n\nb", 100) == "a\n\n\n\n\nb"  # blank lines are layout, kept
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(TunelabError, match="neither a run directory"):
         write_report([tmp_path])

@@ -117,6 +117,14 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
     fp = _fingerprint(run_dir, exp, variants)
     files = {"next_token": out / "next_token.json", "generations": out / "generations.json"}
     if all(f.is_file() and read_json(f).get("fingerprint") == fp for f in files.values()):
+        # The model outputs are current; the analysis of them (diffs, code checks) is cheap and
+        # redone, so a fix there reaches old runs without regenerating.
+        gens = read_json(files["generations"])
+        outputs = {v: [it["outputs"][v]["text"] for it in gens["items"]] for v in gens["variants"]}
+        rows = side_by_side(outputs, gens["reference"]) if gens["items"] else []
+        for it, row in zip(gens["items"], rows):
+            it["outputs"] = row
+        write_json(files["generations"], gens)
         console.print("compare: next-token and generation views are up to date")
         return {k: str(v) for k, v in files.items()}
 

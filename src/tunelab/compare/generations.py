@@ -12,7 +12,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from tunelab.evaluation.tasks.code_extract import extract_code, fenced_blocks, parses
+from tunelab.compare.token_classes import line_kinds
+from tunelab.evaluation.tasks.code_extract import fenced_blocks, parses
 
 _PYTHON_TAGS = {"python", "py", "python3", "py3"}
 _WORDS = re.compile(r"\s+|\w+|[^\w\s]")
@@ -55,22 +56,35 @@ def similarity(a: str, b: str) -> float:
 
 
 def code_check(text: str) -> dict[str, Any]:
-    """Whether an output holds code and whether that code parses in its language.
+    """Whether an output holds code and whether that code, as written, parses in its language.
 
-    The language is the first fence's tag, else Python when Python-looking lines are found.
-    Only Python is checked (`ast.parse`; nothing runs); other languages get `parses: None`.
+    The code is the longest Python (or untagged) fenced block, else the lines from the first to
+    the last line that reads as code (`token_classes.line_kinds`), so prose around it does not
+    count but an output cut off mid-statement fails. A fence in another language is reported
+    with `parses: None`: only Python is checked (`ast.parse`; nothing runs).
 
     Returns:
         {"language": str | None, "has_code": bool, "parses": bool | None}.
     """
     blocks = fenced_blocks(text)
-    tag = next((t for t, _ in blocks if t), "") if blocks else ""
-    if tag and tag not in _PYTHON_TAGS:
-        return {"language": tag, "has_code": True, "parses": None}
-    code = extract_code(text)
-    if code is None or not code.strip():
+    python = [code for tag, code in blocks if tag in _PYTHON_TAGS or not tag]
+    other = [tag for tag, _ in blocks if tag and tag not in _PYTHON_TAGS]
+    if other and not python:
+        return {"language": other[0], "has_code": True, "parses": None}
+    if python:
+        code = max(python, key=len)
+    else:
+        kinds = line_kinds(text)
+        lines = [i for i, (_, is_code) in enumerate(kinds) if is_code]
+        code = "".join(line for line, _ in kinds[lines[0] : lines[-1] + 1]) if lines else ""
+    if not code.strip() or _only_comments(code):
         return {"language": None, "has_code": False, "parses": None}
     return {"language": "python", "has_code": True, "parses": parses(code)}
+
+
+def _only_comments(code: str) -> bool:
+    """Lines of nothing but `#` comments (a model stuck repeating "#") are not code."""
+    return all(not ln.strip() or ln.lstrip().startswith("#") for ln in code.splitlines())
 
 
 def side_by_side(outputs: dict[str, list[str]], reference_variant: str) -> list[dict[str, Any]]:

@@ -112,8 +112,12 @@ def write_report(dirs: Sequence[Path], output: Path | None = None, overrides: di
         out_dir = output or Path.cwd()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, svg in figure_files(sections).items():
+    figures = figure_files(sections)
+    for name, svg in figures.items():
         atomic_write_text(out_dir / "report_files" / name, svg)
+    for old in (out_dir / "report_files").glob("*.svg"):
+        if old.name not in figures:  # a plot of an earlier render that no longer exists
+            old.unlink()
     atomic_write_text(out_dir / "report.md", render_markdown(title, subtitle, sections))
     atomic_write_text(out_dir / "report.html", render_html(title, subtitle, sections))
     return out_dir / "report.html"

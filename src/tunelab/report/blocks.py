@@ -124,7 +124,26 @@ def visible(text: str | None) -> str:
     return text
 
 
-def cut(text: str | None, limit: int) -> str:
-    """`text` up to `limit` characters, marking the cut."""
-    text = text or ""
+def collapse_repeats(text: str, min_run: int = 4) -> str:
+    """Runs of `min_run`+ identical non-blank lines (a model stuck in a loop) as one line and a count."""
+    lines, out, i = text.split("\n"), [], 0
+    while i < len(lines):
+        j = i
+        while j + 1 < len(lines) and lines[j + 1] == lines[i]:
+            j += 1
+        if j - i + 1 >= min_run and lines[i].strip():
+            out += [lines[i], f"… [the same line {j - i} more times]"]
+        else:
+            out += lines[i : j + 1]
+        i = j + 1
+    return "\n".join(out)
+
+
+def cut(text: str | None, limit: int, max_lines: int = 60) -> str:
+    """`text` with repeated lines collapsed, up to `limit` characters and `max_lines` lines,
+    marking every cut."""
+    text = collapse_repeats(text or "")
+    lines = text.split("\n")
+    if len(lines) > max_lines:
+        return "\n".join(lines[:max_lines]) + f"\n… [{len(lines) - max_lines} more lines]"
     return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more characters]"

@@ -180,17 +180,17 @@ def generations_section(run: RunFiles, sid: str, max_chars: int) -> Section | No
         for v, o in it["outputs"].items():
             if not o["text"].strip():
                 segs = [("", visible(o["text"]))]
-            elif o.get("diff") is None:
-                segs = [("", o["text"])]
+            elif o.get("diff") is None or o["similarity_to_reference"] < 0.25:
+                # Next to nothing shared: a diff would strike through the whole other output.
+                segs = [("", cut(o["text"], max_chars, 40))]
             else:
-                segs = [(k, t) for k, t in o["diff"]]
-            segs = _cut_segments(segs, max_chars)
+                segs = _cut_segments([(k, _short_gone(t) if k == "gone" else t) for k, t in o["diff"]], max_chars)
             badges = [_parse_badge(o)]
             if o.get("diff") is not None:
                 badges.append(Cell(f"{o['similarity_to_reference']:.0%} same", "", "word-level similarity to the reference output"))
             cols.append((v, Pre(segs), badges))
         if it.get("reference") is not None:
-            cols.append(("reference answer (data)", Pre([("", cut(it["reference"], max_chars))]), []))
+            cols.append(("reference answer (data)", Pre([("", cut(it["reference"], max_chars, 40))]), []))
         s.blocks.append(Columns(cols))
     return s
 
@@ -209,17 +209,27 @@ def _parse_badge(o: dict[str, Any]) -> Cell:
     if o.get("parses") is None:
         return Cell(f"{o.get('language')}: not checked", "", "only Python is parsed")
     return Cell(f"{o.get('language')} parses" if o["parses"] else f"{o.get('language')}: syntax error",
-                "better" if o["parses"] else "worse", "ast.parse of the extracted code; nothing was run")
+                "better" if o["parses"] else "worse", "ast.parse of the code as written (prose around it left out); nothing was run")
 
 
-def _cut_segments(segs: list[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
-    out, used = [], 0
+def _short_gone(text: str, keep: int = 60) -> str:
+    """Removed reference text, shortened: the output itself is what the column shows."""
+    return text if len(text) <= keep else text[:keep] + f"… [{len(text) - keep} characters more]"
+
+
+def _cut_segments(segs: list[tuple[str, str]], limit: int, max_lines: int = 40) -> list[tuple[str, str]]:
+    """Diff runs up to `limit` characters and `max_lines` lines in all, marking the cut."""
+    out, used, lines = [], 0, 0
     for k, t in segs:
-        if used >= limit:
-            out.append(("", " …"))
+        if used >= limit or lines >= max_lines:
+            out.append(("", " … [cut]"))
             break
-        out.append((k, t[: limit - used]))
-        used += len(t)
+        piece = t[: limit - used]
+        room = max_lines - lines
+        if piece.count("\n") >= room:
+            piece = "\n".join(piece.split("\n")[:room])
+        out.append((k, piece))
+        used, lines = used + len(piece), lines + piece.count("\n")
     return out
 
 
