@@ -24,8 +24,6 @@ from typing import Any
 from rich.console import Console
 
 from tunelab.compare.generations import decoding_settings, generate_outputs, side_by_side
-from tunelab.compare.next_token import (divergences, entropy_bits, next_token_logprobs, prompt_cases, top_k,
-                                        training_overlap)
 from tunelab.compare.paired import baseline_table, eval_index, paired_comparisons
 from tunelab.compare.token_classes import class_shares
 from tunelab.runs import read_json, read_jsonl, write_json
@@ -108,6 +106,8 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
 
     import torch
 
+    from tunelab.compare.next_token import (divergences, entropy_bits, next_token_logprobs, prompt_cases, top_k,
+                                            training_overlap)
     from tunelab.data.mixing import build_splits
     from tunelab.evaluation.generation import TransformersGenerator
     from tunelab.evaluation.task import Prompt
