@@ -210,7 +210,7 @@ def _base_state(t: Trial, old: dict[str, Any]) -> dict[str, Any]:
 
 def tradeoff_rows(run_dirs: Sequence[Path], price_per_device_hour: float | None = None) -> list[dict[str, Any]]:
     """One row per run directory, from its files: parameters, time, memory, throughput, losses,
-    task scores with CIs (of the tuned variant), per-source validation loss, cost."""
+    task scores with CIs (of the tuned variant), per-source val/test loss, cost."""
     from tunelab.report.load import load_run
 
     rows = []
@@ -219,7 +219,10 @@ def tradeoff_rows(run_dirs: Sequence[Path], price_per_device_hour: float | None 
         sm, trial = run.summary or {}, run.trial or {}
         tuned = _tuned_variant(run)
         scores, base_scores = _scores(run.evals.get(tuned)), _scores(run.evals.get("base"))
-        last_val = next((r for r in reversed(run.metrics) if r.get("split") == "val" and r.get("per_source")), {})
+        per_source = {}  # "val: source" -> loss at the last evaluation of each split
+        for split in ("val", "test"):
+            last = next((r for r in reversed(run.metrics) if r.get("split") == split and r.get("per_source")), {})
+            per_source.update({f"{split}: {s}": v.get("loss") for s, v in (last.get("per_source") or {}).items()})
         stages = (run.pipeline or {}).get("stages") or {}
         other = sum(st.get("seconds_total") or 0.0 for k, st in stages.items() if k != "train")
         wall = sm.get("wall_time_s")
@@ -235,7 +238,7 @@ def tradeoff_rows(run_dirs: Sequence[Path], price_per_device_hour: float | None 
             "pipeline_s": total, "devices": devices, "device_hours": dh,
             "cost": dh * price_per_device_hour if dh is not None and price_per_device_hour is not None else None,
             "scores": scores, "base_scores": base_scores,
-            "per_source_val_loss": {s: v.get("loss") for s, v in (last_val.get("per_source") or {}).items()},
+            "per_source_loss": per_source,
             "val_curve": [(r["step"], r["loss"]) for r in run.metrics if r.get("split") == "val" and r.get("loss") is not None],
         })
     return rows

@@ -98,7 +98,7 @@ def test_a_killed_trial_does_not_stop_the_sweep_and_resumes_on_rerun(tmp_path):
     assert killed["error"] == "killed by SIGKILL" and killed["returncode"] == -9
     done = {r["name"]: r for r in res["table"]}["lora.r=16,lora.alpha=32"]
     assert done["trainable_params"] == 16384 and done["scores"]["loss/loss"]["value"] == pytest.approx(1.4)
-    assert done["per_source_val_loss"] == {"a": 3.1, "b": 2.9}
+    assert done["per_source_loss"] == {"val: a": 3.1, "val: b": 2.9}
     assert done["cost"] == pytest.approx(26.0 / 3600 * 0.10)
     assert (tmp_path / "report.html").is_file() and (tmp_path / "sweep.json").is_file()
 
@@ -109,7 +109,7 @@ def test_a_killed_trial_does_not_stop_the_sweep_and_resumes_on_rerun(tmp_path):
     assert json.loads((tmp_path / "trials" / "lora.r=4,lora.alpha=8" / "trial.json").read_text())["attempts"] == 2
     assert sum(p["front"] for p in res["pareto"]["points"]) >= 1
     html = (tmp_path / "report.html").read_text()
-    assert 'id="tradeoff"' in html and 'id="pareto"' in html and "val loss: a" in html
+    assert 'id="tradeoff"' in html and 'id="pareto"' in html and "loss val: a" in html
 
 
 def test_an_invalid_trial_fails_fast_and_others_run(tmp_path):

@@ -1,7 +1,7 @@
 """Report sections over several runs: a sweep's trials, or run directories given together.
 
 The trade-off table (trainable parameters, time, memory, throughput, best validation loss, task
-scores with CIs, per-source validation loss, cost), the Pareto plot of score vs cost, the
+scores with CIs, per-source validation and test loss, cost), the Pareto plot of score vs cost, the
 validation-loss curves of every run, and seed spread where a setting ran with several seeds.
 """
 
@@ -31,10 +31,12 @@ def tradeoff_section(rows: list[dict[str, Any]], sid: str, currency: str) -> Sec
     if not rows:
         return None
     score_keys = sorted({k for r in rows for k in r["scores"]})
-    sources = sorted({s for r in rows for s in r["per_source_val_loss"]})
+    sources = sorted({s for r in rows for s in r["per_source_loss"]})
     cols = ["run", "trainable params", "wall time", "peak memory (MB)", "tokens/s", "best val loss"]
     cols += [f"{k} {'↑' if _hib(rows, k) else '↓'}" for k in score_keys]
-    cols += [f"val loss: {s}" for s in sources] if len(sources) > 1 else []
+    # Per-source losses matter for mixtures: shown when some split has more than one source.
+    mixed = len({s.split(": ", 1)[1] for s in sources}) > 1
+    cols += [f"loss {s}" for s in sources] if mixed else []
     cols += ["device-hours", f"cost ({currency})"]
     best = {k: _best(rows, k) for k in score_keys}
     out = []
@@ -46,8 +48,8 @@ def tradeoff_section(rows: list[dict[str, Any]], sid: str, currency: str) -> Sec
             sc = r["scores"].get(k)
             line.append(Cell(fmt_ci(sc["value"], sc.get("ci_low"), sc.get("ci_high")) if sc else "-",
                              "better num" if sc and best[k] == r["name"] else "num"))
-        if len(sources) > 1:
-            line += [r["per_source_val_loss"].get(s) for s in sources]
+        if mixed:
+            line += [r["per_source_loss"].get(s) for s in sources]
         line += [None if r.get("device_hours") is None else f"{r['device_hours']:.4f}",
                  None if r.get("cost") is None else f"{r['cost']:.4f}"]
         out.append(line)
