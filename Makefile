@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/tunelab train configs/quickstart.yaml --run-dir runs/quickstart
+	$(BIN)/tunelab run configs/quickstart.yaml --run-dir runs/quickstart
 
 test: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)

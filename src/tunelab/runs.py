@@ -39,6 +39,7 @@ RESUME_SAFE_KEYS = (
     "name",
     "run_dir",
     "tracking",
+    "train.generation_metric",
     "eval",
     "compare",
     "sweep",
