@@ -257,17 +257,56 @@ def export(work_dir: Path, dest: Path) -> None:
     meta = json.loads((best / "pretrain_meta.json").read_text())
     corpus = json.loads((work_dir / "corpus" / "corpus.json").read_text())
     history = json.loads((work_dir / "history.json").read_text()) if (work_dir / "history.json").exists() else []
+    shipped = model.float().eval()  # what users load: bf16 weights upcast to fp32
+    cfg = PretrainConfig(**{k: v for k, v in meta["config"].items() if k in PretrainConfig.__dataclass_fields__})
+    val_data = np.fromfile(work_dir / "corpus" / "val.bin", dtype=np.uint16)
+    full = dataclasses.replace(cfg, eval_tokens=len(val_data))
+    import contextlib
+
     meta.update({"corpus": {k: v for k, v in corpus.items() if k != "held_out_modules"},
                  "held_out_modules": corpus["held_out_modules"], "history": history,
-                 "parameters": sum(p.numel() for p in model.parameters())})
+                 "parameters": sum(p.numel() for p in model.parameters()),
+                 "held_out_loss_all": evaluate(shipped, val_data, full, torch.device("cpu"), contextlib.nullcontext),
+                 "samples": greedy_samples(shipped, tok_src)})
     (dest / "pretrain_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     (dest / "README.md").write_text(model_card(meta))
+
+
+SAMPLE_PROMPTS = ("def fibonacci(n):\n", "class Stack:\n")
+
+
+def greedy_samples(model, tokenizer_dir: Path, max_new_tokens: int = 64) -> list[dict]:
+    """Greedy continuations of a few prompts, and whether they parse as Python (cut at the
+    last complete line, since generation stops mid-line)."""
+    import ast
+
+    from transformers import PreTrainedTokenizerFast
+
+    tok = PreTrainedTokenizerFast.from_pretrained(tokenizer_dir)
+    out = []
+    for prompt in SAMPLE_PROMPTS:
+        ids = tok(prompt, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            gen = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
+                                 eos_token_id=tok.eos_token_id)
+        text = prompt + tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)
+        complete = text[: text.rfind("\n") + 1] if "\n" in text else text
+        try:
+            ast.parse(complete)
+            parses = True
+        except SyntaxError:
+            parses = False
+        out.append({"prompt": prompt, "text": text, "parses": parses})
+    return out
 
 
 def model_card(meta: dict) -> str:
     """The model card shipped beside the weights (shown by `tunelab models`)."""
     cfg, corpus = meta["config"], meta["corpus"]
     val = meta["val_loss"]
+    samples = "\n".join(
+        f"  - `{s['prompt'].strip()}` -> parses: {'yes' if s['parses'] else 'no'}\n\n    ```python\n"
+        + "\n".join("    " + line for line in s["text"].splitlines()) + "\n    ```" for s in meta.get("samples", []))
     return f"""# builtin:{cfg['name']}
 
 A small code language model pretrained by tunelab on the Python standard library, so that the
@@ -283,9 +322,13 @@ quickstart, the docs and the tests fine-tune a genuinely pretrained model offlin
   module keys by hash; listed in `pretrain_meta.json`).
 - **Training**: {meta['step']} steps of {cfg['batch_size']} x {cfg['seq_len']} tokens, AdamW (lr {cfg['lr']}, warmup
   {cfg['warmup_steps']}, cosine to {cfg['min_lr_ratio']} x lr, weight decay {cfg['weight_decay']}), fp32 on CPU.
-- **Held-out loss**: {val:.4f} nats/token (perplexity {math.exp(val):.1f}) on the held-out modules, at step {meta['step']}.
+- **Held-out loss**: {val:.4f} nats/token (perplexity {math.exp(val):.1f}) on the first {cfg['eval_tokens']:,} held-out
+  tokens (used to pick the checkpoint, step {meta['step']}); {meta['held_out_loss_all']:.4f} (perplexity
+  {math.exp(meta['held_out_loss_all']):.1f}) on all {corpus['tokens']['val']:,} held-out tokens with the shipped bf16 weights.
 - **Recipe**: `tunelab pretrain configs/pretrain/{cfg['name']}.yaml --work-dir DIR --export DIR/export`
   (resumable: re-run the same command after an interruption).
+- **Greedy samples** (64 new tokens; "parses" = the complete lines are valid Python):
+{samples}
 - **License of the training data**: the Python standard library is distributed under the Python
   Software Foundation License; this model is a research toy for testing fine-tuning pipelines,
   not a coding assistant.
