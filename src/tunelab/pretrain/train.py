@@ -272,7 +272,9 @@ def export(work_dir: Path, dest: Path) -> None:
     (dest / "README.md").write_text(model_card(meta))
 
 
-SAMPLE_PROMPTS = ("def fibonacci(n):\n", "class Stack:\n")
+# No trailing newline: the BPE merges a newline with the next indentation (one "\n    " token), so
+# a prompt ending in a bare newline is a token boundary the model never saw in training.
+SAMPLE_PROMPTS = ("def fibonacci(n):", "class Stack:")
 
 
 def greedy_samples(model, tokenizer_dir: Path, max_new_tokens: int = 64) -> list[dict]:
