@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 
 def load_any(model: str, run_dir: Path | None = None):
     """Load a ModelRef (`base`, `final`, `best`, `step-N` with a run dir; an adapter directory)
@@ -27,7 +25,6 @@ def load_any(model: str, run_dir: Path | None = None):
     return m, tok
 
 
-@torch.no_grad()
 def generate_text(
     model: str,
     prompt: str,
@@ -39,21 +36,24 @@ def generate_text(
     top_p: float = 0.95,
     seed: int = 0,
 ) -> str:
-    """Continue `prompt` (or answer it as a user message with `chat=True`); returns prompt + continuation."""
-    lm, tok = load_any(model, run_dir)
-    if chat:
-        from tunelab.data.tokenize import resolve_chat_template
+    """Continue `prompt` (or answer it as a user message with `chat=True`).
 
-        resolve_chat_template(tok, "auto")
-        text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
-    else:
-        text = prompt
-    enc = tok(text, return_tensors="pt", add_special_tokens=False).to(lm.device)
-    torch.manual_seed(seed)
-    kwargs = {"do_sample": True, "temperature": temperature, "top_p": top_p} if sample else {"do_sample": False}
-    stop = [t for t in (tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")) if isinstance(t, int) and t >= 0]
-    out = lm.generate(
-        **enc, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, eos_token_id=stop or None, **kwargs
-    )
-    new = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    return (prompt + new) if not chat else new
+    Uses the evaluation layer's generator, so a person sees exactly what evaluation scores
+    (same template, same stop at the end-of-turn marker). Returns prompt + continuation, or
+    the reply alone with `chat=True`.
+    """
+    from tunelab.evaluation.generation import TransformersGenerator
+    from tunelab.evaluation.task import GenerationSettings, Prompt
+
+    lm, tok = load_any(model, run_dir)
+    chat_template = "auto"
+    if run_dir is not None and (Path(run_dir) / "config.yaml").is_file():
+        from tunelab.config import load_config
+
+        chat_template = load_config(Path(run_dir) / "config.yaml").data.chat_template
+    gen = TransformersGenerator(lm, tok, batch_size=1, chat_template=chat_template)
+    request = Prompt(messages=[{"role": "user", "content": prompt}]) if chat else Prompt(text=prompt)
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature if sample else 0.0,
+                                  top_p=top_p, seed=seed)
+    (text,) = gen.generate([request], settings)[0]
+    return text if chat else prompt + text

@@ -95,3 +95,17 @@ def test_generate_from_a_builtin_model_is_greedy_and_deterministic():
 def test_generate_unknown_builtin_is_a_clear_error():
     r = tunelab("generate", "--model", "builtin:tiny-cod", "--prompt", "x")
     assert r.returncode == 2 and "tiny-code" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_generate_chat_from_a_run_variant_answers_without_template_tokens(tmp_path):
+    run = tmp_path / "run"
+    r = tunelab("train", str(ROOT / "configs" / "smoke.yaml"), "--run-dir", str(run), "--set", "train.max_steps=2",
+                "--set", "train.eval_every=2", "--set", "train.save_every=2")
+    assert r.returncode == 0, r.stderr
+    args = ("generate", "--run-dir", str(run), "--model", "final", "--chat", "--prompt", "Write hello world.",
+            "--max-new-tokens", "6")
+    a, b = tunelab(*args), tunelab(*args)
+    assert a.returncode == 0, a.stderr
+    assert a.stdout == b.stdout and "<|im_start|>" not in a.stdout and "Write hello world." not in a.stdout
+    r = tunelab("generate", "--run-dir", str(run), "--model", "step-3", "--prompt", "x")
+    assert r.returncode == 2 and "step-2" in r.stderr
