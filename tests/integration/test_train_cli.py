@@ -73,7 +73,7 @@ def test_run_directory_holds_everything(baseline):
     assert {"loss", "lr", "grad_norm", "tokens_per_s", "epoch"} <= set(train[0])
     for split in ("val", "test"):
         evals = [r for r in rows if r["split"] == split]
-        assert [r["step"] for r in evals] == [60, 120]
+        assert [r["step"] for r in evals] == [0, 60, 120]  # step 0: the base model
         assert 0.0 <= evals[-1]["token_accuracy"] <= 1.0 and "smoke" in evals[-1]["per_source"]
 
     s = summary(baseline)

@@ -46,7 +46,7 @@ def test_logged_beside_val_loss_without_changing_training(tmp_path):
     train(with_metric, tmp_path / "c")
     b, c = (read_jsonl(tmp_path / n / "train" / "metrics.jsonl") for n in "bc")
     val = [r for r in c if r["split"] == "val"]
-    assert [r["step"] for r in val] == [2, 4]
+    assert [r["step"] for r in val] == [0, 2, 4]  # step 0: the base model
     assert all(0.0 <= r["chrf"] <= 100.0 and r["generation_samples"] == 2 for r in val)
     assert not any("chrf" in r for r in b)
     # dropout draws random numbers: the metric's generation must leave the RNG stream alone

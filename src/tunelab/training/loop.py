@@ -117,7 +117,8 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
     elif resume and main:
         print(f"{paths.root}: no checkpoint to resume from; starting at step 0")
     if main:
-        dropped = truncate_metrics(paths.metrics, state.step)
+        # Without a checkpoint the run starts over: every earlier line goes (step 0's included).
+        dropped = truncate_metrics(paths.metrics, state.step if latest is not None else -1)
         if latest is not None:
             print(f"resumed from {latest[1].name}" + (f" ({dropped} later metric lines dropped)" if dropped else ""))
     pack_to = _check_layouts(loss_model, train_rows[: exp.train.batch_size], pad_id, packed, exp, accelerator)
@@ -155,6 +156,11 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
 
     stop_reason, bad, grad_norm = None, None, None  # bad: (step, "nan"/"inf", where) of a non-finite loss
     progress = Progress(n_steps, state.step, enabled=main)
+    if state.step == 0 and (data.val or data.test):
+        # Step 0 is the base model (LoRA starts as a no-op): the curve starts from the loss
+        # fine-tuning has to beat. Not a checkpoint, so it never counts as the best step.
+        for row in run_eval().values():
+            emit(row)
     loss_model.train()
     try:
         while state.step < n_steps and stop_reason is None:
