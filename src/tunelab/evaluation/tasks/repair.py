@@ -14,13 +14,12 @@ import io
 import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from tunelab.evaluation.task import (
-    GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext, Task,
+    GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext,
 )
 from tunelab.evaluation.tasks.code_extract import extract_code, prompt_imports, sanitize
-from tunelab.evaluation.tasks.humaneval import failure_report, need_sandbox, run_function_programs
+from tunelab.evaluation.tasks.humaneval import CodeTask, need_sandbox, run_function_programs
 
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
          tokenize.ENCODING, tokenize.ENDMARKER}
@@ -59,7 +58,7 @@ def token_edit_distance(before: str, after: str) -> int:
 
 
 @dataclass
-class RepairTask(Task):
+class RepairTask(CodeTask):
     """Built-in repair mutants; the test split by default."""
 
     name = "repair"
@@ -118,12 +117,6 @@ class RepairTask(Task):
                         "redit_success": sum(good) / len(good) if good else None},
                 generations=per_gen))
         return scores
-
-    def score(self, sample: Sample, generations: list[str], ctx: ScoringContext) -> SampleScore:
-        return self.score_batch([sample], [generations], ctx)[0]
-
-    def report(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        return failure_report(records)
 
 
 TASKS = (RepairTask,)

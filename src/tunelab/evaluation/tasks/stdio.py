@@ -27,11 +27,11 @@ from typing import Any
 
 from tunelab.errors import DataError
 from tunelab.evaluation.task import (
-    EvalError, GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext, Task,
+    EvalError, GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext,
 )
 from tunelab.evaluation.tasks.code_extract import extract_code
 from tunelab.evaluation.tasks.humaneval import (
-    NO_CODE, check_ks, failure_report, need_sandbox, pass_metrics, pass_values, result_fields,
+    NO_CODE, CodeTask, check_ks, need_sandbox, pass_metrics, pass_values, result_fields,
 )
 
 TOLERANCE = 1e-6
@@ -126,7 +126,7 @@ def _problem(row: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @dataclass
-class StdioTask(Task):
+class StdioTask(CodeTask):
     """Built-in basic-python-stdio problems, or a LiveCodeBench JSONL via `path`."""
 
     name = "stdio"
@@ -217,12 +217,6 @@ class StdioTask(Task):
         return [SampleScore(values=pass_values([g["passed"] for g in gens], self.pass_k), generations=gens,
                             extra={"tests": len(s.data["inputs"]), "public_tests": s.data["n_public"]})
                 for s, gens in zip(samples, per_sample, strict=True)]
-
-    def score(self, sample: Sample, generations: list[str], ctx: ScoringContext) -> SampleScore:
-        return self.score_batch([sample], [generations], ctx)[0]
-
-    def report(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        return failure_report(records)
 
 
 TASKS = (StdioTask,)
