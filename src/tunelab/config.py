@@ -7,7 +7,6 @@ Configs are data: YAML is parsed with `safe_load`, never executed.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Literal
 
