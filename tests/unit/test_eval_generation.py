@@ -1,7 +1,6 @@
 """The in-process transformers backend: batching, left padding, stops, seeds, n samples."""
 
 import pytest
-import torch
 
 from tunelab.evaluation.generation import TransformersGenerator, cut_at_stop
 from tunelab.evaluation.task import GenerationSettings, Prompt
