@@ -92,3 +92,23 @@ def test_recipe_reproduces_the_shipped_tokenizer(tmp_path):
     files = [f for f in corpus.list_sources() if not corpus.is_held_out(f.module_key, cfg.held_out_percent)]
     corpus.train_tokenizer(files, cfg.vocab_size, tmp_path)
     assert json.loads((tmp_path / "tokenizer.json").read_text()) == json.loads((SHIPPED / "tokenizer.json").read_text())
+
+
+def test_bf16_precision_autocasts_and_is_named_on_the_card(tmp_path, monkeypatch):
+    lib = fake_stdlib(tmp_path)
+    monkeypatch.setattr(corpus, "stdlib_dir", lambda: lib)
+    fp32 = pretrain(PretrainConfig(**TINY), tmp_path / "fp32", log=lambda m: None)
+    bf16 = pretrain(PretrainConfig(**TINY, precision="bf16"), tmp_path / "bf16", log=lambda m: None)
+    a = [h["val_loss"] for h in fp32["history"]]
+    b = [h["val_loss"] for h in bf16["history"]]
+    assert a != b  # the forward passes really ran in bfloat16 ...
+    assert b == pytest.approx(a, abs=0.1)  # ... and trained the same model to within rounding
+    export(tmp_path / "bf16", tmp_path / "export")
+    assert "bf16 autocast with fp32 master weights on cpu" in (tmp_path / "export" / "README.md").read_text()
+
+
+def test_unknown_precision_names_the_allowed_values(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("precision: fp16\n")
+    with pytest.raises(SystemExit, match="precision must be one of fp32, bf16"):
+        PretrainConfig.from_yaml(recipe)
