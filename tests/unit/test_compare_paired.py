@@ -80,3 +80,48 @@ def test_baseline_table_lists_every_variant_with_its_prompt(run):
     assert {(r["variant"], r["prompt"]) for r in rows} == {("base", "zero-shot"), ("final", "zero-shot"),
                                                           ("base+few-shot", "few-shot")}
     assert all(r["ci_low"] <= r["value"] <= r["ci_high"] for r in rows)
+
+
+def test_corpus_bootstrap_of_a_mean_is_the_per_item_paired_bootstrap():
+    import numpy as np
+
+    # Integer scores: the two ways of taking a mean difference agree exactly on its sign.
+    a = np.array([1, 5, 2, 9, 4, 3, 8])
+    b = a + np.array([2, -1, 3, 0, 1, 4, -2])
+    corpus = stats.paired_bootstrap_corpus(len(a), lambda i: a[i].mean(), lambda i: b[i].mean(), n_resamples=300, seed=3)
+    per_item = stats.paired_bootstrap(a, b, n_resamples=300, seed=3)
+    assert corpus == pytest.approx(per_item)
+
+
+def test_corpus_metrics_get_a_paired_bootstrap_with_the_tasks_own_scorer(tmp_path):
+    """Corpus BLEU/chrF of a similarity eval: the references are reloaded from the task, both
+    variants are re-scored on the same draws, and the difference is corpus(b) - corpus(a)."""
+    from sacrebleu.metrics import BLEU, CHRF
+
+    from tunelab.evaluation.registry import get_task
+
+    task = get_task("similarity")
+    samples = task.load("test")[:30]
+    refs = [s.data["reference"] for s in samples]
+    gens = {"base": ["return None\n" for _ in refs],
+            "final": [r if k % 2 == 0 else "return None\n" for k, r in enumerate(refs)]}
+    for variant, hyps in gens.items():
+        out = tmp_path / "eval" / variant / "similarity"
+        out.mkdir(parents=True)
+        (out / "samples.jsonl").write_text("".join(
+            json.dumps({"id": s.id, "generations": [h], "scores": [{}], "values": {}}) + "\n"
+            for s, h in zip(samples, hyps)))
+        (out / "summary.json").write_text(json.dumps({
+            "task": "similarity", "options": task.options(), "split": "test", "n": len(samples),
+            "metrics": {"bleu": {"value": BLEU().corpus_score(hyps, [refs]).score, "higher_is_better": True,
+                                 "aggregation": "corpus"},
+                        "chrf_corpus": {"value": CHRF().corpus_score(hyps, [refs]).score, "higher_is_better": True,
+                                        "aggregation": "corpus"}}}))
+    rows = rows_by(paired_comparisons(tmp_path, "base", "final", n_resamples=200), "base", "final")
+    for metric, scorer in (("bleu", BLEU()), ("chrf_corpus", CHRF())):
+        r = rows[metric]
+        expected = scorer.corpus_score(gens["final"], [refs]).score - scorer.corpus_score(gens["base"], [refs]).score
+        assert r["test"] == "paired-bootstrap" and r["n"] == 30
+        assert r["diff"] == pytest.approx(expected) and expected > 10
+        assert r["ci_low"] <= r["diff"] <= r["ci_high"] and r["ci_low"] > 0
+        assert r["significant"] and r["better"] and r["p_value"] < 0.05

@@ -3,8 +3,10 @@
 For two variants evaluated on the same items (run_dir/eval/<variant>/<task>/samples.jsonl),
 each per-sample ("mean") metric gets: the mean difference b - a with a paired bootstrap CI,
 a paired test (exact McNemar when every value is 0 or 1, else a sign-flip permutation test),
-and the minimal detectable difference of the eval set. Items are paired by sample id; corpus
-metrics (corpus chrF, BLEU) have no per-sample values and are listed without a test.
+and the minimal detectable difference of the eval set. Items are paired by sample id. Corpus
+metrics (corpus chrF, BLEU) have no per-sample values: they get a paired bootstrap that re-scores
+both variants on the same resampled items with the task's own `corpus_score` (Koehn, 2004), which
+needs the task's references, so the task is loaded again from its summary (name, options, split).
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ def compare_pair(a_dir: Path, b_dir: Path, a: str, b: str, task: str, *, alpha: 
                                "value_a": m.get("value"), "value_b": mb.get("value"),
                                "aggregation": m.get("aggregation", "mean")}
         if row["aggregation"] != "mean":
-            row.update(test=None, note="corpus metric: no per-sample values to pair; see the per-sample metrics")
-            rows.append(row)
+            rows.append(corpus_pair(row, a_dir, b_dir, sa, confidence=confidence, alpha=alpha,
+                                    n_resamples=n_resamples, seed=seed))
             continue
         va, vb = per_sample_values(a_dir, name), per_sample_values(b_dir, name)
         ids = [i for i in va if i in vb]
@@ -89,6 +91,49 @@ def compare_pair(a_dir: Path, b_dir: Path, a: str, b: str, task: str, *, alpha: 
                    detectable=None if mdd is None else abs(boot["diff"]) >= mdd)
         rows.append(row)
     return rows
+
+
+def corpus_pair(row: dict[str, Any], a_dir: Path, b_dir: Path, summary: dict[str, Any], *, confidence: float,
+                alpha: float, n_resamples: int, seed: int) -> dict[str, Any]:
+    """`row` completed with a paired bootstrap of a corpus metric over the items both variants have."""
+    from tunelab.evaluation.registry import get_task
+    from tunelab.evaluation.task import SampleScore
+    from tunelab.errors import TunelabError
+
+    try:
+        task = get_task(summary["task"], **(summary.get("options") or {}))
+        samples = {str(s.id): s for s in task.load(summary.get("split") or task.default_split)}
+    except (TunelabError, OSError, KeyError, TypeError) as e:
+        row.update(test=None, note=f"corpus metric: no paired test, the task's references could not be loaded ({e})")
+        return row
+    ra = {str(r["id"]): r for r in read_jsonl(a_dir / "samples.jsonl") if "id" in r}
+    rb = {str(r["id"]): r for r in read_jsonl(b_dir / "samples.jsonl") if "id" in r}
+    ids = [i for i in ra if i in rb and i in samples]
+    row["n"] = len(ids)
+    if len(ids) < len(ra) or len(ids) < len(rb):
+        row["note"] = f"paired on the {len(ids)} items both have ({len(ra)} vs {len(rb)})"
+    if not ids:
+        row.update(test=None, note="no shared items")
+        return row
+    items = [samples[i] for i in ids]
+
+    def scorer(records: dict[str, dict[str, Any]]):
+        recs = [records[i] for i in ids]
+        gens = [r.get("generations") or [] for r in recs]
+        scores = [SampleScore(r.get("values") or {}, r.get("scores") or [], r.get("extra") or {}) for r in recs]
+        return lambda idx: task.corpus_score(row["metric"], [items[j] for j in idx], [gens[j] for j in idx],
+                                             [scores[j] for j in idx])
+
+    score_a, score_b = scorer(ra), scorer(rb)
+    boot = stats.paired_bootstrap_corpus(len(ids), score_a, score_b, confidence=confidence,
+                                         n_resamples=n_resamples, seed=seed)
+    everything = range(len(ids))
+    better = (boot["diff"] > 0) == row["higher_is_better"] if boot["diff"] != 0 else None
+    row.update(diff=boot["diff"], ci_low=boot["ci_low"], ci_high=boot["ci_high"], confidence=confidence,
+               mean_a=score_a(everything), mean_b=score_b(everything), test="paired-bootstrap",
+               p_value=boot["p_value"], alpha=alpha, significant=boot["p_value"] < alpha, mdd=None,
+               better=better, detectable=None)
+    return row
 
 
 def paired_comparisons(run_dir: Path, reference: str, tuned: str | None, *, alpha: float = 0.05, power: float = 0.8,

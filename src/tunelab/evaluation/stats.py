@@ -3,7 +3,8 @@
 - `pass_at_k`: the unbiased pass@k estimator of Chen et al. (2021), per problem.
 - `bootstrap_ci`: seeded percentile bootstrap confidence interval of any statistic over items.
 - `paired_bootstrap`: difference between two systems scored on the same items, with its CI and
-  a two-sided bootstrap p-value.
+  a two-sided bootstrap p-value; `paired_bootstrap_corpus` does the same for a corpus-level
+  statistic (corpus BLEU/chrF), resampling items and re-scoring both systems on each draw.
 - `mcnemar_exact`: exact McNemar test of paired pass/fail outcomes.
 - `paired_permutation`: sign-flip permutation test of paired scores (exact for few items).
 - `minimal_detectable_difference`: the smallest difference a paired eval set could detect.
@@ -103,17 +104,52 @@ def paired_bootstrap(
         return {"diff": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "p_value": float("nan"), "n": 0}
     d = y - x
     diffs = d[_resample_indices(len(d), n_resamples, seed)].mean(axis=1)
+    return _paired_summary(float(d.mean()), diffs, confidence, int(d.size))
+
+
+def paired_bootstrap_corpus(
+    n: int,
+    score_a: Callable[[np.ndarray], float],
+    score_b: Callable[[np.ndarray], float],
+    confidence: float = 0.95,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Paired bootstrap of a corpus-level statistic (Koehn, 2004): b - a on the whole set, with a
+    percentile CI and a two-sided p-value, as `paired_bootstrap` gives for per-item means.
+
+    A corpus statistic (corpus BLEU, corpus chrF) is not a mean of per-item values, so each draw
+    of n item indices (with replacement) is re-scored by both systems and the difference kept;
+    both systems see the same draws, so the items' difficulty cancels out. sacrebleu has the
+    same test for its own metric objects; this one takes any task's `corpus_score`.
+
+    Args:
+        n: number of paired items.
+        score_a, score_b: map an array of item indices to the statistic of system a / b on them.
+
+    Returns:
+        {"diff", "ci_low", "ci_high", "p_value", "n"}.
+    """
+    if n == 0:
+        return {"diff": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "p_value": float("nan"), "n": 0}
+    idx = _resample_indices(n, n_resamples, seed)
+    diffs = np.array([score_b(row) - score_a(row) for row in idx], dtype=float)
+    everything = np.arange(n)
+    return _paired_summary(float(score_b(everything) - score_a(everything)), diffs, confidence, n)
+
+
+def _paired_summary(observed: float, diffs: np.ndarray, confidence: float, n: int) -> dict[str, float]:
+    """Percentile CI of the resampled differences and the two-sided bootstrap p-value: twice the
+    share of resampled differences on the other side of 0 than the observed one (capped at 1)."""
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(diffs, [alpha, 1.0 - alpha])
-    observed = float(d.mean())
     if observed > 0:
         tail = float(np.mean(diffs <= 0))
     elif observed < 0:
         tail = float(np.mean(diffs >= 0))
     else:
         tail = 0.5
-    return {"diff": observed, "ci_low": float(low), "ci_high": float(high),
-            "p_value": min(1.0, 2.0 * tail), "n": int(d.size)}
+    return {"diff": observed, "ci_low": float(low), "ci_high": float(high), "p_value": min(1.0, 2.0 * tail), "n": n}
 
 
 def mcnemar_exact(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:

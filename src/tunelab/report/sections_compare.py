@@ -37,7 +37,7 @@ def delta_cell(p: dict[str, Any] | None, value: Any, ref_value: Any, higher_is_b
     if isinstance(value, (int, float)) and isinstance(ref_value, (int, float)):
         d = value - ref_value
         cls = ("better" if (d > 0) == higher_is_better else "worse") if d != 0 else "muted"
-        return Cell(f"{d:+.4g}", f"{cls} ns", "no paired test (corpus metric or no per-sample values)")
+        return Cell(f"{d:+.4g}", f"{cls} ns", "no paired test (no per-sample values, or the task's references could not be loaded)")
     return Cell("-", "muted")
 
 
@@ -92,7 +92,8 @@ def paired_section(run: RunFiles, sid: str) -> Section | None:
     s.blocks.append(Para(
         "Each variant against the reference on the items both were scored on. Pass/fail metrics: exact McNemar "
         "test (only items where the two disagree count); scores: sign-flip permutation test of the mean "
-        f"difference. CI: paired bootstrap ({st.get('n_resamples')} resamples). MDD: the smallest difference this "
+        "difference; corpus metrics: paired bootstrap of the corpus score (both re-scored on the same "
+        f"resampled items). CI: paired bootstrap ({st.get('n_resamples')} resamples). MDD: the smallest difference this "
         f"eval set detects with power {st.get('power')} at alpha {st.get('alpha')}; a difference below it is "
         "no evidence either way.", "note"))
     out = []
