@@ -57,6 +57,12 @@ def test_run_writes_a_report_with_every_section_that_has_data(smoke_run):
     nt = json.loads((smoke_run / "compare" / "next_token.json").read_text())
     assert nt["variants"] == ["base", "final"] and len(nt["prompts"]) == 2
     assert nt["prompts"][0]["in_train"]["status"] in ("exact", "near", "no")
+    for p in nt["prompts"]:  # a reply scored token by token by both variants
+        reply = p["reply"]
+        assert reply["source"] in ("reference reply", "final's output")
+        if reply["tokens"]:
+            assert all(len(reply["prob"][v]) == len(reply["tokens"]) for v in ("base", "final"))
+            assert all(0.0 < x <= 1.0 for v in ("base", "final") for x in reply["prob"][v])
     gens = json.loads((smoke_run / "compare" / "generations.json").read_text())
     assert gens["settings"]["strategy"] == "greedy" and set(gens["items"][0]["outputs"]) == {"base", "final"}
 
@@ -74,6 +80,23 @@ def test_a_rerun_reuses_every_stage_and_only_skip_work(smoke_run):
     # a result-changing key cannot silently reuse the run directory
     res = CliRunner().invoke(app, ["run", str(SMOKE), "--run-dir", str(smoke_run), "--set", "train.lr=0.5"])
     assert res.exit_code != 0
+
+
+def test_compare_scores_the_tuned_output_token_by_token_when_a_prompt_has_no_reference(smoke_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    invoke("compare", str(run), "--set", "compare.prompts=['Write a function add(a, b).']")
+    nt = json.loads((run / "compare" / "next_token.json").read_text())
+    gens = json.loads((run / "compare" / "generations.json").read_text())
+    reply = nt["prompts"][0]["reply"]
+    assert reply["source"] == "final's output"
+    final_text = gens["items"][0]["outputs"]["final"]["text"]
+    assert "".join(reply["tokens"]) == final_text[: len("".join(reply["tokens"]))] and reply["tokens"]
+    n = len(reply["tokens"])
+    assert all(len(reply["prob"][v]) == len(reply["top1"][v]) == n for v in ("base", "final"))
+    assert 0.0 <= reply["top1_agreement"]["final"] <= 1.0 and reply["mean_nll_bits"]["base"] > 0
 
 
 def _sweep(sweep_dir: Path, *extra: str) -> subprocess.Popen:

@@ -104,3 +104,35 @@ def test_next_token_logprobs_of_a_tiny_model():
         ids = tok(texts[0], add_special_tokens=False, return_tensors="pt")["input_ids"]
         manual = torch.log_softmax(model(input_ids=ids).logits[0, -1].double(), -1)
     assert torch.allclose(lp[0], manual, atol=1e-6)
+
+
+def test_reply_token_probs_match_step_by_step_next_token_distributions():
+    """Teacher-forced scoring of a reply equals asking for the next token after each prefix."""
+    from tunelab.compare.next_token import reply_token_probs, reply_view
+    from tunelab.config import ModelConfig
+    from tunelab.models.loading import load_base
+
+    model, tok = load_base(ModelConfig(name="builtin:tiny-random-qwen2", dtype="float32"))
+    model.eval()
+    prompt, reply = "def add(a, b):", "\n    return a + b"
+    r = reply_token_probs(model, tok, prompt, reply, max_tokens=4)
+    p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    assert r["ids"] == tok(reply, add_special_tokens=False)["input_ids"][:4] and len(r["prob"]) == 4
+    for j, t in enumerate(r["ids"]):
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([p_ids + r["ids"][:j]])).logits[0, -1].double()
+        lp = torch.log_softmax(logits, -1)
+        assert r["prob"][j] == pytest.approx(float(lp[t].exp()), rel=1e-4)
+        assert r["top1"][j] == int(lp.argmax())
+
+    # The view: per-variant mean NLL in bits, top-1 agreement, largest moves against the reference.
+    sure = {"ids": r["ids"], "prob": [1.0, 0.5, 1.0, 0.25], "top1": r["ids"]}
+    unsure = {"ids": r["ids"], "prob": [0.5, 0.5, 0.5, 0.5], "top1": [0, r["ids"][1], 0, 0]}
+    view = reply_view(tok, "reference reply", {"base": unsure, "final": sure}, "base")
+    assert view["tokens"] == [tok.decode([i]) for i in r["ids"]]
+    assert view["mean_nll_bits"] == pytest.approx({"base": 1.0, "final": 0.75})
+    assert view["top1_agreement"] == {"base": 0.25, "final": 1.0}
+    moves = view["largest_changes"]["final"]
+    assert [m["position"] for m in moves[:2]] == [0, 2] and moves[0]["prob_reference"] == 0.5
+    other = {"ids": r["ids"][:3], "prob": [0.5] * 3, "top1": [0] * 3}
+    assert "skipped" in reply_view(tok, "x", {"base": unsure, "final": other}, "base")

@@ -104,7 +104,13 @@ def build_run(root: Path) -> Path:
             "id": "test-0", "rendered": "<|im_start|>user\nAdd two numbers.<|im_end|>\n<|im_start|>assistant\n",
             "in_train": {"status": "near", "similarity": 0.83, "origin": "f:3"}, "top": top,
             "entropy_bits": {"base": 5.1, "final": 2.2},
-            "divergence": {"final": {"kl_ref_to_variant": 1.5, "kl_variant_to_ref": 1.2, "js": 0.3}}}]})
+            "divergence": {"final": {"kl_ref_to_variant": 1.5, "kl_variant_to_ref": 1.2, "js": 0.3}},
+            "reply": {"source": "reference reply", "tokens": ["def", " add", "(a"],
+                      "prob": {"base": [0.005, 0.2, 0.6], "final": [0.95, 0.7, 0.6]},
+                      "top1": {"base": ["The", " add", "(a"], "final": ["def", " add", "(a"]},
+                      "mean_nll_bits": {"base": 3.2, "final": 0.33}, "top1_agreement": {"base": 0.667, "final": 1.0},
+                      "largest_changes": {"final": [{"position": 0, "token": "def", "prob_reference": 0.005,
+                                                     "prob": 0.95}]}}}]})
     outs = {"base": ["The sum of a and b."], "final": ["```python\ndef add(a, b):\n    return a + b\n```"]}
     _w(run / "compare" / "generations.json", {
         "variants": ["base", "final"], "reference": "base", "settings": decoding_settings(64, 0),
@@ -165,6 +171,11 @@ def test_data_preview_generations_and_next_tokens(report):
     gens = html.split('id="generations"')[1]
     assert '<span class="new">' in gens and "python parses" in gens and "no code" in gens
     assert "near duplicate (0.83)" in html and "⟦def add" in md
+    # the reply scored token by token: tinted by probability, tooltips, the summary table
+    nt = html.split('id="next-token"')[1].split("</section>")[0]
+    assert '<span class="p0" title="base: p=0.005; base&#x27;s top-1: &#x27;The&#x27;">def</span>' in nt
+    assert '<span class="p4" title="final: p=0.950; base: p=0.005">def</span>' in nt
+    assert "mean NLL (bits/token)" in nt and "&#x27;def&#x27; 0.01→0.95" in nt
     assert "in-training generation metric" in html and "chrf" in html
     assert "checkpoint selection: chosen on val" in html
     cost = html.split('id="cost"')[1]

@@ -1,7 +1,8 @@
 """The compare stage: what fine-tuning changed, written as JSON under run_dir/compare/.
 
     compare/next_token.json    per prompt: top-k first tokens per variant, entropy, KL / JS to
-                               the reference variant, whether the prompt occurs in training
+                               the reference variant, whether the prompt occurs in training, and
+                               one reply scored token by token by every variant
     compare/generations.json   the same prompts answered by every variant (greedy, same
                                settings), diffs against the reference, whether the code parses
     compare/token_classes.json token shares by class per variant (compare outputs, eval outputs)
@@ -94,7 +95,7 @@ def _fingerprint(run_dir: Path, exp: Any, variants: list[str]) -> str:
     from tunelab.evaluation.generation import variant_identity
 
     c = exp.compare
-    key = {"prompts": c.prompts, "n_prompts": c.n_prompts, "top_k": c.top_k, "max_new_tokens": c.max_new_tokens,
+    key = {"views": 2, "prompts": c.prompts, "n_prompts": c.n_prompts, "top_k": c.top_k, "max_new_tokens": c.max_new_tokens,
            "near_duplicate": c.near_duplicate, "data": exp.data.model_dump(mode="json"), "seed": exp.seed,
            "eval_seed": exp.eval.seed, "variants": [variant_identity(v, run_dir, exp) for v in variants]}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
@@ -106,8 +107,8 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
 
     import torch
 
-    from tunelab.compare.next_token import (divergences, entropy_bits, next_token_logprobs, prompt_cases, top_k,
-                                            training_overlap)
+    from tunelab.compare.next_token import (divergences, entropy_bits, next_token_logprobs, prompt_cases,
+                                            reply_token_probs, reply_view, top_k, training_overlap)
     from tunelab.data.mixing import build_splits
     from tunelab.evaluation.generation import TransformersGenerator
     from tunelab.evaluation.task import Prompt
@@ -132,8 +133,13 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
     cases = prompt_cases(exp, splits)
     overlap = training_overlap(cases, splits.train, cfg.near_duplicate)
     prompts = [Prompt(messages=c.messages) for c in cases]
-    logps, tops, outputs, rendered, timing = {}, {}, {}, [], {}
-    for ref in variants:
+    logps, tops, outputs, rendered, timing, scored = {}, {}, {}, [], {}, {}
+    # The reply each prompt is scored on: its reference when known, else the tuned variant's
+    # greedy output, so the tuned variant goes first when some prompt has no reference.
+    tuned = variants[1]
+    order = variants if all(c.reference for c in cases) else [tuned] + [v for v in variants if v != tuned]
+    replies = [(c.reference, "reference reply") if c.reference else (None, f"{tuned}'s output") for c in cases]
+    for ref in order:
         t0 = time.perf_counter()
         console.print(f"compare: {ref} on {len(cases)} prompts")
         model, tok = load_variant(ref, run_dir=run_dir)
@@ -143,11 +149,15 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
         logps[ref] = next_token_logprobs(model, tok, texts)
         tops[ref] = [top_k(lp, tok, cfg.top_k) for lp in logps[ref]]
         outputs[ref] = generate_outputs(gen, prompts, cfg.max_new_tokens, exp.eval.seed)
+        if ref == tuned:
+            replies = [(text, src) if text is not None else (out, src) for (text, src), out in zip(replies, outputs[ref])]
+        scored[ref] = [reply_token_probs(model, tok, t, r, cfg.max_new_tokens) for t, (r, _) in zip(texts, replies)]
         timing[ref] = round(time.perf_counter() - t0, 2)
         del model, gen
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+    last_tok = tok
 
     reference = variants[0]
     items = []
@@ -158,6 +168,7 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
             "top": {v: tops[v][i] for v in variants},
             "entropy_bits": {v: entropy_bits(logps[v][i]) for v in variants},
             "divergence": {v: divergences(logps[reference][i], logps[v][i]) for v in variants if v != reference},
+            "reply": reply_view(last_tok, replies[i][1], {v: scored[v][i] for v in variants}, reference),
         })
     meta = {"fingerprint": fp, "variants": variants, "reference": reference, "seconds": timing,
             "chat_template": exp.data.chat_template}

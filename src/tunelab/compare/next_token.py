@@ -3,13 +3,18 @@
 For each prompt, rendered with the run's chat template exactly as in training (the text before
 the reply, generation prompt included, tokenized without extra special tokens), the
 distribution of the first reply token: top-k tokens with probabilities per variant, entropy,
-and KL / Jensen-Shannon divergence to the reference variant, in bits. Each prompt is also
+and KL / Jensen-Shannon divergence to the reference variant, in bits. Beyond the first token,
+one reply per prompt is scored token by token by every variant (teacher-forced): the case's
+reference reply when it has one, else the tuned variant's greedy output. That gives each
+variant's probability of every reply token and its own top-1 token there, which shows where in
+an answer fine-tuning moved the model, not only how it starts. Each prompt is also
 looked up in the run's training split (exact, or a near duplicate by character 5-gram Jaccard),
 because a "changed" answer on a prompt the model trained on shows memorisation, not transfer.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -109,6 +114,56 @@ def next_token_logprobs(model: Any, tokenizer: Any, texts: Sequence[str]) -> tor
         logits = model(input_ids=ids).logits[0, -1].float()  # [vocab]
         rows.append(torch.log_softmax(logits.double(), dim=-1).cpu())
     return torch.stack(rows) if rows else torch.zeros(0, 0, dtype=torch.float64)
+
+
+@torch.no_grad()
+def reply_token_probs(model: Any, tokenizer: Any, prompt_text: str, reply: str, max_tokens: int) -> dict[str, Any]:
+    """Teacher-forced scoring of `reply` after the rendered `prompt_text`.
+
+    The prompt is tokenized as in `next_token_logprobs` and the reply on its own (both without
+    extra special tokens), at most `max_tokens` reply tokens. One forward pass over prompt + reply.
+
+    Returns:
+        {"ids": reply token ids, "prob": probability of each reply token given everything before
+        it, "top1": the variant's most likely token id at each reply position}.
+    """
+    p_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    r_ids = tokenizer(reply, add_special_tokens=False)["input_ids"][:max_tokens]
+    if not r_ids or not p_ids:
+        return {"ids": [], "prob": [], "top1": []}
+    ids = torch.tensor([p_ids + r_ids], device=model.device)
+    logits = model(input_ids=ids).logits[0, len(p_ids) - 1 : -1].float()  # [len(reply), vocab]
+    logp = torch.log_softmax(logits, dim=-1)
+    target = torch.tensor(r_ids, device=logp.device)[:, None]
+    probs = logp.gather(-1, target).squeeze(-1).double().exp()
+    return {"ids": r_ids, "prob": [float(x) for x in probs.cpu()], "top1": [int(x) for x in logp.argmax(-1).cpu()]}
+
+
+def reply_view(tokenizer: Any, source: str, scored: dict[str, dict[str, Any]], reference: str) -> dict[str, Any]:
+    """The per-token view of one reply scored by every variant (`scored`: variant -> the output of
+    `reply_token_probs`): decoded tokens, each variant's probabilities and top-1 tokens, its mean
+    negative log-likelihood in bits per token, how often its top-1 is the reply's token, and the
+    tokens whose probability moved most against `reference`."""
+    ids = next(iter(scored.values()))["ids"]
+    if any(r["ids"] != ids for r in scored.values()):
+        return {"source": source, "skipped": "the variants tokenize this reply differently; no per-token comparison"}
+    dec = [tokenizer.decode([i]) for i in ids]
+    view: dict[str, Any] = {"source": source, "tokens": dec, "prob": {}, "top1": {}, "mean_nll_bits": {},
+                            "top1_agreement": {}, "largest_changes": {}}
+    for v, r in scored.items():
+        view["prob"][v] = [round(p, 6) for p in r["prob"]]
+        view["top1"][v] = [tokenizer.decode([i]) for i in r["top1"]]
+        n = max(1, len(ids))
+        view["mean_nll_bits"][v] = sum(-math.log(max(p, 1e-300)) for p in r["prob"]) / n / LOG2 if ids else None
+        view["top1_agreement"][v] = sum(a == b for a, b in zip(r["top1"], ids)) / n if ids else None
+    for v in scored:
+        if v == reference:
+            continue
+        ref_p, p = scored[reference]["prob"], scored[v]["prob"]
+        order = sorted(range(len(ids)), key=lambda j: -abs(p[j] - ref_p[j]))[:5]
+        view["largest_changes"][v] = [{"position": j, "token": dec[j], "prob_reference": round(ref_p[j], 6),
+                                       "prob": round(p[j], 6)} for j in order]
+    return view
 
 
 def top_k(logp: torch.Tensor, tokenizer: Any, k: int) -> list[dict[str, Any]]:

@@ -45,10 +45,12 @@ class Figure:
 @dataclass
 class Pre:
     """Preformatted text in runs of (kind, text); kind: "" plain, "mask" (carries loss),
-    "same" / "new" / "gone" (diff against a reference output)."""
+    "same" / "new" / "gone" (diff against a reference output), "p0".."p4" (a token's probability
+    bucket, lowest first). `titles`, if given, is a tooltip per segment (HTML only)."""
 
     segments: list[tuple[str, str]]
     label: str = ""
+    titles: list[str] | None = None
 
 
 @dataclass

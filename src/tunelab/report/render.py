@@ -38,7 +38,12 @@ def _cell(c: Cell, tag: str = "td") -> str:
 
 
 def _pre(p: Pre) -> str:
-    runs = "".join(f'<span class="{_e(k)}">{_e(t)}</span>' if k else _e(t) for k, t in p.segments)
+    def span(kind: str, text: str, title: str) -> str:
+        if not kind and not title:
+            return _e(text)
+        return f'<span class="{_e(kind)}"' + (f' title="{_e(title)}"' if title else "") + f">{_e(text)}</span>"
+
+    runs = "".join(span(k, t, h) for (k, t), h in zip(p.segments, p.titles or [""] * len(p.segments)))
     return f"<pre>{runs}</pre>"
 
 

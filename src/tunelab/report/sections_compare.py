@@ -140,7 +140,43 @@ def next_token_section(run: RunFiles, sid: str, prefix: str, max_chars: int) -> 
         fig = plots.next_token_bars(p["top"])
         s.blocks.append(Figure(f"{prefix}next-token-{i + 1}", plots.to_svg(fig, f"{prefix}nt{i + 1}"),
                                f"top-{nt.get('top_k')} first tokens of prompt {i + 1}"))
+        s.blocks += reply_blocks(p.get("reply"), ref)
     return s
+
+
+PROB_BUCKETS = (0.01, 0.1, 0.5, 0.9)  # p0: < 1%, p1: < 10%, p2: < 50%, p3: < 90%, p4: >= 90%
+
+
+def reply_blocks(reply: dict[str, Any] | None, ref: str) -> list[Any]:
+    """One reply scored token by token by every variant: a table (mean NLL, top-1 agreement, the
+    tokens that moved most) and the reply per variant, each token tinted by its probability."""
+    if not reply:
+        return []
+    if reply.get("skipped") or not reply.get("tokens"):
+        return [Para(f"Per-token view of the {reply.get('source')}: {reply.get('skipped') or 'empty reply'}.", "note")]
+    out: list[Any] = [Para(
+        f"The {reply['source']} scored token by token by each variant (teacher-forced): red = the variant found the "
+        "token unlikely (< 1%, < 10%), yellow = < 50%, green = likely (< 90%, >= 90%); hover a token for its "
+        f"probability under the variant and under {ref}, and the variant's own top-1 token there.", "note")]
+    rows = []
+    for v, probs in reply["prob"].items():
+        moved = ", ".join(f"{m['token']!r} {m['prob_reference']:.2f}→{m['prob']:.2f}"
+                          for m in (reply.get("largest_changes") or {}).get(v, [])[:3])
+        rows.append([v, Cell(fmt(reply["mean_nll_bits"].get(v)), "num"),
+                     Cell(fmt(reply["top1_agreement"].get(v)), "num"), moved or "-"])
+    out.append(table(["variant", "mean NLL (bits/token)", "top-1 = reply token", f"largest moves vs {ref}"], rows,
+                     f"{len(reply['tokens'])} tokens"))
+    ref_probs = reply["prob"].get(ref) or []
+    for v, probs in reply["prob"].items():
+        segments, titles = [], []
+        for j, (tok, p) in enumerate(zip(reply["tokens"], probs)):
+            bucket = sum(p >= b for b in PROB_BUCKETS)
+            segments.append((f"p{bucket}", tok))
+            top1 = reply["top1"][v][j]
+            titles.append(f"{v}: p={p:.3f}" + (f"; {ref}: p={ref_probs[j]:.3f}" if v != ref and ref_probs else "")
+                          + ("" if top1 == tok else f"; {v}'s top-1: {top1!r}"))
+        out.append(Pre(segments, f"{v}: reply tokens by probability", titles))
+    return out
 
 
 def token_class_section(run: RunFiles, sid: str, prefix: str) -> Section | None:
