@@ -111,8 +111,17 @@ def test_an_interrupted_eval_resumes_without_redoing_finished_samples(tmp_path):
     assert len(log) == 6  # only the samples that were not finished
     assert len(read_jsonl(path)) == 10
     log.clear()
+    summary = path.parent / "summary.json"
+    summary.write_text(json.dumps({**read_json(summary), "marker": 1}))
     evaluate_run(run, EXP, cfg, session_factory=lambda ref: FakeSession(ref, log))
-    assert log == []  # everything cached
+    assert log == []  # everything cached ...
+    assert read_json(summary)["marker"] == 1  # ... the summary too: not recomputed
+    # Other CI settings re-summarise the cached records without generating again.
+    evaluate_run(run, EXP, cfg.model_copy(update={"confidence": 0.9}), session_factory=lambda ref: FakeSession(ref, log))
+    assert log == [] and read_json(summary)["ci"]["confidence"] == 0.9
+    # Fewer items (a lower limit) is another summary, from the same cache.
+    evaluate_run(run, EXP, cfg.model_copy(update={"limit": 5}), session_factory=lambda ref: FakeSession(ref, log))
+    assert log == [] and read_json(summary)["n"] == 5
     # Changing what generation depends on (here n) invalidates the cache.
     evaluate_run(run, EXP, cfg.model_copy(update={"n": 2}), session_factory=lambda ref: FakeSession(ref, log))
     assert len(log) == 10 and len(read_jsonl(path)) == 10

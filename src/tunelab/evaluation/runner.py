@@ -31,7 +31,7 @@ from tunelab.evaluation.generation import VariantSession, make_judge
 from tunelab.evaluation.task import (
     PROMPT_VARIANTS, EvalError, GenerationSettings, PromptOptions, Sample, SampleScore, ScoringContext, Task,
 )
-from tunelab.runs import append_jsonl, atomic_write_text, read_jsonl, write_json
+from tunelab.runs import append_jsonl, atomic_write_text, read_json, read_jsonl, write_json
 
 SessionFactory = Callable[[str], VariantSession]
 
@@ -136,6 +136,17 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Variant
     if progress is not None and done:
         progress(len(done))
     pending = [s for s in samples if s.id not in done]
+    ci = {"confidence": cfg.confidence, "n_resamples": cfg.bootstrap_resamples, "seed": cfg.seed}
+    items = hashlib.sha256("\n".join(str(s.id) for s in samples).encode()).hexdigest()[:16]
+    if not pending and (out_dir / "summary.json").is_file():
+        # Every record is cached: the summary (bootstrap CIs cost seconds per corpus metric) is
+        # current if it was written for these records, items and CI settings.
+        try:
+            old = read_json(out_dir / "summary.json")
+        except (OSError, ValueError):
+            old = {}
+        if old.get("fingerprint") == fp and old.get("items") == items and old.get("ci") == ci:
+            return old
     shots = task.fewshot(opts) if opts.variant == "few-shot" and pending else []
     chunk = max(1, cfg.batch_size) * 2
     for start in range(0, len(pending), chunk):
@@ -165,7 +176,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Variant
     summary.update(variant=session.ref, split=split, prompt=dataclasses.asdict(opts),
                    generation=dataclasses.asdict(settings) if task.mode == "generate" else None,
                    backend=session.backend if task.mode == "generate" else "transformers",
-                   fingerprint=fp, judge=judge_id if task.mode == "generate" else None)
+                   fingerprint=fp, judge=judge_id if task.mode == "generate" else None, items=items)
     write_json(out_dir / "summary.json", summary)
     return summary
 
