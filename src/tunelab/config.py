@@ -387,8 +387,15 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
             node[part] = value
             return
         default: Any = [] if isinstance(node.get(part), list) else {}
-        node = node.setdefault(part, default)
-        model = _sub_model(model, part) if model is not None else None
+        child = node.setdefault(part, default)
+        sub = _sub_model(model, part) if model is not None else None
+        if model is not None and sub is None and isinstance(child, dict):
+            # A free-form mapping (sweep.grid, sweep.zip) whose keys are dotted config keys
+            # themselves: the rest of the path is one key, so `sweep.grid.lora.r=[4, 8]` sets
+            # grid["lora.r"].
+            child[".".join(parts[i + 1 :])] = value
+            return
+        node, model = child, sub
         if not isinstance(node, (dict, list)):
             raise ConfigError(f"--set {key}: '{'.'.join(parts[: i + 1])}' is a value, not a section")
 

@@ -101,6 +101,17 @@ def test_apply_override_creates_nested_sections():
     assert raw == {"train": {"early_stopping": {"patience": 3}}}
 
 
+def test_sweep_grid_keys_are_dotted_config_keys_on_the_command_line(tmp_path):
+    raw: dict = {}
+    apply_override(raw, "sweep.grid.lora.r=[4, 8]")
+    apply_override(raw, "sweep.grid.data.sources.0.weight=[1, 3]")
+    apply_override(raw, "sweep.zip.lora.alpha=[8, 16]")
+    assert raw == {"sweep": {"grid": {"lora.r": [4, 8], "data.sources.0.weight": [1, 3]},
+                             "zip": {"lora.alpha": [8, 16]}}}
+    exp = load_config(write(tmp_path, MINIMAL), ["sweep.grid.lora.r=[4, 8]", "sweep.grid.train.lr=[0.0001]"])
+    assert exp.sweep.grid == {"lora.r": [4, 8], "train.lr": [0.0001]}
+
+
 def test_config_reference_doc_is_current():
     """docs/config.md is generated from the typed config; regenerate with `tunelab config reference`."""
     from tunelab.config import reference_markdown
