@@ -1,6 +1,6 @@
 """Training throughput: tunelab's loop vs TRL's SFTTrainer, same model, data and LoRA settings.
 
-    python bench/train_throughput.py [--model builtin:tiny-code] [--steps 40] [--batch-size 8]
+    python bench/train_throughput.py [--model builtin:tiny-code] [--steps 40] [--batch-size 8] [--bf16]
 
 Each variant (tunelab padded/packed, TRL padded/packed) runs in its own subprocess so that
 peak RSS is its own, one after the other in this one invocation. Both sides get the same
@@ -8,6 +8,8 @@ pre-tokenized examples (tunelab's chat template and assistant-only labels; TRL r
 `input_ids` + `completion_mask`, so it trains on exactly the same tokens), the same LoRA
 (r, alpha, target modules, no dropout), batch size, learning rate, schedule and step count.
 Afterwards every adapter is scored by the same function on the same validation examples.
+`--bf16` runs both sides with bf16 autocast over float32 weights (tunelab
+`train.mixed_precision: bf16`, TRL `bf16=True`).
 
 Printed: tokens/s (non-padding input tokens per second of the training loop), peak RSS, final
 validation loss, and the ratios tunelab / TRL.
@@ -47,6 +49,7 @@ def experiment(args, packed: bool):
             "max_steps": args.steps, "batch_size": args.batch_size, "lr": 5e-4, "warmup_steps": 4,
             "scheduler": "cosine", "log_every": args.steps, "eval_every": 10**6, "save_every": 10**6,
             "keep_last": 1, "max_eval_examples": args.val_examples,
+            "mixed_precision": "bf16" if args.bf16 else "no",
         },
     })
 
@@ -120,7 +123,7 @@ def run_trl(args, packed: bool, out: Path) -> dict:
         learning_rate=5e-4, lr_scheduler_type="cosine", warmup_steps=4, logging_steps=args.steps,
         save_strategy="no", eval_strategy="no", report_to="none", use_cpu=True, seed=0,
         completion_only_loss=True, packing=packed, padding_free=packed, max_length=args.seq_len,
-        include_num_input_tokens_seen="non_padding", dataloader_num_workers=0, bf16=False,
+        include_num_input_tokens_seen="non_padding", dataloader_num_workers=0, bf16=bool(args.bf16),
     )
     lora = LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0,
                       target_modules=target_modules_for(model, exp.lora), task_type="CAUSAL_LM")
@@ -151,6 +154,7 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=2000)
     ap.add_argument("--val-examples", type=int, default=64)
     ap.add_argument("--only", choices=["tunelab", "trl"], default=None)
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast over float32 weights on both sides")
     ap.add_argument("--worker", choices=["tunelab", "trl"], help=argparse.SUPPRESS)
     ap.add_argument("--packed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -163,7 +167,8 @@ def main() -> None:
             continue
         cmd = [sys.executable, __file__, "--worker", name, "--packed", str(int(packed)), "--model", args.model,
                "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--seq-len", str(args.seq_len),
-               "--rank", str(args.rank), "--examples", str(args.examples), "--val-examples", str(args.val_examples)]
+               "--rank", str(args.rank), "--examples", str(args.examples), "--val-examples", str(args.val_examples),
+               *(["--bf16"] if args.bf16 else [])]
         label = f"{name} {'packed' if packed else 'padded'}"
         print(f"running {label} ...", flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
@@ -173,7 +178,7 @@ def main() -> None:
             raise SystemExit(f"{label} failed")
         results[label] = json.loads(line[-1][len("RESULT "):])
     print(f"\nmodel {args.model}, LoRA r={args.rank}, batch {args.batch_size}, max_seq_len {args.seq_len}, "
-          f"{args.steps} steps, {os.cpu_count()} CPU cores")
+          f"{args.steps} steps, {os.cpu_count()} CPU cores, {'bf16 autocast' if args.bf16 else 'float32'}")
     print(f"{'variant':<18}{'tokens/s':>10}{'peak RSS MB':>13}{'val loss':>10}")
     for label, r in results.items():
         print(f"{label:<18}{r['tokens_per_s']:>10.0f}{r['peak_rss_mb']:>13.0f}{r['val_loss']:>10.4f}")

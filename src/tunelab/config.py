@@ -155,6 +155,11 @@ class TrainConfig(Section):
     eval_batch_size: int | None = Field(None, ge=1)
     max_eval_examples: int | None = Field(None, ge=1, description="Cap on val/test examples scored per evaluation.")
     gradient_checkpointing: bool = False
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
+        "auto",
+        description="Autocast of the forward pass with float32 master weights. auto = bf16/fp16 on CUDA with that "
+        "model.dtype, none on CPU; bf16 on a CPU with AVX512-BF16 or AMX trains faster than float32.",
+    )
     compile: bool = False
     num_workers: int = Field(0, ge=0)
     generation_metric: GenerationMetricConfig = Field(default_factory=GenerationMetricConfig)

@@ -42,6 +42,25 @@ def test_gradient_checkpointing_changes_memory_not_losses(tmp_path):
     assert losses(ckpt) == pytest.approx(losses(plain), rel=1e-5)
 
 
+def test_bf16_mixed_precision_on_cpu_autocasts_with_float32_weights(tmp_path):
+    _, plain = run(tmp_path, "plain")
+    summary, mixed = run(tmp_path, "bf16", "train.mixed_precision=bf16")
+    assert losses(mixed) != losses(plain)  # the forward pass really ran in bfloat16 ...
+    assert losses(mixed) == pytest.approx(losses(plain), rel=0.05)  # ... to within its rounding
+    assert summary["stop_reason"] == "max_steps"
+    from safetensors.torch import load_file
+
+    weights = load_file(tmp_path / "bf16" / "final" / "adapter_model.safetensors")
+    assert {str(t.dtype) for t in weights.values()} == {"torch.float32"}  # master weights stay float32
+
+
+def test_fp16_mixed_precision_needs_cuda(tmp_path):
+    from tunelab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.mixed_precision: fp16 needs a CUDA device"):
+        run(tmp_path, "fp16", "train.mixed_precision=fp16", "model.device=cpu")
+
+
 def test_packed_data_trains_and_logs_every_split(tmp_path):
     summary, rows = run(tmp_path, "p", "data.packing=true", "data.max_seq_len=128")
     assert summary["stop_reason"] == "max_steps" and summary["steps"] == 6

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from tunelab.config import Experiment
-from tunelab.errors import TrainingError
+from tunelab.errors import ConfigError, TrainingError
 from tunelab.runs import (RunPaths, append_jsonl, peak_memory, prepare_run_dir, read_json,
                           truncate_metrics, write_json)
 from tunelab.training import checkpoint as ckpt
@@ -266,11 +266,24 @@ def _accelerator(exp: Experiment):
 
     device = pick_device(exp.model.device)
     dtype = pick_dtype(exp.model.dtype, device)
-    mixed = "no"
-    if device.type == "cuda" and dtype == torch.bfloat16:
-        mixed = "bf16"
-    elif device.type == "cuda" and dtype == torch.float16:
-        mixed = "fp16"
+    mixed = exp.train.mixed_precision
+    if mixed == "auto":
+        mixed = "no"
+        if device.type == "cuda" and dtype == torch.bfloat16:
+            mixed = "bf16"
+        elif device.type == "cuda" and dtype == torch.float16:
+            mixed = "fp16"
+    elif mixed == "fp16" and device.type != "cuda":
+        raise ConfigError(f"train.mixed_precision: fp16 needs a CUDA device (this run is on {device.type}); "
+                          "use bf16 or no")
+    from accelerate.state import AcceleratorState
+
+    state = AcceleratorState._shared_state
+    if state and str(state.get("_mixed_precision", mixed)) != mixed:
+        # accelerate keeps one precision per process and refuses another; a process that trains
+        # several runs (a notebook, the tests) may change it between runs. The process group
+        # (PartialState) is kept.
+        AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(cpu=device.type == "cpu", mixed_precision=mixed)
 
 
