@@ -300,6 +300,9 @@ class ReportConfig(Section):
     )
     currency: str = Field("USD", description="Label of the price.")
     examples_per_category: int = Field(2, ge=0, description="Failure examples shown per failure category.")
+    wins_per_task: int = Field(
+        3, ge=0, description="Items shown per task where the tuned variant beats the reference, and as many where it loses."
+    )
     max_chars: int = Field(1500, ge=100, description="Long texts (prompts, generations) are cut to this many characters.")
 
 

@@ -221,3 +221,16 @@ def test_bad_arguments(tmp_path):
         parse_report_overrides(["train.lr=1"])
     with pytest.raises(ConfigError):
         parse_report_overrides(["report.price_per_device_hour=-1"])
+
+
+def test_wins_and_losses_item_by_item(report):
+    _, html, md = report
+    wins = html.split('id="wins"')[1].split("</section>")[0]
+    # math-word: base right on every 4th item, final on every 2nd -> final better on 7, worse on none
+    row = re.search(r"<tr><td>math-word</td>.*?</tr>", wins, re.DOTALL).group()
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    assert cells[2:] == ["30", "7", "0", "23"]
+    assert "math-word / m2: final better (accuracy 0 → 1)" in wins
+    assert "math-word / m4:" not in wins  # both right: a tie, not shown
+    assert "#### 2" in wins and "similarity / s0: final better (chrf 20 → 40)" in wins
+    assert "What changed item by item" in md

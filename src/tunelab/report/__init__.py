@@ -27,7 +27,7 @@ from tunelab.report.render import figure_files, render_html, render_markdown
 from tunelab.runs import atomic_write_text, read_json
 
 # Section ids a single-run report can have, in order (the browser test looks for them).
-RUN_SECTIONS = ("experiment", "data", "training", "checkpoints", "results", "paired", "next-token",
+RUN_SECTIONS = ("experiment", "data", "training", "checkpoints", "results", "paired", "wins", "next-token",
                 "token-classes", "generations", "failures", "cost")
 SWEEP_SECTIONS = ("trials", "tradeoff", "pareto", "val-curves", "seeds", "sweep-cost")
 
@@ -44,6 +44,7 @@ def run_sections(run: RunFiles, overrides: dict[str, Any] | None = None, prefix:
         sr.checkpoint_section(run, f"{p}checkpoints", p),
         sc.results_section(run, f"{p}results"),
         sc.paired_section(run, f"{p}paired"),
+        sc.wins_section(run, f"{p}wins", cfg.wins_per_task, n),
         sc.next_token_section(run, f"{p}next-token", p, n),
         sc.token_class_section(run, f"{p}token-classes", p),
         sc.generations_section(run, f"{p}generations", n),

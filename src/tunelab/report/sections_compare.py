@@ -232,6 +232,62 @@ def generations_section(run: RunFiles, sid: str, max_chars: int) -> Section | No
     return s
 
 
+def wins_section(run: RunFiles, sid: str, per_task: int, max_chars: int) -> Section | None:
+    """Per task: on which items the tuned variant beats the reference and on which it loses, by
+    the task's first per-sample metric, with the two generations of the clearest cases side by
+    side. The paired test says whether a difference is real; this says what it consists of."""
+    ref = _reference(run)
+    tuned = (run.compare.get("paired") or {}).get("tuned")
+    if not tuned or ref not in run.eval_dirs or tuned not in run.eval_dirs:
+        return None
+    rows, blocks = [], []
+    for task in [t for t in run.eval_dirs[ref] if t in run.eval_dirs[tuned]]:
+        metrics = (run.evals.get(tuned, {}).get(task) or {}).get("metrics", {})
+        name = next((m for m, v in metrics.items() if v.get("aggregation", "mean") == "mean"), None)
+        if name is None:
+            continue
+        higher = metrics[name].get("higher_is_better", True)
+        recs = {v: {str(r["id"]): r for r in read_jsonl(run.eval_dirs[v][task] / "samples.jsonl") if "id" in r}
+                for v in (ref, tuned)}
+        gains = []
+        for i, r in recs[tuned].items():
+            a, b = (recs[ref].get(i, {}).get("values") or {}).get(name), (r.get("values") or {}).get(name)
+            if a is not None and b is not None:
+                gains.append(((b - a) if higher else (a - b), i, a, b))
+        if not gains:
+            continue
+        wins = sorted((g for g in gains if g[0] > 0), key=lambda g: -g[0])
+        losses = sorted((g for g in gains if g[0] < 0), key=lambda g: g[0])
+        rows.append([task, f"{name} {'↑' if higher else '↓'}", Cell(fmt(len(gains)), "num"),
+                     Cell(fmt(len(wins)), "num better" if wins else "num"),
+                     Cell(fmt(len(losses)), "num worse" if losses else "num"),
+                     Cell(fmt(len(gains) - len(wins) - len(losses)), "num")])
+        for label, chosen in (("better", wins[:per_task]), ("worse", losses[:per_task])):
+            for _, i, a, b in chosen:
+                blocks.append(Heading(f"{task} / {i}: {tuned} {label} ({name} {fmt(a)} → {fmt(b)})"))
+                asked = _prompt_excerpt(recs[tuned][i].get("prompt"), max_chars)
+                if asked:
+                    blocks.append(Pre([("", asked)], "prompt (last user message)"))
+                cols = []
+                for v in (ref, tuned):
+                    r = recs[v][i]
+                    gen = (r.get("generations") or [""])[0]
+                    verdict = str(((r.get("scores") or [{}])[0] or {}).get("verdict", ""))
+                    cols.append((v, Pre([("", cut(visible(gen), max_chars, 40))]),
+                                 [Cell(f"{name} {fmt((r.get('values') or {}).get(name))}"), Cell(verdict)]))
+                blocks.append(Columns(cols))
+    if not rows:
+        return None
+    s = Section(sid, f"What changed item by item: {tuned} vs {ref}")
+    s.blocks.append(Para(f"Items where {tuned} scores better than {ref} on the task's first per-sample metric, and "
+                         f"where it scores worse (ties: same score). Below, up to {per_task} of the clearest of each, "
+                         "with both generations (the first sample of each). Whether the difference is more than "
+                         "chance is in the paired comparison.", "note"))
+    s.blocks.append(table(["task", "metric", "items", f"{tuned} better", f"{tuned} worse", "ties"], rows))
+    s.blocks += blocks
+    return s
+
+
 def _prompt_excerpt(prompt: Any, limit: int = 160) -> str:
     """The last user message of a stored prompt (messages or text), on one line."""
     if isinstance(prompt, list):
