@@ -290,15 +290,26 @@ def test_over_the_queue_limit_requests_get_429_at_once_never_a_hang(registry):
 
 
 def test_a_request_that_waits_too_long_in_the_queue_gets_503(registry):
-    long = {"model": "a", "messages": CHAT, "max_tokens": 600, "temperature": 1.0, "seed": 1,
-            "logit_bias": {"0": -100, "2": -100}}
+    from tunelab.serve.engine import Job
+
+    release = threading.Event()
+
+    def hold(cancelled):  # a job that keeps the worker busy until released: no timing guesswork
+        release.wait(30)
+        yield from ()
+
     with ServerThread(registry, ServeSettings(port=0, max_queue=4, queue_timeout_s=0.05)) as s:
-        first = threading.Thread(target=call, args=(s.url, "/chat/completions", long))
-        first.start()
-        _wait_for(lambda: s.app.worker.queued == 0 and s.app.worker.stats["submitted"] == 1)
-        status, _, text = call(s.url, "/chat/completions", chat("a"))
-        first.join(30)
+        worker = s.app.worker
+        worker.submit(Job(run=hold, emit=lambda event: None))
+        _wait_for(lambda: worker.queued == 0 and worker.stats["submitted"] == 1)  # the worker holds it
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(call, s.url, "/chat/completions", chat("a"))
+            _wait_for(lambda: worker.queued == 1)
+            time.sleep(0.2)  # longer than queue_timeout_s
+            release.set()
+            status, _, text = answer.result(30)
     assert status == 503 and "queue" in json.loads(text)["error"]["message"]
+    assert worker.stats["expired"] == 1
 
 
 def test_an_api_key_is_required_when_set(registry):
