@@ -321,6 +321,10 @@ def model_card(meta: dict) -> str:
     cfg, corpus = meta["config"], meta["corpus"]
     val = meta["val_loss"]
     precision = ("bf16 autocast with fp32 master weights" if cfg.get("precision") == "bf16" else "fp32")
+    hist = meta.get("history") or []
+    every = max(1, len(hist) // 10)
+    shown = [h for i, h in enumerate(hist) if i % every == every - 1 or i == len(hist) - 1]
+    curve = ", ".join(f"{h['step']}: {h['val_loss']:.3f}" for h in dict((h["step"], h) for h in shown).values())
     samples = "\n".join(
         f"  - `{s['prompt'].strip()}` -> parses: {'yes' if s['parses'] else 'no'}\n\n    ```python\n"
         + "\n".join("    " + line for line in s["text"].splitlines()) + "\n    ```" for s in meta.get("samples", []))
@@ -342,6 +346,7 @@ quickstart, the docs and the tests fine-tune a genuinely pretrained model offlin
 - **Held-out loss**: {val:.4f} nats/token (perplexity {math.exp(val):.1f}) on the first {cfg['eval_tokens']:,} held-out
   tokens (used to pick the checkpoint, step {meta['step']}); {meta['held_out_loss_all']:.4f} (perplexity
   {math.exp(meta['held_out_loss_all']):.1f}) on all {corpus['tokens']['val']:,} held-out tokens with the shipped bf16 weights.
+- **Held-out loss by step** (first {cfg['eval_tokens']:,} held-out tokens): {curve or 'not recorded'}.
 - **Recipe**: `tunelab pretrain configs/pretrain/{cfg['name']}.yaml --work-dir DIR --export DIR/export`
   (resumable: re-run the same command after an interruption).
 - **Greedy samples** (64 new tokens; "parses" = the complete lines are valid Python):
