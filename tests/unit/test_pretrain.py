@@ -112,3 +112,14 @@ def test_unknown_precision_names_the_allowed_values(tmp_path):
     recipe.write_text("precision: fp16\n")
     with pytest.raises(SystemExit, match="precision must be one of fp32, bf16"):
         PretrainConfig.from_yaml(recipe)
+
+
+def test_python_status_tells_a_cut_off_program_from_a_broken_one():
+    from tunelab.pretrain.train import python_status
+
+    assert python_status("def f(x):\n    return x + 1\n") == "parses"
+    assert python_status("class A:\n    def f(self):\n        return 1\n    def g(sel") == "parses"  # last line cut
+    assert python_status('def f(n):\n    """Return the\n    nth number.\n') == "prefix"  # open docstring
+    assert python_status("x = foo(1,\n      2,\n") == "prefix"  # open bracket
+    assert python_status("def f(:\n    pass\n") == "error"
+    assert python_status("def f():\n        return 1\n    return 2\n") == "error"  # bad dedent

@@ -291,11 +291,30 @@ def export(work_dir: Path, dest: Path) -> None:
 SAMPLE_PROMPTS = ("def fibonacci(n):", "class Stack:")
 
 
-def greedy_samples(model, tokenizer_dir: Path, max_new_tokens: int = 64) -> list[dict]:
-    """Greedy continuations of a few prompts, and whether they parse as Python (cut at the
-    last complete line, since generation stops mid-line)."""
+def python_status(text: str) -> str:
+    """"parses" when the complete lines of `text` are a valid program, "prefix" when they are
+    not yet one but could become one (an unclosed string, bracket or block: what a generation cut
+    at a token limit looks like), else "error". The code is only compiled, never run."""
     import ast
+    import codeop
+    import warnings
 
+    complete = text[: text.rfind("\n") + 1] if "\n" in text else text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SyntaxWarnings about odd escapes in generated strings
+        try:
+            ast.parse(complete)
+            return "parses"
+        except SyntaxError:
+            pass
+        try:  # None = incomplete input, as the interactive interpreter decides
+            return "prefix" if codeop.compile_command(complete, "<sample>", "exec") is None else "parses"
+        except (SyntaxError, ValueError, OverflowError):
+            return "error"
+
+
+def greedy_samples(model, tokenizer_dir: Path, max_new_tokens: int = 64) -> list[dict]:
+    """Greedy continuations of a few prompts and their `python_status`."""
     from transformers import PreTrainedTokenizerFast
 
     tok = PreTrainedTokenizerFast.from_pretrained(tokenizer_dir)
@@ -306,13 +325,8 @@ def greedy_samples(model, tokenizer_dir: Path, max_new_tokens: int = 64) -> list
             gen = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
                                  eos_token_id=tok.eos_token_id)
         text = prompt + tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)
-        complete = text[: text.rfind("\n") + 1] if "\n" in text else text
-        try:
-            ast.parse(complete)
-            parses = True
-        except SyntaxError:
-            parses = False
-        out.append({"prompt": prompt, "text": text, "parses": parses})
+        status = python_status(text)
+        out.append({"prompt": prompt, "text": text, "parses": status == "parses", "python": status})
     return out
 
 
@@ -325,8 +339,11 @@ def model_card(meta: dict) -> str:
     every = max(1, len(hist) // 10)
     shown = [h for i, h in enumerate(hist) if i % every == every - 1 or i == len(hist) - 1]
     curve = ", ".join(f"{h['step']}: {h['val_loss']:.3f}" for h in dict((h["step"], h) for h in shown).values())
+    verdict = {"parses": "parses", "prefix": "a valid unfinished prefix (an open string, bracket or block)",
+               "error": "syntax error"}
     samples = "\n".join(
-        f"  - `{s['prompt'].strip()}` -> parses: {'yes' if s['parses'] else 'no'}\n\n    ```python\n"
+        f"  - `{s['prompt'].strip()}` -> {verdict.get(s.get('python'), 'parses' if s['parses'] else 'syntax error')}"
+        "\n\n    ```python\n"
         + "\n".join("    " + line for line in s["text"].splitlines()) + "\n    ```" for s in meta.get("samples", []))
     return f"""# builtin:{cfg['name']}
 
@@ -349,7 +366,7 @@ quickstart, the docs and the tests fine-tune a genuinely pretrained model offlin
 - **Held-out loss by step** (first {cfg['eval_tokens']:,} held-out tokens): {curve or 'not recorded'}.
 - **Recipe**: `tunelab pretrain configs/pretrain/{cfg['name']}.yaml --work-dir DIR --export DIR/export`
   (resumable: re-run the same command after an interruption).
-- **Greedy samples** (64 new tokens; "parses" = the complete lines are valid Python):
+- **Greedy samples** (64 new tokens; judged on the complete lines, compiled, never run):
 {samples}
 - **License of the training data**: the Python standard library is distributed under the Python
   Software Foundation License; this model is a research toy for testing fine-tuning pipelines,
