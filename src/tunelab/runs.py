@@ -300,6 +300,12 @@ def check_resume_config(saved: dict[str, Any], exp: Experiment, warn: bool = Tru
     elsewhere (logging, tracking, later stages) only warn.
     """
     current = exp.model_dump(mode="json")
+    try:
+        # A key added to tunelab after the run was made is missing from its config.yaml: it
+        # ran with that key's default, so the saved config is compared with defaults filled in.
+        saved = type(exp).model_validate(saved).model_dump(mode="json")
+    except ValueError:
+        pass  # a config an older or newer tunelab cannot read: compare it as it is
     diffs = config_diff(saved, current)
     if not diffs:
         return

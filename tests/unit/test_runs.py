@@ -74,6 +74,19 @@ def test_resume_with_harmless_changes_warns_and_records_them(tmp_path):
     assert "log_every: 1" in (tmp_path / "run" / "config.yaml").read_text()
 
 
+def test_a_key_added_after_the_run_was_made_counts_as_its_default():
+    import warnings
+
+    saved = exp().model_dump(mode="json")
+    del saved["train"]["mixed_precision"]  # a run made before the key existed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_resume_config(saved, exp())  # it ran with the default: nothing changed
+    with pytest.raises(TrainingError, match=r"train.mixed_precision: 'auto' \(run\) -> 'bf16'"):
+        check_resume_config(saved, exp().model_copy(update={"train": exp().train.model_copy(
+            update={"mixed_precision": "bf16"})}))
+
+
 def test_config_diff_is_dotted():
     old = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
     assert config_diff(old, {"a": {"b": 2, "c": (1, 2)}, "d": 1, "e": 3}) == {"a.b": (1, 2), "e": (None, 3)}
