@@ -46,6 +46,12 @@ class LoraConfig(Section):
     target_modules: Literal["auto", "all-linear", "attention"] | list[str] = "auto"
     bias: Literal["none", "all", "lora_only"] = "none"
     use_rslora: bool = False
+    trainable_tokens: list[str] = Field(
+        default_factory=list,
+        description="Special tokens whose embedding rows are trained too (PEFT trainable tokens), e.g. "
+        "['<|im_start|>', '<|im_end|>'] for a base model that never saw its chat template's tokens and so never "
+        "learns to stop.",
+    )
 
 
 class SourceConfig(Section):

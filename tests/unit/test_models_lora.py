@@ -129,3 +129,43 @@ def test_saved_adapter_is_plain_peft_and_reproduces_logits(tmp_path, tiny_qwen2_
     reloaded = PeftModel.from_pretrained(fresh, tmp_path / "adapter").eval()
     with torch.no_grad():
         assert torch.allclose(reloaded(IDS).logits, tuned_logits, atol=1e-5)
+
+
+def test_trainable_tokens_train_only_those_embedding_rows_and_survive_a_reload(tmp_path, tiny_qwen2_dir):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from tunelab.models.loading import load_tokenizer
+
+    tok = load_tokenizer(ModelConfig(name=str(tiny_qwen2_dir)))
+    special = [t for t in tok.all_special_tokens][:2]
+    ids = sorted({tok.convert_tokens_to_ids(t) for t in special})
+    model = attach_lora(_base(tiny_qwen2_dir), LoraConfig(r=4, trainable_tokens=special), tok)
+    extra = [n for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n]
+    assert len(extra) == 1 and "trainable_tokens_delta" in extra[0]
+    delta = dict(model.named_parameters())[extra[0]]
+    assert delta.shape[0] == len(ids)
+    # Training them changes the embedding of those tokens and of no other.
+    before = model.get_input_embeddings()(torch.arange(40)).detach().clone()
+    with torch.no_grad():
+        delta.add_(1.0)
+    after = model.get_input_embeddings()(torch.arange(40)).detach()
+    changed = [i for i in range(40) if not torch.allclose(before[i], after[i])]
+    assert changed == [i for i in ids if i < 40]
+    model.eval()
+    probe = torch.tensor([[ids[0], 5, 17, ids[-1], 9]])
+    with torch.no_grad():
+        tuned = model(probe).logits
+    model.save_pretrained(tmp_path / "adapter")
+    fresh = AutoModelForCausalLM.from_pretrained(tiny_qwen2_dir, dtype=torch.float32)
+    reloaded = PeftModel.from_pretrained(fresh, tmp_path / "adapter").eval()
+    with torch.no_grad():
+        assert torch.allclose(reloaded(probe).logits, tuned, atol=1e-5)
+
+
+def test_an_unknown_trainable_token_is_a_clear_error(tiny_qwen2_dir):
+    from tunelab.models.loading import load_tokenizer
+
+    tok = load_tokenizer(ModelConfig(name=str(tiny_qwen2_dir)))
+    with pytest.raises(ModelError, match=r"lora.trainable_tokens: '<\|nope\|>' is not a token.*special tokens: "):
+        attach_lora(_base(tiny_qwen2_dir), LoraConfig(trainable_tokens=["<|nope|>"]), tok)

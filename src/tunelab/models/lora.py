@@ -8,6 +8,7 @@ embeddings or the output head. Families without a preset fall back to peft's `al
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 
@@ -105,11 +106,14 @@ def target_modules_for(model: torch.nn.Module, lora_cfg: LoraConfig) -> list[str
     return found
 
 
-def attach_lora(model: torch.nn.Module, lora_cfg: LoraConfig) -> torch.nn.Module:
+def attach_lora(model: torch.nn.Module, lora_cfg: LoraConfig, tokenizer: Any = None) -> torch.nn.Module:
     """Wrap `model` in a PEFT LoRA model, or unfreeze everything when LoRA is disabled.
 
     With `lora.enabled: false` every parameter is trainable (full fine-tuning) and the model is
-    returned unwrapped.
+    returned unwrapped. `lora.trainable_tokens` (token strings, looked up in `tokenizer`) also
+    trains those rows of the input embedding (and of a tied output layer): LoRA alone cannot
+    move an embedding row, so a base model whose end-of-turn token was never trained cannot
+    learn to emit it.
     """
     if not lora_cfg.enabled:
         if getattr(model, "is_loaded_in_4bit", False):
@@ -131,8 +135,26 @@ def attach_lora(model: torch.nn.Module, lora_cfg: LoraConfig) -> torch.nn.Module
         bias=lora_cfg.bias,
         use_rslora=lora_cfg.use_rslora,
         task_type="CAUSAL_LM",
+        trainable_token_indices=token_indices(lora_cfg.trainable_tokens, tokenizer) or None,
     )
     return get_peft_model(model, peft_cfg)
+
+
+def token_indices(tokens: list[str], tokenizer: Any) -> list[int]:
+    """Ids of `lora.trainable_tokens`; each must be one token of the tokenizer."""
+    if not tokens:
+        return []
+    if tokenizer is None:
+        raise ModelError("lora.trainable_tokens needs the tokenizer to look the tokens up")
+    ids = []
+    vocab = tokenizer.get_vocab()
+    for t in tokens:
+        if t not in vocab:
+            specials = ", ".join(tokenizer.all_special_tokens) or "none"
+            raise ModelError(f"lora.trainable_tokens: '{t}' is not a token of this tokenizer "
+                             f"(its special tokens: {specials})")
+        ids.append(vocab[t])
+    return sorted(set(ids))
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:

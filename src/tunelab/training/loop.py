@@ -295,7 +295,7 @@ def _load_model(exp: Experiment, device: torch.device):
     model, tokenizer = load_base(exp.model, device)
     if exp.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    return attach_lora(model, exp.lora), tokenizer
+    return attach_lora(model, exp.lora, tokenizer), tokenizer
 
 
 def _check_layouts(loss_model: TokenLossModel, rows, pad_id: int, packed: bool, exp: Experiment,
