@@ -229,7 +229,24 @@ def test_variant_identity_follows_the_adapter_weights(tmp_path):
     assert before == variant_identity("final", run, EXP)
     (run / "final" / "adapter_model.safetensors").write_bytes(b"weights-2")  # retrained
     assert variant_identity("final", run, EXP) != before
-    assert variant_identity("base", run, EXP) == "base:builtin:tiny-random-qwen2@None"
+    assert variant_identity("base", run, EXP).startswith("base:builtin:tiny-random-qwen2@None#")
+
+
+def test_a_builtin_base_is_identified_by_its_weights(tmp_path, monkeypatch):
+    """A newer tunelab may ship other weights under the same builtin name: caches must notice."""
+    from tunelab.evaluation.generation import variant_identity
+    from tunelab.models import loading
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    monkeypatch.setattr(loading, "resolve_model_path", lambda name, need_weights=True: str(shipped))
+    run = make_run(tmp_path)
+    (run / "final" / "adapter_model.safetensors").write_bytes(b"adapter")
+    (shipped / "model.safetensors").write_bytes(b"old weights")
+    base, final = variant_identity("base", run, EXP), variant_identity("final", run, EXP)
+    (shipped / "model.safetensors").write_bytes(b"new weights")
+    assert variant_identity("base", run, EXP) != base
+    assert variant_identity("final", run, EXP) != final  # the adapter sits on another base now
 
 
 def test_endpoint_backend_and_judges_are_built_from_the_config(tmp_path):

@@ -273,12 +273,29 @@ def _ref_dir(ref: str, run_dir: Path) -> Path:
     return Path(ref) if Path(ref).is_dir() else run_ref_dir(run_dir, ref)
 
 
+def base_identity(exp: Any) -> str:
+    """`base:<name>@<revision>`; a built-in model also gets a hash of its weights, since a newer
+    tunelab may ship other weights under the same name (and cached results must not survive that)."""
+    ident = f"base:{exp.model.name}@{exp.model.revision}"
+    if str(exp.model.name).startswith("builtin:"):
+        from tunelab.models.loading import resolve_model_path
+
+        folder = Path(resolve_model_path(exp.model.name))
+        h = hashlib.sha256()
+        for f in sorted(folder.glob("*.safetensors")):
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        ident += f"#{h.hexdigest()[:16]}"
+    return ident
+
+
 def variant_identity(ref: str, run_dir: Path, exp: Any) -> str:
-    """`base:<name>@<revision>`, or a hash of the variant folder's weight and config files."""
+    """`base_identity`, or a hash of it and of the variant folder's weight and config files."""
     if ref == "base":
-        return f"base:{exp.model.name}@{exp.model.revision}"
+        return base_identity(exp)
     folder = _ref_dir(ref, run_dir)
-    h = hashlib.sha256(f"base:{exp.model.name}@{exp.model.revision}".encode())
+    h = hashlib.sha256(base_identity(exp).encode())
     for f in sorted(folder.iterdir()):
         if f.suffix in (".safetensors", ".bin", ".json") and f.name not in ("state.json",):
             h.update(f.name.encode())
