@@ -122,6 +122,14 @@ def stage_train(exp: Experiment, paths: RunPaths, console: Console) -> str:
     if paths.summary.is_file():
         done = read_json(paths.summary)
         if done.get("stop_reason") in FINISHED:  # not even re-opened: env.json keeps no empty "resume"
+            from tunelab.errors import TrainingError
+            from tunelab.evaluation.generation import base_identity
+
+            now = base_identity(exp)
+            if done.get("base_model") not in (None, now):
+                raise TrainingError(f"{paths.root} was trained on other weights of {exp.model.name} than the ones "
+                                    f"installed now ({done['base_model']} vs {now}); its adapters do not fit them: "
+                                    "start a new run with another --run-dir")
             return f"already finished ({done['stop_reason']} at step {done.get('steps')})"
     resume = has_checkpoints(paths) or paths.summary.is_file()
     summary = train(exp, paths.root, resume=resume)

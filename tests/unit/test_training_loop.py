@@ -65,6 +65,7 @@ def test_packed_data_trains_and_logs_every_split(tmp_path):
     summary, rows = run(tmp_path, "p", "data.packing=true", "data.max_seq_len=128")
     assert summary["stop_reason"] == "max_steps" and summary["steps"] == 6
     assert summary["padding_free"] is False  # rows are packed already
+    assert summary["base_model"].startswith("base:builtin:tiny-random-qwen2@None#")  # the weights it trained on
     assert {r["split"] for r in rows} == {"train", "val", "test"}
     val = [r for r in rows if r["split"] == "val"][-1]
     assert val["per_source"]["smoke"]["loss"] == pytest.approx(val["loss"])

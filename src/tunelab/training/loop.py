@@ -221,6 +221,8 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
         ckpt.save_final(model, tokenizer, paths.final)
     # Every rank's weights must be identical after DDP; the DDP test compares these.
     hashes = gather_object([ckpt.fingerprint(params)]) if world > 1 else [ckpt.fingerprint(params)]
+    from tunelab.evaluation.generation import base_identity
+
     summary = {
         "stop_reason": stop_reason,
         "steps": state.step,
@@ -237,6 +239,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
         "best_val_loss": state.best_val if state.best_step is not None else None,
         **{f"final_{s}_{k}": state.last_eval.get(s, {}).get(k) for s in ("val", "test") for k in ("loss", "token_accuracy")},
         "world_size": world,
+        "base_model": base_identity(exp),
         "fast_loss": eval_model.fast,
         "padding_free": pack_to is not None,
         "adapter_sha256_per_rank": hashes,
