@@ -153,10 +153,11 @@ def reply_blocks(reply: dict[str, Any] | None, ref: str) -> list[Any]:
     if not reply:
         return []
     if reply.get("skipped") or not reply.get("tokens"):
-        return [Para(f"Per-token view of the {reply.get('source')}: {reply.get('skipped') or 'empty reply'}.", "note")]
+        return [Para(f"Per-token view of one reply ({reply.get('source')}): {reply.get('skipped') or 'empty reply'}.",
+                     "note")]
     out: list[Any] = [Para(
-        f"The {reply['source']} scored token by token by each variant (teacher-forced): red = the variant found the "
-        "token unlikely (< 1%, < 10%), yellow = < 50%, green = likely (< 90%, >= 90%); hover a token for its "
+        f"One reply ({reply['source']}) scored token by token by each variant (teacher-forced): red = the variant "
+        "found the token unlikely (< 1%, < 10%), yellow = < 50%, green = likely (< 90%, >= 90%); hover a token for its "
         f"probability under the variant and under {ref}, and the variant's own top-1 token there.", "note")]
     rows = []
     for v, probs in reply["prob"].items():
