@@ -157,7 +157,6 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    last_tok = tok
 
     reference = variants[0]
     items = []
@@ -168,7 +167,7 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
             "top": {v: tops[v][i] for v in variants},
             "entropy_bits": {v: entropy_bits(logps[v][i]) for v in variants},
             "divergence": {v: divergences(logps[reference][i], logps[v][i]) for v in variants if v != reference},
-            "reply": reply_view(last_tok, replies[i][1], {v: scored[v][i] for v in variants}, reference),
+            "reply": reply_view(tok, replies[i][1], {v: scored[v][i] for v in variants}, reference),
         })
     meta = {"fingerprint": fp, "variants": variants, "reference": reference, "seconds": timing,
             "chat_template": exp.data.chat_template}

@@ -273,6 +273,15 @@ def _ref_dir(ref: str, run_dir: Path) -> Path:
     return Path(ref) if Path(ref).is_dir() else run_ref_dir(run_dir, ref)
 
 
+def _hash_files(h: Any, files: Any) -> Any:
+    """Feed each file's bytes to the hash object `h`, in 1 MB blocks; returns `h`."""
+    for f in files:
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h
+
+
 def base_identity(exp: Any) -> str:
     """`base:<name>@<revision>`; a built-in model also gets a hash of its weights, since a newer
     tunelab may ship other weights under the same name (and cached results must not survive that)."""
@@ -281,12 +290,7 @@ def base_identity(exp: Any) -> str:
         from tunelab.models.loading import resolve_model_path
 
         folder = Path(resolve_model_path(exp.model.name))
-        h = hashlib.sha256()
-        for f in sorted(folder.glob("*.safetensors")):
-            with open(f, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-        ident += f"#{h.hexdigest()[:16]}"
+        ident += f"#{_hash_files(hashlib.sha256(), sorted(folder.glob('*.safetensors'))).hexdigest()[:16]}"
     return ident
 
 
@@ -299,9 +303,7 @@ def variant_identity(ref: str, run_dir: Path, exp: Any) -> str:
     for f in sorted(folder.iterdir()):
         if f.suffix in (".safetensors", ".bin", ".json") and f.name not in ("state.json",):
             h.update(f.name.encode())
-            with open(f, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
+            _hash_files(h, [f])
     return f"{ref}:{h.hexdigest()[:16]}"
 
 

@@ -136,7 +136,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Variant
     if progress is not None and done:
         progress(len(done))
     pending = [s for s in samples if s.id not in done]
-    ci = {"confidence": cfg.confidence, "n_resamples": cfg.bootstrap_resamples, "seed": cfg.seed}
+    ci = ci_settings(cfg)
     items = hashlib.sha256("\n".join(str(s.id) for s in samples).encode()).hexdigest()[:16]
     if not pending and (out_dir / "summary.json").is_file():
         # Every record is cached: the summary (bootstrap CIs cost seconds per corpus metric) is
@@ -181,13 +181,18 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Variant
     return summary
 
 
+def ci_settings(cfg: EvalConfig) -> dict[str, Any]:
+    """The bootstrap settings a summary's CIs were computed with (stored as its "ci")."""
+    return {"confidence": cfg.confidence, "n_resamples": cfg.bootstrap_resamples, "seed": cfg.seed}
+
+
 def summarize(task: Task, samples: Sequence[Sample], records: Sequence[dict[str, Any]], cfg: EvalConfig,
               sandbox: Any = None) -> dict[str, Any]:
     """Metrics with bootstrap CIs, failure categories and the task's extra tables."""
     scores = [SampleScore(r["values"], r["scores"], r.get("extra") or {}) for r in records]
     gens = [r.get("generations") or [] for r in records]
     metrics: dict[str, Any] = {}
-    ci = {"confidence": cfg.confidence, "n_resamples": cfg.bootstrap_resamples, "seed": cfg.seed}
+    ci = ci_settings(cfg)
     for m in task.metrics:
         if m.aggregation == "mean":
             vals = [sc.values.get(m.name) for sc in scores]
