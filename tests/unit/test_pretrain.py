@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import pytest
 
-from tunelab.pretrain import corpus
+from tunelab_build.pretrain import corpus
 from tunelab.pretrain.train import PretrainConfig, export, pretrain
 
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "tunelab" / "builtin" / "models" / "tiny-code"

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import yaml
 
-from tunelab.pretrain.corpus import build_corpus
+from tunelab_build.pretrain.corpus import build_corpus
 
 
 PRECISIONS = ("fp32", "bf16")

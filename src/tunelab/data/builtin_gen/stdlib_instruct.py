@@ -25,7 +25,7 @@ import textwrap
 from pathlib import Path
 
 from tunelab.data.builtin_gen import DATASETS_DIR, write_jsonl
-from tunelab.pretrain.corpus import is_held_out, list_sources
+from tunelab_build.pretrain.corpus import is_held_out, list_sources
 
 NAME = "stdlib-instruct"
 HELD_OUT_PERCENT = 4  # must match the pretraining recipe's `held_out_percent`

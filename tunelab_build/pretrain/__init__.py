@@ -1,0 +1,1 @@
+"""The recipe that pretrains `builtin:tiny-code` on the Python standard library."""
