@@ -8,7 +8,7 @@ Configs are data: YAML is parsed with `safe_load`, never executed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -344,14 +344,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     any working directory.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections (model, data, ...)")
+    raw = read_yaml_mapping(path)
     for item in overrides or []:
         apply_override(raw, item)
     exp = validate_config(raw, origin=str(path))
@@ -359,16 +352,54 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     return exp
 
 
+def read_yaml_mapping(path: str | Path, expected: str = "a mapping of sections (model, data, ...)") -> dict[str, Any]:
+    """Parse a YAML file (safely, never executed) whose top level must be a mapping.
+
+    Args:
+        path: The YAML file.
+        expected: What the top level should be, for the error message.
+
+    Raises:
+        ConfigError: The file is missing, is not YAML, or its top level is not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be {expected}")
+    return raw
+
+
 def validate_config(raw: dict[str, Any], origin: str = "config") -> Experiment:
     """Validate a plain dict into an `Experiment`, turning pydantic errors into `ConfigError`."""
+    return validate_section(Experiment, raw, origin)
+
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
+
+
+def validate_section(root: type[SectionT], raw: dict[str, Any], origin: str = "config") -> SectionT:
+    """Validate a plain dict into any config model (an `Experiment`, or a tool's own `Section`).
+
+    Raises:
+        ConfigError: One line per problem, as `format_validation_error` writes them.
+    """
     try:
-        return Experiment.model_validate(raw)
+        return root.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, origin)) from None
+        raise ConfigError(format_validation_error(e, origin, root)) from None
 
 
-def apply_override(raw: dict[str, Any], item: str) -> None:
-    """Apply one `a.b.c=value` override in place; the value is parsed as YAML (1e-4, true, [q,v])."""
+def apply_override(raw: dict[str, Any], item: str, root: type[BaseModel] = Experiment) -> None:
+    """Apply one `a.b.c=value` override in place; the value is parsed as YAML (1e-4, true, [q,v]).
+
+    Keys are checked against `root` (an `Experiment` unless another config model is given), so
+    a misspelt key fails here with the closest valid one.
+    """
     if "=" not in item:
         raise ConfigError(f"--set expects key=value, got '{item}'")
     key, _, text = item.partition("=")
@@ -379,7 +410,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         value = text
     parts = key.split(".")
     node: Any = raw
-    model: type[BaseModel] | None = Experiment
+    model: type[BaseModel] | None = root
     for i, part in enumerate(parts):
         where = ".".join(parts[:i]) or "the top level"
         if isinstance(node, list):
@@ -419,14 +450,17 @@ def _sub_model(model: type[BaseModel], field: str) -> type[BaseModel] | None:
     return _section_for_annotation(model.model_fields[field].annotation)
 
 
-def format_validation_error(err: ValidationError, origin: str) -> str:
-    """One line per problem: dotted key, what is wrong, the bad value, the closest valid key."""
+def format_validation_error(err: ValidationError, origin: str, root: type[BaseModel] = Experiment) -> str:
+    """One line per problem: dotted key, what is wrong, the bad value, the closest valid key.
+
+    `root` is the model that was validated; its fields are where unknown keys get their hint.
+    """
     lines = [f"{origin}: invalid config"]
     for e in err.errors():
         loc = [str(p) for p in e["loc"] if not str(p).startswith(("function-after", "function-before"))]
         key = ".".join(loc) or "(top level)"
         if e["type"] == "extra_forbidden":
-            parent = _section_for(loc[:-1])
+            parent = _section_for(loc[:-1], root)
             choices = list(parent.model_fields) if parent else []
             hint = did_you_mean(loc[-1], choices)
             valid = f"; valid keys: {', '.join(choices)}" if choices else ""
@@ -442,8 +476,8 @@ def format_validation_error(err: ValidationError, origin: str) -> str:
     return "\n".join(lines)
 
 
-def _section_for(loc: list[str]) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = Experiment
+def _section_for(loc: list[str], root: type[BaseModel]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = root
     for part in loc:
         if model is None:
             return None

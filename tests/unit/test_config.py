@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tunelab.config import Experiment, apply_override, load_config
+from tunelab.config import Experiment, Section, apply_override, load_config, validate_section
 from tunelab.errors import ConfigError
 
 MINIMAL = {
@@ -138,3 +138,22 @@ def test_override_indexes_into_lists_of_sections(tmp_path):
         load_config(write(tmp_path, cfg), ["data.sources.5.weight=3"])
     with pytest.raises(ConfigError, match="unknown key 'wieght'.*did you mean 'weight'"):
         load_config(write(tmp_path, cfg), ["data.sources.0.wieght=3"])
+
+
+class _ToolConfig(Section):
+    """A config of a tool outside the experiment (the pretraining recipe is one)."""
+
+    hidden_size: int = 8
+    lr: float = 1e-3
+
+
+def test_other_config_models_get_the_same_errors_and_overrides():
+    raw = {"hidden_size": 16}
+    apply_override(raw, "lr=0.5", root=_ToolConfig)
+    assert validate_section(_ToolConfig, raw, "tool.yaml") == _ToolConfig(hidden_size=16, lr=0.5)
+    with pytest.raises(ConfigError, match=r"unknown key 'learning_rate' in the top level \(did you mean 'lr'\?\)"):
+        apply_override({}, "learning_rate=1", root=_ToolConfig)
+    with pytest.raises(ConfigError, match=r"tool.yaml: invalid config\n  hiden_size: unknown key \(did you mean 'hidden_size'\?\)"):
+        validate_section(_ToolConfig, {"hiden_size": 3}, "tool.yaml")
+    with pytest.raises(ConfigError, match=r"hidden_size: .* \(got 'big'\)"):
+        validate_section(_ToolConfig, {"hidden_size": "big"}, "tool.yaml")

@@ -26,6 +26,19 @@ def test_linear_and_constant():
         lr_factor(0, 10, 0, "wobbly")
 
 
+def test_decay_can_stop_at_a_floor_instead_of_zero():
+    # The built-in model's pretraining recipe decays to 0.1 x lr.
+    cos = [lr_factor(s, 10, 2, "cosine", min_ratio=0.1) for s in range(11)]
+    assert cos[0] == pytest.approx(0.5) and cos[2] == pytest.approx(1.0)  # warmup is unchanged
+    assert cos[6] == pytest.approx(0.1 + 0.9 * 0.5) and cos[10] == pytest.approx(0.1)
+    assert lr_factor(15, 10, 2, "cosine", min_ratio=0.1) == pytest.approx(0.1)  # past the end: the floor
+    assert lr_factor(10, 10, 0, "linear", min_ratio=0.25) == pytest.approx(0.25)
+    # Without a floor the factors are exactly the floor-less ones.
+    assert [lr_factor(s, 10, 2, "cosine", min_ratio=0.0) for s in range(11)] == [
+        lr_factor(s, 10, 2, "cosine") for s in range(11)
+    ]
+
+
 def test_step_budget_and_warmup_ratio():
     assert total_steps(TrainConfig(max_steps=7, epochs=3), micro_batches_per_epoch=100) == 7
     assert total_steps(TrainConfig(epochs=2, grad_accum=4), micro_batches_per_epoch=10) == 5

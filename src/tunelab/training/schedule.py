@@ -32,11 +32,12 @@ def warmup_steps(train: TrainConfig, total: int) -> int:
     return min(total, math.ceil(train.warmup_ratio * total))
 
 
-def lr_factor(step: int, total: int, warmup: int, kind: str) -> float:
+def lr_factor(step: int, total: int, warmup: int, kind: str, min_ratio: float = 0.0) -> float:
     """Multiplier of the peak lr for optimizer step `step` (0-based, the step about to run).
 
-    Linear warmup from lr/warmup to lr over `warmup` steps, then cosine or linear decay to 0 at
-    `total`, or constant.
+    Linear warmup from lr/warmup to lr over `warmup` steps, then cosine or linear decay to
+    `min_ratio` x lr at `total` (0 by default; the built-in model's pretraining recipe keeps a
+    floor), or constant.
     """
     if warmup > 0 and step < warmup:
         return (step + 1) / warmup
@@ -44,9 +45,9 @@ def lr_factor(step: int, total: int, warmup: int, kind: str) -> float:
         return 1.0
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     if kind == "linear":
-        return 1.0 - progress
+        return min_ratio + (1.0 - min_ratio) * (1.0 - progress)
     if kind == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
     raise ValueError(f"unknown scheduler {kind!r}")
 
 
