@@ -1,7 +1,6 @@
 """tunelab: fine-tune small causal language models with LoRA, evaluate them, see what changed.
 
-Nothing heavy is imported here: `import tunelab` must stay cheap so the CLI starts fast and
-the pretraining recipe can run where only torch and transformers are installed.
+Nothing heavy is imported here: `import tunelab` must stay cheap so the CLI starts fast.
 """
 
 __version__ = "0.1.0"

@@ -167,27 +167,6 @@ def eval_(
 
 
 @app.command()
-def pretrain(
-    config: ConfigArg,
-    work_dir: Annotated[Path, typer.Option(help="Corpus, checkpoints and logs; re-run to resume.")],
-    set_: SetOpt = None,
-    export: Annotated[Optional[Path], typer.Option(help="After training, write the shippable model here.")] = None,
-    time_budget: Annotated[Optional[float], typer.Option(help="Seconds; shortens max_steps to fit.")] = None,
-) -> None:
-    """Pretrain the built-in code model from the Python standard library (resumable)."""
-    from tunelab.pretrain.train import main as pretrain_main
-
-    argv = [str(config), "--work-dir", str(work_dir)]
-    for s in set_ or []:
-        argv += ["--set", s]
-    if export:
-        argv += ["--export", str(export)]
-    if time_budget:
-        argv += ["--time-budget", str(time_budget)]
-    pretrain_main(argv)
-
-
-@app.command()
 def serve(
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="base/final/best/step-N (with --run-dir), an adapter dir, builtin:NAME, a hub id or a model dir.")] = None,
     adapter: Annotated[Optional[list[str]], typer.Option("--adapter", "-a", help="NAME=PATH (or final/step-N with --run-dir) served as model NAME (repeatable).")] = None,

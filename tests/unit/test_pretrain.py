@@ -9,8 +9,13 @@ import numpy as np
 import torch
 import pytest
 
+from tunelab.errors import ConfigError
 from tunelab_build.pretrain import corpus
-from tunelab.pretrain.train import PretrainConfig, export, pretrain
+from tunelab_build.pretrain.config import PretrainConfig, load_recipe
+from tunelab_build.pretrain.export import export, python_status
+from tunelab_build.pretrain.train import learning_rate, pretrain
+
+RECIPE = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "tiny-code.yaml"
 
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "tunelab" / "builtin" / "models" / "tiny-code"
 TINY = dict(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1, intermediate_size=64, seq_len=32,
@@ -88,7 +93,7 @@ def test_pretrain_resumes_exactly_and_exports_a_loadable_model(tmp_path, monkeyp
     reason="the shipped tokenizer was trained on the CPython 3.11.7 standard library",
 )
 def test_recipe_reproduces_the_shipped_tokenizer(tmp_path):
-    cfg = PretrainConfig.from_yaml(Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "tiny-code.yaml")
+    cfg = load_recipe(RECIPE)
     files = [f for f in corpus.list_sources() if not corpus.is_held_out(f.module_key, cfg.held_out_percent)]
     corpus.train_tokenizer(files, cfg.vocab_size, tmp_path)
     assert json.loads((tmp_path / "tokenizer.json").read_text()) == json.loads((SHIPPED / "tokenizer.json").read_text())
@@ -110,16 +115,63 @@ def test_bf16_precision_autocasts_and_is_named_on_the_card(tmp_path, monkeypatch
 def test_unknown_precision_names_the_allowed_values(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("precision: fp16\n")
-    with pytest.raises(SystemExit, match="precision must be one of fp32, bf16"):
-        PretrainConfig.from_yaml(recipe)
+    with pytest.raises(ConfigError, match=r"precision: Input should be 'fp32' or 'bf16' \(got 'fp16'\)"):
+        load_recipe(recipe)
+
+
+def test_misspelt_recipe_key_is_a_config_error_with_the_closest_key(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("hiden_size: 64\n")
+    with pytest.raises(ConfigError, match=r"hiden_size: unknown key \(did you mean 'hidden_size'\?\)"):
+        load_recipe(recipe)
+
+
+def test_set_overrides_are_checked_and_win_over_the_yaml():
+    assert load_recipe(RECIPE, ["max_steps=7", "lr=1e-3"]).max_steps == 7
+    with pytest.raises(ConfigError, match=r"unknown key 'warmup' .*\(did you mean 'warmup_steps'\?\)"):
+        load_recipe(RECIPE, ["warmup=10"])
+    with pytest.raises(ConfigError, match=r"min_lr_ratio: .*less than or equal to 1 \(got 2\)"):
+        load_recipe(RECIPE, ["min_lr_ratio=2"])
+
+
+def test_recipe_lr_is_the_one_schedule_with_warmup_and_a_cosine_floor():
+    cfg = load_recipe(RECIPE)  # warmup 300, 5000 steps, peak 2e-3, floor 0.1 x peak
+    lrs = [learning_rate(s, cfg) for s in range(cfg.max_steps + 1)]
+    assert lrs[0] == pytest.approx(cfg.lr / cfg.warmup_steps)
+    assert lrs[cfg.warmup_steps - 1] == pytest.approx(cfg.lr) and lrs[cfg.warmup_steps] == pytest.approx(cfg.lr)
+    assert lrs[cfg.max_steps] == pytest.approx(cfg.lr * cfg.min_lr_ratio)
+    middle = (cfg.warmup_steps + cfg.max_steps) // 2
+    assert lrs[middle] == pytest.approx(cfg.lr * (0.1 + 0.9 * 0.5))
+    assert all(a >= b for a, b in zip(lrs[cfg.warmup_steps :], lrs[cfg.warmup_steps + 1 :]))
+
+
+def test_a_corpus_too_small_for_the_windows_is_a_config_error(tmp_path, monkeypatch):
+    lib = fake_stdlib(tmp_path)
+    monkeypatch.setattr(corpus, "stdlib_dir", lambda: lib)
+    with pytest.raises(ConfigError, match="corpus too small for seq_len 100000"):
+        pretrain(PretrainConfig(**{**TINY, "seq_len": 100_000}), tmp_path / "w", log=lambda m: None)
 
 
 def test_python_status_tells_a_cut_off_program_from_a_broken_one():
-    from tunelab.pretrain.train import python_status
-
     assert python_status("def f(x):\n    return x + 1\n") == "parses"
     assert python_status("class A:\n    def f(self):\n        return 1\n    def g(sel") == "parses"  # last line cut
     assert python_status('def f(n):\n    """Return the\n    nth number.\n') == "prefix"  # open docstring
     assert python_status("x = foo(1,\n      2,\n") == "prefix"  # open bracket
     assert python_status("def f(:\n    pass\n") == "error"
     assert python_status("def f():\n        return 1\n    return 2\n") == "error"  # bad dedent
+
+
+def test_command_line_runs_the_recipe_and_reports_mistakes_in_one_line(tmp_path, monkeypatch, capsys):
+    from tunelab_build.pretrain.__main__ import main
+
+    lib = fake_stdlib(tmp_path)
+    monkeypatch.setattr(corpus, "stdlib_dir", lambda: lib)
+    with pytest.raises(SystemExit) as stop:
+        main([str(RECIPE), "--work-dir", str(tmp_path / "w"), "--corpus-only",
+              "--set", "vocab_size=300", "--set", "held_out_percent=30"])
+    assert stop.value.code == 0
+    assert json.loads(capsys.readouterr().out)["files"]["train"] > 0
+    with pytest.raises(SystemExit) as stop:
+        main([str(RECIPE), "--work-dir", str(tmp_path / "w"), "--set", "hiden_size=3"])
+    assert stop.value.code == 2
+    assert "did you mean 'hidden_size'" in capsys.readouterr().err

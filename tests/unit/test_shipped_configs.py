@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from tunelab.config import load_config
-from tunelab.pretrain.train import PretrainConfig
+from tunelab_build.pretrain.config import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2] / "configs"
 EXPERIMENTS = sorted(p for p in ROOT.glob("*.yaml"))
@@ -27,7 +27,7 @@ def test_experiment_config_loads(path):
 
 @pytest.mark.parametrize("path", sorted((ROOT / "pretrain").glob("*.yaml")), ids=lambda p: p.name)
 def test_pretrain_config_loads(path):
-    cfg = PretrainConfig.from_yaml(path)
+    cfg = load_recipe(path)
     assert cfg.vocab_size >= 8000 and cfg.max_steps > cfg.warmup_steps
 
 

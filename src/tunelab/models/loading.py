@@ -110,7 +110,7 @@ def _resolve_builtin(short: str, need_weights: bool) -> Path:
     if need_weights and not has_weights(path):
         raise ModelError(
             f"built-in model 'builtin:{short}' has a tokenizer but no weights yet ({path} has no "
-            f"model.safetensors). Rebuild it with `tunelab pretrain configs/pretrain/{short}.yaml "
+            f"model.safetensors). Rebuild it with `python -m tunelab_build.pretrain configs/pretrain/{short}.yaml "
             f"--work-dir DIR`, or use builtin:tiny-random-qwen2 for a random-init model"
         )
     return path
@@ -168,7 +168,7 @@ def list_builtin_models() -> list[dict[str, Any]]:
 
             params = tiny.count_config_parameters(AutoConfig.from_pretrained(path))
         if not available:
-            description = "tokenizer only: weights not built yet (tunelab pretrain)"
+            description = "tokenizer only: weights not built yet (python -m tunelab_build.pretrain)"
         elif card:
             description = _first_paragraph(card)
         elif meta:
