@@ -1,7 +1,7 @@
 """Contract tests over every shipped built-in dataset.
 
 Programs from the datasets (canonical solutions, stdin references, repair mutants) are run in
-child processes by `builtin_gen.runner`, never in the test process.
+child processes by `tunelab_build.datasets.runner`, never in the test process.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import pytest
 
 from tunelab.data import builtin
 from tunelab.data.builtin import decode_private_tests, list_builtin, load_builtin, load_problems
-from tunelab.data.builtin_gen import basic_python, math_word, repair, stdlib_instruct
-from tunelab.data.builtin_gen.runner import run_jobs
 from tunelab.errors import DataError
+from tunelab_build.datasets import basic_python, math_word, repair, stdlib_instruct
+from tunelab_build.datasets.runner import run_jobs
 
 NAMES = ["stdlib-instruct", "basic-python", "basic-python-stdio", "math-word", "repair", "repair-hint"]
 
@@ -45,7 +45,7 @@ def test_registry_lists_every_dataset_with_a_card():
         card = Path(info["card"]).read_text(encoding="utf-8")
         for heading in ("Origin", "Size", "Fields", "Splits", "License", "Regenerate"):
             assert f"**{heading}**" in card, (name, heading)
-        assert "python -m tunelab.data.builtin_gen." in card
+        assert "python -m tunelab_build.datasets." in card
 
 
 @pytest.mark.parametrize("name", NAMES)

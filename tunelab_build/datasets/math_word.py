@@ -9,7 +9,7 @@ same number, and the unit tests check both again on the shipped file.
 The test split is generated first from seeds `test:i`; the train split from seeds `train:i`,
 skipping any question already used, so the splits are disjoint by question text. Run:
 
-    python -m tunelab.data.builtin_gen.math_word
+    python -m tunelab_build.datasets.math_word
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import random
 import re
 from collections.abc import Callable
 
-from tunelab.data.builtin_gen import DATASETS_DIR, write_jsonl
+from tunelab_build.datasets import DATASETS_DIR, write_jsonl
 
 NAME = "math-word"
 SIZES = {"test": 300, "train": 2000}

@@ -9,7 +9,7 @@ that only time out are dropped so that the shipped set can be re-checked quickly
 
 Run (after `basic_python`, whose problems.jsonl this reads):
 
-    python -m tunelab.data.builtin_gen.repair
+    python -m tunelab_build.datasets.repair
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from tunelab.data.builtin_gen import DATASETS_DIR, write_jsonl
-from tunelab.data.builtin_gen.runner import run_jobs
+from tunelab_build.datasets import DATASETS_DIR, write_jsonl
+from tunelab_build.datasets.runner import run_jobs
 
 NAME = "repair"
 PER_PROBLEM = 5
