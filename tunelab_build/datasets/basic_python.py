@@ -22,6 +22,7 @@ import hashlib
 import json
 import random
 import zlib
+from pathlib import Path
 
 from tunelab.data.builtin import decode_private_tests
 from tunelab_build.datasets import DATASETS_DIR, write_jsonl
@@ -156,7 +157,7 @@ def stdio_jobs(rows: list[dict]) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=DATASETS_DIR / NAME)
+    parser.add_argument("--out", type=Path, default=DATASETS_DIR / NAME)
     args = parser.parse_args()
     problems = build_problems()
     verify_problems(problems)

@@ -20,6 +20,7 @@ import operator
 import random
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from tunelab_build.datasets import DATASETS_DIR, write_jsonl
 
@@ -314,7 +315,7 @@ def build() -> dict[str, list[dict]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=DATASETS_DIR / NAME)
+    parser.add_argument("--out", type=Path, default=DATASETS_DIR / NAME)
     args = parser.parse_args()
     for split, rows in build().items():
         print(split, write_jsonl(args.out / f"{split}.jsonl", rows))

@@ -19,6 +19,7 @@ import ast
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from tunelab_build.datasets import DATASETS_DIR, write_jsonl
 from tunelab_build.datasets.runner import run_jobs
@@ -385,7 +386,7 @@ def build(problems: list[dict]) -> tuple[list[dict], dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=DATASETS_DIR / NAME)
+    parser.add_argument("--out", type=Path, default=DATASETS_DIR / NAME)
     args = parser.parse_args()
     path = DATASETS_DIR / "basic-python" / "problems.jsonl"
     problems = [json.loads(line) for line in path.read_text().splitlines()]
