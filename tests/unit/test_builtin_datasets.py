@@ -1,7 +1,7 @@
 """Contract tests over every shipped built-in dataset.
 
 Programs from the datasets (canonical solutions, stdin references, repair mutants) are run in
-child processes by `builtin_gen.runner`, never in the test process.
+child processes by `tunelab_build.datasets.runner`, never in the test process.
 """
 
 from __future__ import annotations
@@ -10,16 +10,19 @@ import ast
 import json
 import keyword
 import platform
+import importlib
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 from tunelab.data import builtin
 from tunelab.data.builtin import decode_private_tests, list_builtin, load_builtin, load_problems
-from tunelab.data.builtin_gen import basic_python, math_word, repair, stdlib_instruct
-from tunelab.data.builtin_gen.runner import run_jobs
 from tunelab.errors import DataError
+from tunelab_build.datasets import basic_python, math_word, repair, stdlib_instruct
+from tunelab_build.datasets.runner import run_jobs
+from tunelab_build.datasets.schema import FAMILIES, PROBLEMS_DIR, ProblemFileError, load_all, load_family
 
 NAMES = ["stdlib-instruct", "basic-python", "basic-python-stdio", "math-word", "repair", "repair-hint"]
 
@@ -45,7 +48,7 @@ def test_registry_lists_every_dataset_with_a_card():
         card = Path(info["card"]).read_text(encoding="utf-8")
         for heading in ("Origin", "Size", "Fields", "Splits", "License", "Regenerate"):
             assert f"**{heading}**" in card, (name, heading)
-        assert "python -m tunelab.data.builtin_gen." in card
+        assert "python -m tunelab_build.datasets." in card
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -305,3 +308,79 @@ def test_stdlib_instruct_test_split_was_held_out_of_pretraining():
     for split in ("train", "val", "test"):
         packages = {r["module"].split(".")[0] for r in load_problems("stdlib-instruct", split)}
         assert (packages <= held_out) if split == "test" else not (packages & held_out), split
+
+
+# ---- building: the authored problem files and the regenerate commands ------------------------
+
+GOOD_RECORD = '''\
+- entry_point: double
+  topic: math
+  description: Write a function that doubles a number.
+  code: |
+    def double(x: int) -> int:
+        """Return twice x."""
+        return 2 * x
+  tests:
+  - assert candidate(1) == 2
+  - assert candidate(0) == 0
+  - assert candidate(-3) == -6
+  - assert candidate(10) == 20
+'''
+
+
+def test_problem_files_are_the_families_in_task_order(problems):
+    assert sorted(p.stem for p in PROBLEMS_DIR.iterdir()) == sorted(FAMILIES)  # no file left unread
+    assert [p.entry_point for p in load_all()] == [p["entry_point"] for p in problems]
+
+
+def test_a_good_record_loads(tmp_path):
+    path = tmp_path / "good.yaml"
+    path.write_text(GOOD_RECORD)
+    (p,) = load_family(path)
+    assert p.code.endswith("return 2 * x\n") and len(p.tests) == 4
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("  topic: math\n", "  topic: math\n  hint: multiply\n", r"field 'hint': unknown field"),
+    ("  description: Write a function that doubles a number.\n", "", r"field 'description': Field required"),
+    ("  tests:\n", "  test:\n", r"field 'tests': Field required; field 'test': unknown field"),
+    ('        """Return twice x."""\n', "", r"field 'code': .*'double' has no docstring"),
+    ("entry_point: double", "entry_point: twice", r"field 'code': .*defines no top-level function 'twice'"),
+    ("  - assert candidate(10) == 20\n", "", r"field 'tests': .*at least four asserts"),
+    ("  - assert candidate(10) == 20\n", "  - assert candidate(10 == 20\n", r"field 'tests': .*line 4 does not parse"),
+])
+def test_schema_rejects_a_malformed_record_naming_file_problem_and_field(tmp_path, old, new, message):
+    path = tmp_path / "lists.yaml"
+    assert old in GOOD_RECORD
+    path.write_text(GOOD_RECORD.replace(old, new))
+    with pytest.raises(ProblemFileError, match=re.escape(f"{path}: problem 1 (") + r"\w+\): " + message):
+        load_family(path)
+
+
+def test_problem_files_reject_bad_yaml_and_duplicate_entry_points(tmp_path):
+    (tmp_path / "bad.yaml").write_text("- entry_point: [unclosed\n")
+    with pytest.raises(ProblemFileError, match=re.escape(str(tmp_path / "bad.yaml")) + ": cannot read problems"):
+        load_family(tmp_path / "bad.yaml")
+    for family in FAMILIES:
+        (tmp_path / f"{family}.yaml").write_text(GOOD_RECORD)
+    with pytest.raises(ProblemFileError, match=r"duplicate entry points: \['double'\]"):
+        load_all(tmp_path)
+
+
+BUILDERS = [
+    pytest.param("basic_python", "basic-python", ["problems.jsonl", "stdio.jsonl"], id="basic-python"),
+    pytest.param("math_word", "math-word", ["test.jsonl", "train.jsonl"], id="math-word"),
+    pytest.param("repair", "repair", ["mutants.jsonl", "verification.json"], id="repair",
+                 marks=pytest.mark.slow),  # runs ~5,000 mutants
+]
+
+
+@pytest.mark.parametrize("module, directory, files", BUILDERS)
+def test_regenerate_command_writes_the_shipped_files_byte_for_byte(tmp_path, monkeypatch, capsys,
+                                                                   module, directory, files):
+    # What `python -m tunelab_build.datasets.<module> --out DIR` runs.
+    monkeypatch.setattr(sys, "argv", [module, "--out", str(tmp_path)])
+    importlib.import_module(f"tunelab_build.datasets.{module}").main()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)
+    for name in files:
+        assert (tmp_path / name).read_bytes() == (builtin.datasets_dir() / directory / name).read_bytes(), name

@@ -1,8 +1,9 @@
 """Built-in datasets: the registry, training rows, and raw benchmark problems.
 
 Every dataset ships as JSONL under `tunelab/builtin/datasets/<dir>/` beside a `CARD.md` that
-says where it comes from and which `python -m tunelab.data.builtin_gen.<module>` rebuilt it.
-Nothing is read at import; each call reads its file.
+says where it comes from and which `python -m tunelab_build.datasets.<module>` rebuilt it (the
+builders live in the repository, outside the installed package). Nothing is read at import;
+each call reads its file.
 
 - `load_builtin(name, split)` returns rows for fine-tuning: alpaca (`instruction`, `input`,
   `output`) plus an `id` and the dataset's raw fields, so a row can be traced to its problem.

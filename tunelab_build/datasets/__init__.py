@@ -1,8 +1,9 @@
 """Deterministic generators of tunelab's built-in datasets.
 
 Each module here rebuilds one dataset under `src/tunelab/builtin/datasets/` and is run by hand
-(`python -m tunelab.data.builtin_gen.<module>`); nothing here runs at import or at load time.
-The shipped files are the output; the cards beside them name the command that made them.
+from a checkout (`python -m tunelab_build.datasets.<module>`); nothing here runs at import, and
+the installed package never imports it. The shipped files are the output; the cards beside them
+name the command that made them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-DATASETS_DIR = Path(__file__).resolve().parent.parent.parent / "builtin" / "datasets"
+# The checkout's shipped datasets (not an installed tunelab's): regenerating rewrites the sources.
+DATASETS_DIR = Path(__file__).resolve().parents[2] / "src" / "tunelab" / "builtin" / "datasets"
 
 
 def write_jsonl(path: Path, rows: Iterable[dict]) -> int:

@@ -9,7 +9,7 @@ that only time out are dropped so that the shipped set can be re-checked quickly
 
 Run (after `basic_python`, whose problems.jsonl this reads):
 
-    python -m tunelab.data.builtin_gen.repair
+    python -m tunelab_build.datasets.repair
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import ast
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
-from tunelab.data.builtin_gen import DATASETS_DIR, write_jsonl
-from tunelab.data.builtin_gen.runner import run_jobs
+from tunelab_build.datasets import DATASETS_DIR, write_jsonl
+from tunelab_build.datasets.runner import run_jobs
 
 NAME = "repair"
 PER_PROBLEM = 5
@@ -385,7 +386,7 @@ def build(problems: list[dict]) -> tuple[list[dict], dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=DATASETS_DIR / NAME)
+    parser.add_argument("--out", type=Path, default=DATASETS_DIR / NAME)
     args = parser.parse_args()
     path = DATASETS_DIR / "basic-python" / "problems.jsonl"
     problems = [json.loads(line) for line in path.read_text().splitlines()]

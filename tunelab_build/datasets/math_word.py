@@ -9,7 +9,7 @@ same number, and the unit tests check both again on the shipped file.
 The test split is generated first from seeds `test:i`; the train split from seeds `train:i`,
 skipping any question already used, so the splits are disjoint by question text. Run:
 
-    python -m tunelab.data.builtin_gen.math_word
+    python -m tunelab_build.datasets.math_word
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import operator
 import random
 import re
 from collections.abc import Callable
+from pathlib import Path
 
-from tunelab.data.builtin_gen import DATASETS_DIR, write_jsonl
+from tunelab_build.datasets import DATASETS_DIR, write_jsonl
 
 NAME = "math-word"
 SIZES = {"test": 300, "train": 2000}
@@ -314,7 +315,7 @@ def build() -> dict[str, list[dict]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=DATASETS_DIR / NAME)
+    parser.add_argument("--out", type=Path, default=DATASETS_DIR / NAME)
     args = parser.parse_args()
     for split, rows in build().items():
         print(split, write_jsonl(args.out / f"{split}.jsonl", rows))

@@ -11,7 +11,7 @@ model's pretraining corpus uses. `test` is exactly the pretraining corpus's held
 the built-in model never saw a test function's module in pretraining; `val` is a second hash
 slice of the rest. Run:
 
-    python -m tunelab.data.builtin_gen.stdlib_instruct
+    python -m tunelab_build.datasets.stdlib_instruct
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
-from tunelab.data.builtin_gen import DATASETS_DIR, write_jsonl
+from tunelab_build.datasets import DATASETS_DIR, write_jsonl
 from tunelab_build.pretrain.corpus import is_held_out, list_sources
 
 NAME = "stdlib-instruct"

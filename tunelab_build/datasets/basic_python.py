@@ -1,16 +1,16 @@
 """Build `basic-python`: small problems written for tunelab, in HumanEval and LiveCodeBench form.
 
-The problems are authored in `problems_*.py` (one text block each) and the stdin/stdout
-versions in `basic_stdio.py`. This module parses them, assigns task ids and the fixed
-train/test split, runs every canonical solution (tests and docstring examples) and every stdin
-reference in subprocesses, computes the private stdin outputs, and writes:
+The problems are authored in `problems/<family>.yaml` (one record each, checked by `schema`)
+and the stdin/stdout versions in `basic_stdio.py`. This module reads them, assigns task ids and
+the fixed train/test split, runs every canonical solution (tests and docstring examples) and
+every stdin reference in subprocesses, computes the private stdin outputs, and writes:
 
     basic-python/problems.jsonl   HumanEval fields + description, topic, split
     basic-python/stdio.jsonl      LiveCodeBench fields + task_id, split, reference_solution
 
 Run:
 
-    python -m tunelab.data.builtin_gen.basic_python
+    python -m tunelab_build.datasets.basic_python
 """
 
 from __future__ import annotations
@@ -22,40 +22,16 @@ import hashlib
 import json
 import random
 import zlib
+from pathlib import Path
 
 from tunelab.data.builtin import decode_private_tests
-from tunelab.data.builtin_gen import DATASETS_DIR, write_jsonl
-from tunelab.data.builtin_gen.runner import run_jobs
+from tunelab_build.datasets import DATASETS_DIR, write_jsonl
+from tunelab_build.datasets.runner import run_jobs
+from tunelab_build.datasets.schema import Problem, load_all
 
 NAME = "basic-python"
 TRAIN_PERCENT = 60
 CONTEST_DATE = "2025-06-01T00:00:00"
-
-
-def _parts() -> list[str]:
-    from tunelab.data.builtin_gen import (
-        problems_dicts, problems_lists, problems_math, problems_parsing, problems_strings,
-    )
-
-    # The order fixes the task ids: new problems go at the end of the last part.
-    return [p.SOURCE for p in (problems_strings, problems_lists, problems_math, problems_dicts, problems_parsing)]
-
-
-def parse_blocks(source: str) -> list[dict]:
-    """Split an authoring source into {entry_point, topic, description, code, asserts}."""
-    blocks = []
-    for chunk in source.split("\n### ")[1:]:
-        header, description, rest = chunk.split("\n", 2)
-        entry_point, topic = (x.strip() for x in header.split("|"))
-        code, asserts = rest.split("\n---\n")
-        blocks.append({
-            "entry_point": entry_point,
-            "topic": topic,
-            "description": description.strip(),
-            "code": code.strip("\n") + "\n",
-            "asserts": [a for a in asserts.strip().splitlines() if a.strip()],
-        })
-    return blocks
 
 
 def split_of(task_id: str) -> str:
@@ -63,17 +39,16 @@ def split_of(task_id: str) -> str:
     return "train" if int(digest[:8], 16) % 100 < TRAIN_PERCENT else "test"
 
 
-def make_problem(index: int, block: dict) -> dict:
+def make_problem(index: int, problem: Problem) -> dict:
     """HumanEval fields: prompt (imports + signature + docstring) and canonical_solution (body)."""
-    code, name = block["code"], block["entry_point"]
+    code, name = problem.code, problem.entry_point
     tree = ast.parse(code)
     fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
-    doc = fn.body[0]
-    assert isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant), f"{name}: no docstring"
+    doc = fn.body[0]  # the schema checked that it is the docstring
     lines = code.splitlines(keepends=True)
     prompt = "".join(lines[: doc.end_lineno])
     solution = "".join(lines[doc.end_lineno :])
-    test = "\n\ndef check(candidate):\n" + "".join(f"    {a}\n" for a in block["asserts"])
+    test = "\n\ndef check(candidate):\n" + "".join(f"    {a}\n" for a in problem.tests)
     task_id = f"basic/{index}"
     return {
         "task_id": task_id,
@@ -81,18 +56,15 @@ def make_problem(index: int, block: dict) -> dict:
         "entry_point": name,
         "canonical_solution": solution,
         "test": test,
-        "description": block["description"],
-        "topic": block["topic"],
+        "description": problem.description,
+        "topic": problem.topic,
         "split": split_of(task_id),
     }
 
 
 def build_problems() -> list[dict]:
-    blocks = [b for source in _parts() for b in parse_blocks(source)]
-    names = [b["entry_point"] for b in blocks]
-    dupes = {n for n in names if names.count(n) > 1}
-    assert not dupes, f"duplicate entry points: {sorted(dupes)}"
-    return [make_problem(i, b) for i, b in enumerate(blocks)]
+    """Every authored problem in HumanEval form, task ids in file order."""
+    return [make_problem(i, p) for i, p in enumerate(load_all())]
 
 
 def verify_problems(problems: list[dict]) -> None:
@@ -128,7 +100,7 @@ def _content(spec, public: list[dict]) -> str:
 
 def build_stdio(problems: list[dict]) -> list[dict]:
     """LiveCodeBench rows; private outputs are computed by running the reference program."""
-    from tunelab.data.builtin_gen.basic_stdio import SPECS
+    from tunelab_build.datasets.basic_stdio import SPECS
 
     by_name = {p["entry_point"]: p for p in problems}
     rows, jobs = [], []
@@ -185,7 +157,7 @@ def stdio_jobs(rows: list[dict]) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=DATASETS_DIR / NAME)
+    parser.add_argument("--out", type=Path, default=DATASETS_DIR / NAME)
     args = parser.parse_args()
     problems = build_problems()
     verify_problems(problems)
