@@ -27,7 +27,8 @@ from tunelab.evaluation.sandbox.protocol import HEADER, OP_START, OP_WAIT, REPLY
 # from the installed copy).
 SOURCE_ROOT = str(Path(tunelab.__file__).resolve().parent.parent)
 # `python -I -c BOOT ROOT FD CONFIG`: imports the child side from ROOT, then serves.
-BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from tunelab.evaluation.sandbox.child import main; main(sys.argv[2:])"
+BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
+        "from tunelab.evaluation.sandbox.child import main; main(sys.argv[2:])")
 RESULT_CAP = 16 << 20  # bytes kept from the result pipe; a flood there only loses results
 # Hidden from the program (empty tmpfs or /dev/null on top) when the home dir itself cannot be.
 CREDENTIALS = (".ssh", ".aws", ".azure", ".gnupg", ".config", ".netrc", ".git-credentials", ".pypirc",
