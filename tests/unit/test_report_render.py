@@ -221,6 +221,9 @@ def test_a_sweep_report_renders_the_table_and_front_of_sweep_json(tmp_path):
     html = write_report([root]).read_text()
     assert {"tradeoff", "pareto"} <= set(section_ids(html))
     assert "97,531" in html and "metric-only-in-sweep-json" in html
+    # A price given when rendering re-prices the stored device-hours; nothing else changes.
+    html = write_report([root], overrides={"price_per_device_hour": 1000.0}).read_text()
+    assert f"{sweep['table'][0]['device_hours'] * 1000.0:.4f}" in html and "97,531" in html
 
 
 def test_long_and_looping_texts_are_cut_visibly():
