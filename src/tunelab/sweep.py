@@ -2,6 +2,7 @@
 
     SWEEP_DIR/                      the experiment's run_dir (or --run-dir)
       sweep.json                    trials, their status, the trade-off table, the Pareto front
+                                    (computed here once; the report renders them)
       trials/<name>/                one ordinary run directory per trial (tunelab run)
       trials/<name>/trial.json      the trial's overrides, status, pid, return code, error tail
       trials/<name>/trial.log       the trial's output
@@ -37,6 +38,7 @@ from rich.console import Console
 from tunelab.config import Experiment, SweepConfig, load_config
 from tunelab.errors import ConfigError, TunelabError
 from tunelab.runs import default_run_dir, read_json, write_json
+from tunelab.tradeoff import pareto_points, tradeoff_rows
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def run_sweep(config: Path, overrides: Sequence[str] = (), sweep_dir: Path | Non
     for i, t in enumerate(trials, 1):
         tdir = root / "trials" / t.name
         status[t.name] = _run_trial(t, tdir, config, list(overrides), exp, launch, console, f"[{i}/{len(trials)}]")
-    result = summarize_sweep(root, exp, trials, status, config)
+    result = summarize_sweep(root, exp, trials, status, config, console)
     failed = [n for n, s in status.items() if s != "done"]
     console.print(f"sweep: {len(trials) - len(failed)}/{len(trials)} trials done; table in {root / 'sweep.json'}"
                   + (f"; not done: {', '.join(failed)}" if failed else ""), markup=False, highlight=False)
@@ -205,100 +207,13 @@ def _base_state(t: Trial, old: dict[str, Any]) -> dict[str, Any]:
     return {"name": t.name, "overrides": list(t.overrides), "values": t.values, "attempts": old.get("attempts", 0)}
 
 
-# ---- the trade-off table ------------------------------------------------------------------------
-
-
-def tradeoff_rows(run_dirs: Sequence[Path], price_per_device_hour: float | None = None) -> list[dict[str, Any]]:
-    """One row per run directory, from its files: parameters, time, memory, throughput, losses,
-    task scores with CIs (of the tuned variant), per-source val/test loss, cost."""
-    from tunelab.report.load import load_run
-
-    rows = []
-    for d in run_dirs:
-        run = load_run(Path(d))
-        sm, trial = run.summary or {}, run.trial or {}
-        tuned = _tuned_variant(run)
-        scores, base_scores = _scores(run.evals.get(tuned)), _scores(run.evals.get("base"))
-        per_source = {}  # "val: source" -> loss at the last evaluation of each split
-        for split in ("val", "test"):
-            last = next((r for r in reversed(run.metrics) if r.get("split") == split and r.get("per_source")), {})
-            per_source.update({f"{split}: {s}": v.get("loss") for s, v in (last.get("per_source") or {}).items()})
-        stages = (run.pipeline or {}).get("stages") or {}
-        other = sum(st.get("seconds_total") or 0.0 for k, st in stages.items() if k != "train")
-        wall = sm.get("wall_time_s")
-        total = (wall or 0.0) + other if (wall is not None or other) else None
-        devices = int(sm.get("world_size") or 1)
-        dh = total / 3600 * devices if total is not None else None
-        rows.append({
-            "name": trial.get("name") or run.root.name, "dir": str(run.root),
-            "status": trial.get("status") or ("done" if sm else "not trained"), "error": trial.get("error"),
-            "values": trial.get("values") or {}, "variant": tuned,
-            **{k: sm.get(k) for k in ("trainable_params", "total_params", "wall_time_s", "train_time_s", "peak_memory_mb",
-                                      "tokens_per_s", "best_val_loss", "best_step", "stop_reason", "steps")},
-            "pipeline_s": total, "devices": devices, "device_hours": dh,
-            "cost": dh * price_per_device_hour if dh is not None and price_per_device_hour is not None else None,
-            "scores": scores, "base_scores": base_scores,
-            "per_source_loss": per_source,
-            "val_curve": [(r["step"], r["loss"]) for r in run.metrics if r.get("split") == "val" and r.get("loss") is not None],
-        })
-    return rows
-
-
-def _scores(by_task: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """{"task/metric": value, CI, direction, n} of one variant's eval summaries."""
-    out = {}
-    for task, s in (by_task or {}).items():
-        for m, v in s.get("metrics", {}).items():
-            out[f"{task}/{m}"] = {k: v.get(k) for k in ("value", "ci_low", "ci_high", "higher_is_better", "n")}
-    return out
-
-
-def _tuned_variant(run: Any) -> str:
-    wanted = ((run.config.get("compare") or {}).get("variants") or ["base", "final"])[1:]
-    for v in [*wanted, "final", "best"]:
-        if v in run.evals:
-            return v
-    return next((v for v in run.evals if v != "base"), "final")
-
-
-def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool) -> list[bool]:
-    """For (cost, score) points: True where no other point is at least as cheap and as good and
-    strictly better in one of the two."""
-    sign = 1.0 if higher_is_better else -1.0
-    out = []
-    for i, (c, s) in enumerate(points):
-        dominated = any(
-            c2 <= c and sign * s2 >= sign * s and (c2 < c or sign * s2 > sign * s)
-            for j, (c2, s2) in enumerate(points) if j != i)
-        out.append(not dominated)
-    return out
-
-
-def pareto_points(rows: Sequence[dict[str, Any]], metric: str | None, cost: str) -> dict[str, Any]:
-    """The Pareto plot's data: the chosen score (task/metric, else best val loss) against `cost`."""
-    keys = [k for r in rows for k in r["scores"]]
-    metric = metric or (keys[0] if keys else None)
-    pts = []
-    for r in rows:
-        if metric and metric in r["scores"]:
-            sc = r["scores"][metric]
-            hib = bool(sc.get("higher_is_better", True))
-            score, lo, hi = sc.get("value"), sc.get("ci_low"), sc.get("ci_high")
-        else:
-            hib, score, lo, hi = False, r.get("best_val_loss"), None, None
-        if score is not None and r.get(cost) is not None:
-            pts.append({"name": r["name"], "cost": float(r[cost]), "score": float(score), "ci_low": lo, "ci_high": hi,
-                        "higher_is_better": hib})
-    name = metric if metric and any(metric in r["scores"] for r in rows) else "best_val_loss"
-    hib = pts[0]["higher_is_better"] if pts else True
-    for p, front in zip(pts, pareto_front([(p["cost"], p["score"]) for p in pts], hib)):
-        p["front"] = front
-    return {"metric": name, "cost": cost, "higher_is_better": hib, "points": pts}
+# ---- the table and the report ------------------------------------------------------------------
 
 
 def summarize_sweep(root: Path, exp: Experiment, trials: Sequence[Trial], status: dict[str, str],
-                    config: Path) -> dict[str, Any]:
-    """Write sweep.json (and the sweep report) from the trial folders."""
+                    config: Path, console: Console | None = None) -> dict[str, Any]:
+    """Write sweep.json, the one computation of the trade-off table and Pareto front, from the
+    trial folders; then the sweep report from it (when report.enabled)."""
     rows = tradeoff_rows([root / "trials" / t.name for t in trials], exp.report.price_per_device_hour)
     costs = [r["cost"] for r in rows if r["cost"] is not None]
     result = {
@@ -312,7 +227,16 @@ def summarize_sweep(root: Path, exp: Experiment, trials: Sequence[Trial], status
     }
     write_json(root / "sweep.json", result)
     if exp.report.enabled:
-        from tunelab.report import write_report
-
-        write_report([root])
+        _write_report(root, console or Console(stderr=True))
     return result
+
+
+def _write_report(root: Path, console: Console) -> None:
+    """`tunelab report ROOT` as its own process, like every trial: the report is a later stage
+    that only renders files (sweep.json and the trials'), and its failure leaves them intact."""
+    cmd = [sys.executable, "-m", "tunelab.cli", "report", str(root)]
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+        console.print(f"sweep report failed ({_exit_reason(proc.returncode)}); sweep.json is complete, "
+                      f"re-render with `tunelab report {root}`:\n{tail}", markup=False, highlight=False)

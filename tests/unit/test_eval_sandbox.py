@@ -268,3 +268,45 @@ def test_run_many_keeps_order_and_bounds_workers() -> None:
     jobs = [FunctionJob(f"def f(x):\n    return x + {i}\n", CHECK, "f") for i in range(6)]
     results = sb.run_many(jobs)
     assert [r.passed for r in results] == [i == 1 for i in range(6)]
+
+
+# ---- the child side: which code runs there, and what it imports ----------------------------------
+
+
+def test_the_child_runs_this_tunelabs_sandbox_code(sandbox: Sandbox) -> None:
+    # `-I` hides PYTHONPATH: the child must still import the sandbox the parent imported, not
+    # another installed or checked-out tunelab.
+    import tunelab.evaluation.sandbox.harness as harness
+
+    program = "import sys\nprint(sys.modules['tunelab.evaluation.sandbox.harness'].__file__)\n"
+    res = sandbox.run(StdioJob(program, ("",), (harness.__file__,)))
+    assert res.passed, (res.verdict, res.detail)
+
+
+def test_the_child_side_imports_only_the_standard_library() -> None:
+    import subprocess
+
+    import tunelab.evaluation.sandbox.proc as proc
+
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules); "
+            "import tunelab.evaluation.sandbox.child; print(' '.join(sorted(set(sys.modules) - before)))")
+    new = subprocess.run([sys.executable, "-I", "-B", "-c", code, proc.SOURCE_ROOT], capture_output=True,
+                         text=True, check=True, timeout=60).stdout.split()
+    assert "tunelab.evaluation.sandbox.child" in new
+    outside = [m for m in new if m.split(".")[0] not in sys.stdlib_module_names
+               and m not in ("tunelab", "tunelab.evaluation", "tunelab.evaluation.sandbox")
+               and not m.startswith("tunelab.evaluation.sandbox.")]
+    assert not outside, outside  # no torch, yaml, pydantic, nor the rest of tunelab
+
+
+def test_the_child_runs_as_a_module_too(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    ours, theirs = socket.socketpair()
+    config = {"isolate": False, "base": str(tmp_path), "hide": []}
+    proc = subprocess.Popen([sys.executable, "-B", "-m", "tunelab.evaluation.sandbox.child", str(theirs.fileno()),
+                             json.dumps(config)], pass_fds=(theirs.fileno(),))
+    theirs.close()
+    ours.close()  # end of requests: the server exits cleanly
+    assert proc.wait(timeout=60) == 0

@@ -202,6 +202,30 @@ def test_several_runs_get_a_comparison_and_their_own_sections(tmp_path, report):
     assert "run1-results" in ids and "run2-generations" in ids
 
 
+def test_a_sweep_report_renders_the_table_and_front_of_sweep_json(tmp_path):
+    from tunelab.sweep import Trial, summarize_sweep
+
+    root = tmp_path / "sweep"
+    trials = [Trial(name, (f"lora.r={r}",), {"lora.r": r}) for name, r in (("r4", 4), ("r16", 16))]
+    (root / "trials").mkdir(parents=True)
+    for t in trials:
+        build_run(tmp_path / t.name).rename(root / "trials" / t.name)
+    exp = load_config(SMOKE, ["report.enabled=false", "report.price_per_device_hour=2.5"])
+    written = summarize_sweep(root, exp, trials, {t.name: "done" for t in trials}, SMOKE)
+    assert [r["name"] for r in written["table"]] == ["r4", "r16"] and written["pareto"]["points"]
+    sweep = json.loads((root / "sweep.json").read_text())
+    # Numbers no trial's files hold: if the report recomputed the table, they would not show.
+    sweep["table"][0]["trainable_params"] = 97531
+    sweep["pareto"]["metric"] = "metric-only-in-sweep-json"
+    (root / "sweep.json").write_text(json.dumps(sweep))
+    html = write_report([root]).read_text()
+    assert {"tradeoff", "pareto"} <= set(section_ids(html))
+    assert "97,531" in html and "metric-only-in-sweep-json" in html
+    # A price given when rendering re-prices the stored device-hours; nothing else changes.
+    html = write_report([root], overrides={"price_per_device_hour": 1000.0}).read_text()
+    assert f"{sweep['table'][0]['device_hours'] * 1000.0:.4f}" in html and "97,531" in html
+
+
 def test_long_and_looping_texts_are_cut_visibly():
     from tunelab.report.blocks import cut
 

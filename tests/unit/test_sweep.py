@@ -10,7 +10,8 @@ import pytest
 
 from tunelab.config import SweepConfig, load_config
 from tunelab.errors import ConfigError, TunelabError
-from tunelab.sweep import expand_trials, pareto_front, pareto_points, run_sweep, trial_name
+from tunelab.sweep import expand_trials, run_sweep, trial_name
+from tunelab.tradeoff import pareto_front, pareto_points
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEP = ROOT / "configs" / "sweep-lora.yaml"

@@ -5,9 +5,11 @@
     report_files/*.svg
 
 A run directory gives the run's report (in that directory); a sweep directory (with
-sweep.json) gives the sweep's trade-off report; several directories give a comparison of the
-runs followed by each run's sections (in --output, default the current directory). Everything is
-read from files in the directories (`load.py`); nothing is recomputed and no model is loaded.
+sweep.json) gives the sweep's trade-off report, from the table and Pareto front the sweep wrote
+there; several directories give a comparison of the runs (their rows read by
+`tunelab.tradeoff`) followed by each run's sections (in --output, default the current
+directory). Everything is read from files in the directories (`load.py`); nothing is recomputed
+and no model is loaded.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tunelab.report.blocks import Para, Section
 from tunelab.report.load import RunFiles, load_run
 from tunelab.report.render import figure_files, render_html, render_markdown
 from tunelab.runs import atomic_write_text, read_json
+from tunelab.tradeoff import pareto_points, priced, tradeoff_rows
 
 # Section ids a single-run report can have, in order (the browser test looks for them).
 RUN_SECTIONS = ("experiment", "data", "training", "checkpoints", "results", "paired", "wins", "next-token",
@@ -72,8 +75,6 @@ def multi_sections(rows: list[dict[str, Any]], pareto: dict[str, Any], trials: l
 def write_report(dirs: Sequence[Path], output: Path | None = None, overrides: dict[str, Any] | None = None
                  ) -> Path:
     """Write report.html, report.md and report_files/ for `dirs`; returns the HTML path."""
-    from tunelab.sweep import pareto_points, tradeoff_rows
-
     dirs = [Path(d) for d in dirs]
     for d in dirs:
         if not d.is_dir():
@@ -84,14 +85,13 @@ def write_report(dirs: Sequence[Path], output: Path | None = None, overrides: di
     stamp = time.strftime("%Y-%m-%d %H:%M")
     if len(dirs) == 1 and (dirs[0] / "sweep.json").is_file():
         sweep = read_json(dirs[0] / "sweep.json")
-        run_dirs = [dirs[0] / "trials" / t["name"] for t in sweep.get("trials", [])]
         price = overrides.get("price_per_device_hour", sweep.get("price_per_device_hour"))
         currency = overrides.get("currency", sweep.get("currency") or "USD")
-        rows = tradeoff_rows([d for d in run_dirs if d.is_dir()], price)
-        spec = sweep.get("sweep") or {}
-        sections = multi_sections(rows, pareto_points(rows, spec.get("metric"), spec.get("cost", "wall_time_s")),
-                                  sweep.get("trials"), price, currency)
-        title, subtitle = f"Sweep: {sweep.get('name')}", f"{len(run_dirs)} trials in {dirs[0]} · {stamp}"
+        rows = sweep.get("table") or []  # the sweep's own table and front, as it wrote them
+        if "price_per_device_hour" in overrides:
+            rows = priced(rows, price)
+        sections = multi_sections(rows, sweep.get("pareto") or {}, sweep.get("trials"), price, currency)
+        title, subtitle = f"Sweep: {sweep.get('name')}", f"{len(sweep.get('trials') or [])} trials in {dirs[0]} · {stamp}"
         out_dir = output or dirs[0]
     elif len(dirs) == 1:
         run = load_run(dirs[0])

@@ -2,7 +2,7 @@
 rlimits and a seccomp filter. Standard library only (ctypes); every function degrades to doing
 nothing where the kernel refuses, and says what it reached, so results record the real level.
 
-Used by `sandbox_child.py` (the fork server and its children), never by the tunelab process.
+Used by `child.py` (the fork server and its children), never by the tunelab process.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Parent-side plumbing of the sandbox: the fork-server client, pipe pumping, clean-up.
 
-Runs in the tunelab process and never executes model code; `sandbox.py` holds the API and the
-verdicts, `sandbox_child.py` the other end of the fork server's socket.
+Runs in the tunelab process and never executes model code; `parent.py` holds the API and the
+verdicts, `child.py` the other end of the fork server's socket.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import selectors
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -20,31 +19,21 @@ import threading
 import time
 from pathlib import Path
 
-CHILD_DIR = str(Path(__file__).parent)
+import tunelab
+from tunelab.evaluation.sandbox.protocol import HEADER, OP_START, OP_WAIT, REPLY, Capped, recv_exact
+
+# The folder `tunelab` is imported from: the child must run this very sandbox code, whichever
+# tunelab its interpreter would find on its own (`-I` ignores PYTHONPATH; a checkout may differ
+# from the installed copy).
+SOURCE_ROOT = str(Path(tunelab.__file__).resolve().parent.parent)
+# `python -I -c BOOT ROOT FD CONFIG`: imports the child side from ROOT, then serves.
+BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
+        "from tunelab.evaluation.sandbox.child import main; main(sys.argv[2:])")
 RESULT_CAP = 16 << 20  # bytes kept from the result pipe; a flood there only loses results
 # Hidden from the program (empty tmpfs or /dev/null on top) when the home dir itself cannot be.
 CREDENTIALS = (".ssh", ".aws", ".azure", ".gnupg", ".config", ".netrc", ".git-credentials", ".pypirc",
                ".docker", ".kube", ".cache/huggingface", ".huggingface", ".npmrc", ".m2/settings.xml",
                ".cargo/credentials", ".cargo/credentials.toml", ".claude")
-
-
-class Capped:
-    """Keeps the first `cap` bytes of a stream and counts the rest."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap, self.data, self.total = cap, bytearray(), 0
-
-    def add(self, chunk: bytes) -> None:
-        if len(self.data) < self.cap:
-            self.data += chunk[: self.cap - len(self.data)]
-        self.total += len(chunk)
-
-    def text(self) -> str:
-        more = self.total - len(self.data)
-        return self.data.decode("utf-8", "replace") + (f"\n[... {more} more bytes cut]" if more else "")
-
-
-OP_START, OP_WAIT = 1, 2  # the fork server's protocol (sandbox_child.serve)
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -67,8 +56,7 @@ class ForkServer:
             config = {"isolate": self.isolate, "base": self.base, "hide": hidden_paths(self.base, self.python)}
             # Scrubbed environment from the start: forks inherit the server's original environ.
             self._proc = subprocess.Popen(
-                [self.python, "-I", "-B", "-m", "tunelab.evaluation.sandbox_child", str(theirs.fileno()),
-                 json.dumps(config)],
+                [self.python, "-I", "-B", "-c", BOOT, SOURCE_ROOT, str(theirs.fileno()), json.dumps(config)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 cwd="/", env=BASE_ENV, start_new_session=True,
             )
@@ -82,9 +70,9 @@ class ForkServer:
             for attempt in (0, 1):  # a dead server is restarted once
                 try:
                     sock = self._ensure()
-                    socket.send_fds(sock, [struct.pack("<Bq", OP_START, len(payload))], fds)
+                    socket.send_fds(sock, [HEADER.pack(OP_START, len(payload))], fds)
                     sock.sendall(payload)
-                    return struct.unpack("<q", recv_exact(sock, 8))[0]
+                    return REPLY.unpack(recv_exact(sock, REPLY.size))[0]
                 except (OSError, EOFError):
                     self._reset()
                     if attempt:
@@ -96,8 +84,8 @@ class ForkServer:
         with self._lock:
             try:
                 sock = self._ensure()
-                sock.sendall(struct.pack("<Bq", OP_WAIT, pid))
-                status = struct.unpack("<q", recv_exact(sock, 8))[0]
+                sock.sendall(HEADER.pack(OP_WAIT, pid))
+                status = REPLY.unpack(recv_exact(sock, REPLY.size))[0]
             except (OSError, EOFError):
                 self._reset()
                 return None
@@ -124,16 +112,6 @@ class ForkServer:
                     self._proc.wait()
                 self._proc = None
             remove_tree(self.base)
-
-
-def recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise EOFError("sandbox fork server closed the connection")
-        buf += chunk
-    return bytes(buf)
 
 
 def pump(pid: int, streams: dict[int, Capped], deadline: float) -> bool:
@@ -168,7 +146,7 @@ def pump(pid: int, streams: dict[int, Capped], deadline: float) -> bool:
                     continue
                 chunk = read_chunk(key.fd)
                 if chunk:
-                    streams[key.fd].add(chunk)
+                    streams[key.fd].write(chunk)
                 elif chunk == b"":
                     sel.unregister(key.fd)
             if pidfd is None and exited_at is None and has_exited(pid):
@@ -208,7 +186,7 @@ def drain(streams: dict[int, Capped]) -> None:
                 break
             if not chunk:
                 break
-            buf.add(chunk)
+            buf.write(chunk)
 
 
 def kill_group(pgid: int) -> None:
@@ -226,7 +204,7 @@ def hidden_paths(workdir: str, python: str) -> list[str]:
         path = os.path.realpath(path)
         return path == home or path.startswith(home + os.sep)
 
-    needed = [workdir, python, CHILD_DIR, sys.prefix, sys.base_prefix, *(p for p in sys.path if p)]
+    needed = [workdir, python, SOURCE_ROOT, sys.prefix, sys.base_prefix, *(p for p in sys.path if p)]
     if home != "/" and not any(under(p) for p in needed):
         return [home]
     return [os.path.join(home, c) for c in CREDENTIALS if os.path.lexists(os.path.join(home, c))]

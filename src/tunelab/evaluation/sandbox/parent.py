@@ -1,25 +1,8 @@
-"""The sandbox for model-written code. Model output is untrusted: it never runs in this process.
+"""The parent side of the sandbox: the API (`Sandbox`, jobs, `Limits`, results) and the verdicts.
 
-Usage: `with Sandbox(Limits(timeout_s=5), workers=4) as sb: results = sb.run_many(jobs)`, where
-a job is a `FunctionJob` (HumanEval style: program, test code defining `check`, entry point) or
-a `StdioJob` (program, stdin per case, expected stdout). Each result has a `verdict` (one of
-VERDICTS), a `detail` (the failing test line, the exception type, the first differing case),
-the `isolation` level reached, the time taken and the capped stdout/stderr.
-
-How (details in `sandbox_child.py`): a fork server started once per Sandbox enters new user,
-network and mount namespaces where the kernel allows (no network: a loopback that is down; the
-filesystem read-only except the work dirs, credentials hidden) and forks one launcher per job,
-in a new session, with a scrubbed environment (PATH, LANG, HOME/TMPDIR = its fresh work dir,
-removed afterwards). The launcher puts the harness in a new pid namespace (every process it
-starts dies with it) with its own mounts and /proc; the harness drops capabilities, sets rlimits
-(CPU time, address space relative to its own start size, file size, open files) and, by
-default, a seccomp filter that makes process creation fail (threads still work). At the
-wall-clock deadline the parent kills the launcher's process group; the rest dies with it.
-
-A job passes only if the harness reports, on a private pipe and tagged with a random per-run
-nonce, that it ran to its end: early `sys.exit(0)`, `os._exit(0)`, killing the parent or
-printing "passed" cannot pass. What each run reached is recorded in `SandboxResult.isolation`,
-e.g. "netns+pidns+proc+fs-ro+nofork" or "none". Guarantees and limits: docs/sandbox.md.
+Runs in the tunelab process and never executes model code; `proc.py` drives the fork server,
+whose other end is `child.py`. How the sandbox works and what it guarantees: the package
+docstring and docs/sandbox.md.
 """
 from __future__ import annotations
 
@@ -38,9 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tunelab.evaluation.sandbox_proc import (
-    BASE_ENV, RESULT_CAP, Capped, ForkServer, drain, kill_group, pump, remove_tree,
-)
+from tunelab.evaluation.sandbox.proc import BASE_ENV, RESULT_CAP, ForkServer, drain, kill_group, pump, remove_tree
+from tunelab.evaluation.sandbox.protocol import Capped, read_records
 
 VERDICTS = ("passed", "failed", "wrong_answer", "runtime_error", "syntax_error", "timeout",
             "memory_limit", "no_code")
@@ -209,7 +191,7 @@ class Sandbox:
             for r, _ in pipes:
                 os.close(r)
         out, err, results = (streams[r] for r, _ in pipes)
-        events = _events(results.data, nonce)
+        events = read_records(results.data, nonce)
         levels = [lv for e in events if e["event"] in ("isolation", "confined") for lv in e.get("levels", [])]
         res = _verdict(job, events, timed_out, code)
         res.isolation = "+".join(lv for lv in ISOLATION_LEVELS if lv in levels) or "none"
@@ -227,19 +209,6 @@ class Sandbox:
 
 
 # ---- verdicts ---------------------------------------------------------------------------------------
-
-
-def _events(raw: bytes, nonce: str) -> list[dict[str, Any]]:
-    """The harness's records: JSON lines carrying this run's nonce (anything else is ignored)."""
-    out = []
-    for line in bytes(raw).split(b"\n"):
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and rec.get("nonce") == nonce and isinstance(rec.get("event"), str):
-            out.append(rec)
-    return out
 
 
 def _signal_name(code: int | None) -> str:

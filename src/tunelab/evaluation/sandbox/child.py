@@ -1,8 +1,9 @@
 """Child side of the sandbox: a fork server, one launcher per job, and the confined harness.
 
-Standard library only. `sandbox.py` starts this module once per Sandbox as a fork server
-(`python -I -B -m tunelab.evaluation.sandbox_child FD CONFIG`): a warm interpreter that forks
-per job, which is much cheaper than starting Python per job. The server runs only this trusted
+Standard library only. `proc.py` starts this module once per Sandbox as a fork server (with
+`python -I -B -c`, importing it from the parent's own tunelab; `python -m
+tunelab.evaluation.sandbox.child FD CONFIG` works too): a warm interpreter that forks per job,
+which is much cheaper than starting Python per job. The server runs only this trusted
 code; model-written code runs in the harness, below two forks and every confinement:
 
     fork server  user + network + mount namespaces, read-only fs except the work dirs (once);
@@ -24,17 +25,17 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
+from collections.abc import Sequence
 
-from tunelab.evaluation.sandbox_confine import (
+from tunelab.evaluation.sandbox.confine import (
     CLONE_NEWPID, PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, Confinement, isolate_job_mounts,
     isolate_server, prctl, set_limits, unshare,
 )
-from tunelab.evaluation.sandbox_harness import Reporter, run_function, run_stdio
+from tunelab.evaluation.sandbox.harness import flush_std_streams, run_function, run_stdio
+from tunelab.evaluation.sandbox.protocol import HEADER, OP_START, OP_WAIT, REPLY, Reporter, recv_exact
 
-OP_START, OP_WAIT = 1, 2
 RESULT_FD = 3
 
 
@@ -61,11 +62,7 @@ def harness(job: dict, server_levels: list[str], confinement: Confinement, alive
     ok = run_stdio(job, report) if job["kind"] == "stdio" else run_function(job, report)
     if ok:
         report.send("done")
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:  # noqa: BLE001 - the program may have replaced or closed them
-            pass
+    flush_std_streams()
     os._exit(0)  # skip atexit hooks and non-daemon threads the program left behind
 
 
@@ -75,16 +72,22 @@ def _status_code(status: int) -> int:
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 255
 
 
+def _children() -> list[int]:
+    """This process's children now (orphans re-parent to us, a subreaper); [] if unknown."""
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
 def _kill_children() -> None:
-    """Kill and reap every child left (orphans re-parent to us, a subreaper)."""
+    """Kill and reap every child left."""
     for _ in range(1000):  # bounded: each round kills what exists now
-        try:
-            kids = open(f"/proc/self/task/{os.getpid()}/children").read().split()
-        except OSError:
-            kids = []
+        kids = _children()
         for pid in kids:
             try:
-                os.kill(int(pid), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
         try:
@@ -126,16 +129,6 @@ def launch(job: dict, server_levels: list[str], confinement: Confinement) -> Non
 # ---- fork server ------------------------------------------------------------------------------------
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise EOFError
-        buf += chunk
-    return bytes(buf)
-
-
 def _start(sock: socket.socket, payload: bytes, fds: list[int], levels: list[str], conf: Confinement) -> int:
     """Fork a launcher with stdout, stderr, result pipe = fds[0..2]; returns its pid."""
     pid = os.fork()
@@ -162,11 +155,7 @@ def _start(sock: socket.socket, payload: bytes, fds: list[int], levels: list[str
 def _reap_orphans(active: set[int]) -> None:
     """Kill children that are not running launchers: orphans of runs without a pid namespace
     re-parent to us (a subreaper) when their launcher was killed."""
-    try:
-        kids = [int(p) for p in open(f"/proc/self/task/{os.getpid()}/children").read().split()]
-    except OSError:
-        return
-    for pid in kids:
+    for pid in _children():
         if pid not in active:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -176,9 +165,7 @@ def _reap_orphans(active: set[int]) -> None:
 
 
 def serve(fd: int, config: dict) -> None:
-    """Answer requests until the parent closes the socket: 9-byte header (op, int64), then
-    OP_START: JSON job of that length, with 3 fds attached -> launcher pid;
-    OP_WAIT: pid -> its raw wait status (the parent killed its group first).
+    """Answer requests (`protocol.HEADER`: OP_START, OP_WAIT) until the parent closes the socket.
 
     `config`: {"isolate": bool, "base": dir of the work dirs, "hide": paths to cover}."""
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -189,27 +176,31 @@ def serve(fd: int, config: dict) -> None:
     active: set[int] = set()
     while True:
         try:
-            head, fds, _, _ = socket.recv_fds(sock, 9, 3)
+            head, fds, _, _ = socket.recv_fds(sock, HEADER.size, 3)
             if not head:
                 break
-            head += _recv_exact(sock, 9 - len(head))
-            op, arg = head[0], struct.unpack("<q", head[1:])[0]
+            op, arg = HEADER.unpack(head + recv_exact(sock, HEADER.size - len(head)))
             if op == OP_START:
-                pid = _start(sock, _recv_exact(sock, arg), fds, levels, conf)
+                pid = _start(sock, recv_exact(sock, arg), fds, levels, conf)
                 for f in fds:
                     os.close(f)
                 active.add(pid)
-                sock.sendall(struct.pack("<q", pid))
+                sock.sendall(REPLY.pack(pid))
             elif op == OP_WAIT:
                 _, status = os.waitpid(arg, 0)
                 active.discard(arg)
                 _reap_orphans(active)
-                sock.sendall(struct.pack("<q", status))
+                sock.sendall(REPLY.pack(status))
         except (EOFError, ConnectionError):
             break
     _reap_orphans(set())
     os._exit(0)
 
 
+def main(argv: Sequence[str]) -> None:
+    """`FD CONFIG`: serve on the inherited socket FD with the JSON CONFIG (see `serve`)."""
+    serve(int(argv[0]), json.loads(argv[1]))
+
+
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), json.loads(sys.argv[2]))
+    main(sys.argv[1:])

@@ -1,7 +1,7 @@
 """The test harness inside the sandbox: runs the program and its tests, reports on a private pipe.
 
-Standard library only; imported by `sandbox_child.py` in the confined harness process, never by
-tunelab itself. Every record carries the run's nonce; "done" is written by the caller only after
+Standard library only; imported by `child.py` in the confined harness process, never run by
+the tunelab process. Every record carries the run's nonce; "done" is written by the caller only after
 `run_function` / `run_stdio` returned True, i.e. after the last test ran.
 """
 
@@ -9,48 +9,14 @@ from __future__ import annotations
 
 import builtins
 import io
-import json
 import os
 import signal
 import sys
 import time
 import traceback
+from types import CodeType
 
-
-class Reporter:
-    """Writes nonce-tagged JSON lines to the private result pipe."""
-
-    def __init__(self, fd: int, nonce: str) -> None:
-        self.fd, self.nonce = fd, nonce
-        # Bound now, before the program runs: a program that replaces json.dumps or os.write
-        # (by accident or not) does not change what we report.
-        self._dumps, self._write = json.dumps, os.write
-
-    def send(self, event: str, **fields: object) -> None:
-        line = self._dumps({"nonce": self.nonce, "event": event, **fields}) + "\n"
-        data = line.encode("utf-8", "replace")
-        try:
-            while data:
-                data = data[self._write(self.fd, data):]
-        except OSError:
-            pass  # the program closed our pipe: the parent then sees no "done", which fails
-
-
-class _Capped(io.RawIOBase):
-    """A write-only sink that keeps the first `cap` bytes (the stdout of one stdio case)."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap, self.data, self.total = cap, bytearray(), 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b) -> int:  # type: ignore[override]
-        n = len(b)
-        if len(self.data) < self.cap:
-            self.data += bytes(b[: self.cap - len(self.data)])
-        self.total += n
-        return n
+from tunelab.evaluation.sandbox.protocol import Capped, Reporter
 
 
 def _exc_detail(exc: BaseException) -> str:
@@ -73,12 +39,28 @@ def _failing_test_line(exc: BaseException, test: str) -> tuple[bool, str]:
     return frames[-1].filename == "<test>", f"test line {lineno}: {line}"[:500]
 
 
-def run_function(job: dict, report: Reporter) -> bool:
-    """HumanEval style: exec program, then the test code, then check(entry_point)."""
+def _compile_program(job: dict, report: Reporter) -> CodeType | None:
+    """The program's code object, or None after reporting why it does not compile."""
     try:
-        code = compile(job["program"], "<program>", "exec")
+        return compile(job["program"], "<program>", "exec")
     except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError) as exc:
         report.send("syntax_error", detail=_exc_detail(exc))
+        return None
+
+
+def flush_std_streams() -> None:
+    """Flush stdout and stderr, whatever the program made of them (replaced, closed, broken)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+
+
+def run_function(job: dict, report: Reporter) -> bool:
+    """HumanEval style: exec program, then the test code, then check(entry_point)."""
+    code = _compile_program(job, report)
+    if code is None:
         return False
     ns: dict = {"__name__": "__sandbox__", "__builtins__": builtins}
     try:
@@ -122,10 +104,8 @@ class _CaseTimeout(BaseException):
 
 def run_stdio(job: dict, report: Reporter) -> bool:
     """Run the program as __main__ once per case: the case input on fd 0, stdout captured."""
-    try:
-        code = compile(job["program"], "<program>", "exec")
-    except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError) as exc:
-        report.send("syntax_error", detail=_exc_detail(exc))
+    code = _compile_program(job, report)
+    if code is None:
         return False
 
     def on_alarm(signum, frame):
@@ -137,7 +117,7 @@ def run_stdio(job: dict, report: Reporter) -> bool:
         if fd != 0:  # fd 0 is free again if the program closed it (`open(0)` closes it on exit)
             os.dup2(fd, 0)  # the real fd 0, so open(0) and os.read(0) see the input too
             os.close(fd)
-        sink = _Capped(int(job["case_output_cap"]))
+        sink = Capped(int(job["case_output_cap"]))
         out = io.TextIOWrapper(io.BufferedWriter(sink), encoding="utf-8", newline="\n")
         sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
         sys.stdout = sys.__stdout__ = out
@@ -160,7 +140,7 @@ def run_stdio(job: dict, report: Reporter) -> bool:
             pass
         seconds = time.perf_counter() - started
         output = bytes(sink.data).decode("utf-8", "replace")
-        report.send("case", index=i, output=output, truncated=sink.total > len(sink.data),
+        report.send("case", index=i, output=output, truncated=sink.truncated,
                     verdict=verdict, detail=error, seconds=round(seconds, 4))
         if verdict:
             return False

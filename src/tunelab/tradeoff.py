@@ -1,0 +1,159 @@
+"""The trade-off table over run directories, and its Pareto front: one definition of each.
+
+A row is what one run cost and gave, read from the files its stages wrote (`train/summary.json`,
+`train/metrics.jsonl`, `eval/<variant>/<task>/summary.json`, `pipeline.json`, `trial.json`,
+`config.yaml`): parameters, time, memory, throughput, losses, the tuned variant's task scores
+with CIs, per-source validation and test loss, device-hours and cost. The sweep writes its rows
+and front into `sweep.json`; the report renders them from there, and calls `tradeoff_rows` only
+for run directories given together (no sweep). Sits below both, so neither imports the other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tunelab.runs import RunPaths, read_json, read_jsonl
+
+
+def _json(path: Path) -> Any:
+    """A JSON file's content; None when missing or unreadable (the report lists those)."""
+    try:
+        return read_json(path) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def _config(path: Path) -> dict[str, Any]:
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def _evals(root: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """variant -> task label -> eval summary, for every readable `eval/*/*/summary.json`."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    variants = sorted(p for p in (root / "eval").iterdir() if p.is_dir()) if (root / "eval").is_dir() else []
+    for vdir in variants:  # in name order, as the report lists them: the first score is the default metric
+        for tdir in sorted(p for p in vdir.iterdir() if p.is_dir()):
+            s = _json(tdir / "summary.json")
+            if isinstance(s, dict):
+                out.setdefault(vdir.name, {})[tdir.name] = s
+    return out
+
+
+def tradeoff_rows(run_dirs: Sequence[Path], price_per_device_hour: float | None = None) -> list[dict[str, Any]]:
+    """One row per run directory, from its files (see the module docstring).
+
+    Args:
+        run_dirs: run directories (a sweep's `trials/<name>/`, or any runs); missing files
+            leave their columns None.
+        price_per_device_hour: turns device-hours into `cost` (None: no cost).
+
+    Returns:
+        The rows, in the order of `run_dirs`.
+    """
+    rows = []
+    for d in run_dirs:
+        root = Path(d)
+        paths = RunPaths(root)
+        sm, trial = _json(paths.summary) or {}, _json(root / "trial.json") or {}
+        metrics, evals = read_jsonl(paths.metrics), _evals(root)
+        tuned = _tuned_variant(_config(paths.config), evals)
+        per_source = {}  # "val: source" -> loss at the last evaluation of each split
+        for split in ("val", "test"):
+            last = next((r for r in reversed(metrics) if r.get("split") == split and r.get("per_source")), {})
+            per_source.update({f"{split}: {s}": v.get("loss") for s, v in (last.get("per_source") or {}).items()})
+        stages = (_json(root / "pipeline.json") or {}).get("stages") or {}
+        other = sum(st.get("seconds_total") or 0.0 for k, st in stages.items() if k != "train")
+        wall = sm.get("wall_time_s")
+        total = (wall or 0.0) + other if (wall is not None or other) else None
+        devices = int(sm.get("world_size") or 1)
+        rows.append({
+            "name": trial.get("name") or root.name, "dir": str(root),
+            "status": trial.get("status") or ("done" if sm else "not trained"), "error": trial.get("error"),
+            "values": trial.get("values") or {}, "variant": tuned,
+            **{k: sm.get(k) for k in ("trainable_params", "total_params", "wall_time_s", "train_time_s", "peak_memory_mb",
+                                      "tokens_per_s", "best_val_loss", "best_step", "stop_reason", "steps")},
+            "pipeline_s": total, "devices": devices,
+            "device_hours": total / 3600 * devices if total is not None else None,
+            "scores": _scores(evals.get(tuned)), "base_scores": _scores(evals.get("base")),
+            "per_source_loss": per_source,
+            "val_curve": [(r["step"], r["loss"]) for r in metrics if r.get("split") == "val" and r.get("loss") is not None],
+        })
+    return priced(rows, price_per_device_hour)
+
+
+def priced(rows: Sequence[dict[str, Any]], price_per_device_hour: float | None) -> list[dict[str, Any]]:
+    """The rows with `cost` = device-hours x price (None without a price or device-hours)."""
+    p = price_per_device_hour
+    return [{**r, "cost": r["device_hours"] * p if r.get("device_hours") is not None and p is not None else None}
+            for r in rows]
+
+
+def _scores(by_task: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """{"task/metric": value, CI, direction, n} of one variant's eval summaries."""
+    out = {}
+    for task, s in (by_task or {}).items():
+        for m, v in s.get("metrics", {}).items():
+            out[f"{task}/{m}"] = {k: v.get(k) for k in ("value", "ci_low", "ci_high", "higher_is_better", "n")}
+    return out
+
+
+def _tuned_variant(config: dict[str, Any], evals: dict[str, Any]) -> str:
+    """The variant a row reports: the compared one (`compare.variants[1:]`), else final or best."""
+    wanted = ((config.get("compare") or {}).get("variants") or ["base", "final"])[1:]
+    for v in [*wanted, "final", "best"]:
+        if v in evals:
+            return v
+    return next((v for v in evals if v != "base"), "final")
+
+
+def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool) -> list[bool]:
+    """For (cost, score) points: True where no other point is at least as cheap and as good and
+    strictly better in one of the two."""
+    sign = 1.0 if higher_is_better else -1.0
+    out = []
+    for i, (c, s) in enumerate(points):
+        dominated = any(
+            c2 <= c and sign * s2 >= sign * s and (c2 < c or sign * s2 > sign * s)
+            for j, (c2, s2) in enumerate(points) if j != i)
+        out.append(not dominated)
+    return out
+
+
+def pareto_points(rows: Sequence[dict[str, Any]], metric: str | None, cost: str) -> dict[str, Any]:
+    """The Pareto plot's data: the chosen score (task/metric, else best val loss) against `cost`.
+
+    Args:
+        rows: trade-off rows (`tradeoff_rows`).
+        metric: "task/metric" to plot; None = the first score of the rows.
+        cost: the row key on the cost axis (`wall_time_s`, `peak_memory_mb`, ...).
+
+    Returns:
+        {"metric", "cost", "higher_is_better", "points": [{name, cost, score, CI, front}]}.
+    """
+    keys = [k for r in rows for k in r["scores"]]
+    metric = metric or (keys[0] if keys else None)
+    pts = []
+    for r in rows:
+        if metric and metric in r["scores"]:
+            sc = r["scores"][metric]
+            hib = bool(sc.get("higher_is_better", True))
+            score, lo, hi = sc.get("value"), sc.get("ci_low"), sc.get("ci_high")
+        else:
+            hib, score, lo, hi = False, r.get("best_val_loss"), None, None
+        if score is not None and r.get(cost) is not None:
+            pts.append({"name": r["name"], "cost": float(r[cost]), "score": float(score), "ci_low": lo, "ci_high": hi,
+                        "higher_is_better": hib})
+    name = metric if metric and any(metric in r["scores"] for r in rows) else "best_val_loss"
+    hib = pts[0]["higher_is_better"] if pts else True
+    for p, front in zip(pts, pareto_front([(p["cost"], p["score"]) for p in pts], hib)):
+        p["front"] = front
+    return {"metric": name, "cost": cost, "higher_is_better": hib, "points": pts}
