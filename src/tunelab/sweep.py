@@ -37,6 +37,7 @@ from rich.console import Console
 
 from tunelab.config import Experiment, SweepConfig, load_config
 from tunelab.errors import ConfigError, TunelabError
+from tunelab.report import write_report
 from tunelab.runs import default_run_dir, read_json, write_json
 from tunelab.tradeoff import pareto_points, tradeoff_rows
 
@@ -232,11 +233,10 @@ def summarize_sweep(root: Path, exp: Experiment, trials: Sequence[Trial], status
 
 
 def _write_report(root: Path, console: Console) -> None:
-    """`tunelab report ROOT` as its own process, like every trial: the report is a later stage
-    that only renders files (sweep.json and the trials'), and its failure leaves them intact."""
-    cmd = [sys.executable, "-m", "tunelab.cli", "report", str(root)]
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
-        console.print(f"sweep report failed ({_exit_reason(proc.returncode)}); sweep.json is complete, "
-                      f"re-render with `tunelab report {root}`:\n{tail}", markup=False, highlight=False)
+    """The sweep report, rendered from sweep.json and the trials' files; a failure to render
+    leaves them intact and says how to re-render."""
+    try:
+        write_report([root])
+    except TunelabError as e:
+        console.print(f"sweep report failed ({e}); sweep.json is complete, re-render with "
+                      f"`tunelab report {root}`", markup=False, highlight=False)
