@@ -17,7 +17,8 @@ SNIPPETS = [
     "def add(a, b):\n    return a + b",
     "import os\nprint(os.getcwd())",
     "for i in range(10):\n    if i % 2 == 0:\n        print(i)",
-    "class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, x):\n        self.items.append(x)",
+    "class Stack:\n    def __init__(self):\n        self.items = []\n\n"
+    "    def push(self, x):\n        self.items.append(x)",
     "x = [n * n for n in range(5)]",
     "with open('f.txt') as fh:\n    data = fh.read().splitlines()",
     "try:\n    value = int(text)\nexcept ValueError:\n    value = None",
@@ -183,7 +184,8 @@ def test_compare_sums_statistics_and_gets_the_rescoring_numbers(tmp_path, monkey
         (out / "samples.jsonl").write_text("".join(
             json.dumps({"id": s.id, "generations": g, "scores": [{}], "values": {}}) + "\n"
             for s, g in zip(samples, gens)))
-        metrics = {m: {"value": 0.0, "higher_is_better": True, "aggregation": "corpus"} for m in ("bleu", "chrf_corpus")}
+        metrics = {m: {"value": 0.0, "higher_is_better": True, "aggregation": "corpus"}
+                   for m in ("bleu", "chrf_corpus")}
         (out / "summary.json").write_text(json.dumps({"task": "similarity", "options": task.options(), "split": "test",
                                                       "n": len(samples), "metrics": metrics}))
 

@@ -32,7 +32,8 @@ How the runner drives a task (`runner.py`), for one model variant:
    with `aggregation="corpus"` is `task.corpus_score(name, samples, generations, scores)` (e.g.
    corpus chrF), CI by resampling samples; where `task.corpus_stats(...)` gives per-sample
    statistics whose sum the metric is a function of, a bootstrap may sum them instead of calling
-   `corpus_score` per resample (same values: `stats.bootstrap_ci_summed`). Failure categories are counts of per-generation `verdict`s.
+   `corpus_score` per resample (same values: `stats.bootstrap_ci_summed`). Failure categories
+   are counts of per-generation `verdict`s.
    `task.report(records)` may add extra tables (e.g. the judge's problem x program table).
 
 Tasks with `mode = "model"` (loss/perplexity) do not generate: the runner calls
