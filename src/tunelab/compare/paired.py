@@ -7,6 +7,8 @@ and the minimal detectable difference of the eval set. Items are paired by sampl
 metrics (corpus chrF, BLEU) have no per-sample values: they get a paired bootstrap that re-scores
 both variants on the same resampled items with the task's own `corpus_score` (Koehn, 2004), which
 needs the task's references, so the task is loaded again from its summary (name, options, split).
+Where the task gives the metric as summed per-sample statistics (`corpus_stats`: BLEU and chrF
+n-gram counts), each resample sums rows instead of re-scoring text; the numbers are the same.
 """
 
 from __future__ import annotations
@@ -117,20 +119,31 @@ def corpus_pair(row: dict[str, Any], a_dir: Path, b_dir: Path, summary: dict[str
         return row
     items = [samples[i] for i in ids]
 
-    def scorer(records: dict[str, dict[str, Any]]):
+    def inputs(records: dict[str, dict[str, Any]]):
         recs = [records[i] for i in ids]
         gens = [r.get("generations") or [] for r in recs]
         scores = [SampleScore(r.get("values") or {}, r.get("scores") or [], r.get("extra") or {}) for r in recs]
-        return lambda idx: task.corpus_score(row["metric"], [items[j] for j in idx], [gens[j] for j in idx],
-                                             [scores[j] for j in idx])
+        return gens, scores
 
-    score_a, score_b = scorer(ra), scorer(rb)
-    boot = stats.paired_bootstrap_corpus(len(ids), score_a, score_b, confidence=confidence,
-                                         n_resamples=n_resamples, seed=seed)
-    everything = range(len(ids))
+    (gens_a, scores_a), (gens_b, scores_b) = inputs(ra), inputs(rb)
+    summed_a = task.corpus_stats(row["metric"], items, gens_a, scores_a)
+    summed_b = task.corpus_stats(row["metric"], items, gens_b, scores_b)
+    if summed_a is not None and summed_b is not None:
+        boot = stats.paired_bootstrap_summed(summed_a, summed_b, confidence=confidence,
+                                             n_resamples=n_resamples, seed=seed)
+        mean_a, mean_b = summed_a.value(), summed_b.value()
+    else:
+        def scorer(gens: list[list[str]], scores: list[SampleScore]):
+            return lambda idx: task.corpus_score(row["metric"], [items[j] for j in idx], [gens[j] for j in idx],
+                                                 [scores[j] for j in idx])
+
+        score_a, score_b = scorer(gens_a, scores_a), scorer(gens_b, scores_b)
+        boot = stats.paired_bootstrap_corpus(len(ids), score_a, score_b, confidence=confidence,
+                                             n_resamples=n_resamples, seed=seed)
+        mean_a, mean_b = score_a(range(len(ids))), score_b(range(len(ids)))
     better = (boot["diff"] > 0) == row["higher_is_better"] if boot["diff"] != 0 else None
     row.update(diff=boot["diff"], ci_low=boot["ci_low"], ci_high=boot["ci_high"], confidence=confidence,
-               mean_a=score_a(everything), mean_b=score_b(everything), test="paired-bootstrap",
+               mean_a=mean_a, mean_b=mean_b, test="paired-bootstrap",
                p_value=boot["p_value"], alpha=alpha, significant=boot["p_value"] < alpha, mdd=None,
                better=better, detectable=None)
     return row

@@ -5,6 +5,9 @@
 - `paired_bootstrap`: difference between two systems scored on the same items, with its CI and
   a two-sided bootstrap p-value; `paired_bootstrap_corpus` does the same for a corpus-level
   statistic (corpus BLEU/chrF), resampling items and re-scoring both systems on each draw.
+- `SummedStatistic`, `bootstrap_ci_summed`, `paired_bootstrap_summed`: the same two bootstraps,
+  with the same draws and values, for a corpus statistic that is a function of summed per-item
+  rows (corpus BLEU/chrF of n-gram counts): each draw is a row sum, not a re-scoring.
 - `mcnemar_exact`: exact McNemar test of paired pass/fail outcomes.
 - `paired_permutation`: sign-flip permutation test of paired scores (exact for few items).
 - `minimal_detectable_difference`: the smallest difference a paired eval set could detect.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
@@ -136,6 +140,92 @@ def paired_bootstrap_corpus(
     diffs = np.array([score_b(row) - score_a(row) for row in idx], dtype=float)
     everything = np.arange(n)
     return _paired_summary(float(score_b(everything) - score_a(everything)), diffs, confidence, n)
+
+
+@dataclass(frozen=True)
+class SummedStatistic:
+    """A corpus statistic that is a function of the column sums of per-item rows.
+
+    Attributes:
+        rows: [n, d] per-item statistics (e.g. sacrebleu's n-gram counts of each sentence).
+        score: maps [B, d] sums of rows to the [B] statistics (vectorised over B).
+    """
+
+    rows: np.ndarray
+    score: Callable[[np.ndarray], np.ndarray]
+
+    def value(self) -> float:
+        """The statistic over every item."""
+        return float(self.score(np.asarray(self.rows).sum(axis=0, keepdims=True))[0])
+
+    def resampled(self, idx: np.ndarray) -> np.ndarray:
+        """The statistic of each draw of item indices ([B, n] -> [B])."""
+        return np.asarray(self.score(resampled_sums(self.rows, idx)), dtype=float)
+
+
+def resampled_sums(rows: np.ndarray, idx: np.ndarray, chunk: int = 1 << 22) -> np.ndarray:
+    """Column sums of `rows` over each draw of item indices: [n, d] rows, [B, n] draws -> [B, d].
+
+    Each draw becomes a count per item (a [B, n] matrix), and counts @ rows sums the rows: one
+    matmul instead of B * n row lookups. Integer rows whose sums stay below 2^53 go through the
+    float matmul exactly (every partial sum is an integer a float holds); other rows keep their
+    dtype. Draws are processed `chunk` counts at a time so many items do not need B * n memory.
+    """
+    rows = np.asarray(rows)
+    idx = np.asarray(idx).reshape(len(idx), -1)
+    b, n = idx.shape
+    exact_float = rows.dtype.kind in "iub" and float(np.abs(rows).max(initial=0)) * max(n, 1) < 2.0**53
+    mat = rows.astype(float) if exact_float else rows
+    out = []
+    step = max(1, chunk // max(n, 1))
+    for start in range(0, b, step):
+        part = idx[start:start + step]
+        flat = (part + len(rows) * np.arange(len(part))[:, None]).ravel()
+        counts = np.bincount(flat, minlength=len(part) * len(rows)).reshape(len(part), len(rows))
+        out.append(counts.astype(mat.dtype) @ mat)
+    sums = np.concatenate(out) if out else np.zeros((0, rows.shape[1]), dtype=mat.dtype)
+    return sums.astype(rows.dtype) if exact_float else sums
+
+
+def bootstrap_ci_summed(
+    stat: SummedStatistic, confidence: float = 0.95, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> tuple[float, float]:
+    """`bootstrap_ci` of a summed-rows corpus statistic: the same draws and the same interval as
+    `bootstrap_ci(np.arange(n), statistic=...)` re-scoring every draw, without re-scoring.
+
+    Returns:
+        (low, high); (nan, nan) for no items.
+    """
+    n = len(stat.rows)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    values = stat.resampled(_resample_indices(n, n_resamples, seed))
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(values, [alpha, 1.0 - alpha])
+    return (float(low), float(high))
+
+
+def paired_bootstrap_summed(
+    a: SummedStatistic,
+    b: SummedStatistic,
+    confidence: float = 0.95,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, float]:
+    """`paired_bootstrap_corpus` of two summed-rows corpus statistics over the same items: the
+    same draws, differences, CI and p-value, each draw a row sum instead of a re-scoring.
+
+    Raises:
+        ValueError: a and b have different numbers of items.
+    """
+    n = len(a.rows)
+    if len(b.rows) != n:
+        raise ValueError(f"paired_bootstrap_summed: {n} vs {len(b.rows)} items; pairs need the same items")
+    if n == 0:
+        return {"diff": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "p_value": float("nan"), "n": 0}
+    idx = _resample_indices(n, n_resamples, seed)
+    diffs = b.resampled(idx) - a.resampled(idx)
+    return _paired_summary(b.value() - a.value(), diffs, confidence, n)
 
 
 def _paired_summary(observed: float, diffs: np.ndarray, confidence: float, n: int) -> dict[str, float]:

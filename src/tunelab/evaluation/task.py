@@ -30,7 +30,10 @@ How the runner drives a task (`runner.py`), for one model variant:
    over samples of `SampleScore.values[metric.name]`, skipping `None` (= not applicable to this
    sample, e.g. REdit of a failed repair), with a seeded bootstrap CI (`stats.py`). A metric
    with `aggregation="corpus"` is `task.corpus_score(name, samples, generations, scores)` (e.g.
-   corpus chrF), CI by resampling samples. Failure categories are counts of per-generation `verdict`s.
+   corpus chrF), CI by resampling samples; where `task.corpus_stats(...)` gives per-sample
+   statistics whose sum the metric is a function of, a bootstrap may sum them instead of calling
+   `corpus_score` per resample (same values: `stats.bootstrap_ci_summed`). Failure categories
+   are counts of per-generation `verdict`s.
    `task.report(records)` may add extra tables (e.g. the judge's problem x program table).
 
 Tasks with `mode = "model"` (loss/perplexity) do not generate: the runner calls
@@ -56,9 +59,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from tunelab.errors import TunelabError
+
+if TYPE_CHECKING:
+    from tunelab.evaluation.stats import SummedStatistic
 
 # The verdicts code tasks use (per generation); other tasks add their own short snake_case words
 # ("correct", "wrong_answer", "no_answer", "ok", ...). Failure tables count these strings.
@@ -199,7 +205,7 @@ class Task:
     `styles` (first = default), `splits`, `default_split`, `fewshot_split`, `generation`.
     `metrics` may be a property where it depends on options (e.g. pass@k for each k <= n).
     Methods to implement: `load`, `build_prompt`, `score` (or `score_batch`); optionally
-    `generation_settings`, `fewshot`, `corpus_score`, `report`.
+    `generation_settings`, `fewshot`, `corpus_score`, `corpus_stats`, `report`.
     """
 
     name: ClassVar[str] = ""
@@ -256,6 +262,16 @@ class Task:
         generations, or total loss / total tokens from `scores[i].extra`). Called on bootstrap
         resamples too, so it must depend only on its arguments."""
         raise NotImplementedError(f"task '{self.name}' has no corpus metric '{metric}'")
+
+    def corpus_stats(
+        self, metric: str, samples: Sequence[Sample], generations: Sequence[list[str]],
+        scores: Sequence[SampleScore],
+    ) -> SummedStatistic | None:
+        """A corpus metric as per-sample rows and a score of their sum, where it is one (corpus
+        BLEU/chrF of n-gram counts), so bootstraps sum resampled rows instead of calling
+        `corpus_score` per resample; its values must equal `corpus_score`'s. None (the default):
+        bootstraps call `corpus_score`."""
+        return None
 
     def score_model(self, samples: Sequence[Sample], model: Any, tokenizer: Any) -> list[SampleScore]:
         """For `mode = "model"` tasks: score samples with the model directly (no generation)."""

@@ -9,6 +9,10 @@ need) and over the corpus (sacrebleu's corpus chrF, the number papers quote); BL
 BLEU; exact match compares after stripping surrounding whitespace. A generation wrapped in a
 markdown code fence is unwrapped when the reference is not, so chat models are not penalised
 for formatting.
+
+Both corpus metrics are sacrebleu's, computed from each sample's n-gram statistics (extracted
+once per generation and reference, `corpus_stats.py`), so bootstrap resamples sum rows instead of
+re-reading every sentence; the values are sacrebleu's `corpus_score` to the last digit.
 """
 
 from __future__ import annotations
@@ -17,11 +21,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from tunelab.evaluation.stats import SummedStatistic
 from tunelab.evaluation.task import (
     EvalError, GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext, Task,
 )
 
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|$)", re.DOTALL)
+_CORPUS_METRICS = {"chrf_corpus": "chrf", "bleu": "bleu"}  # metric name -> corpus_stats kind
 
 
 def load_chat_samples(dataset: str, split: str) -> list[Sample]:
@@ -108,15 +116,36 @@ class SimilarityTask(Task):
 
     def corpus_score(self, metric: str, samples: Sequence[Sample], generations: Sequence[list[str]],
                      scores: Sequence[SampleScore]) -> float:
-        from sacrebleu.metrics import BLEU, CHRF
+        return self._summed(metric, samples, generations).value()
 
-        refs = [s.data["reference"] for s in samples]
-        hyps = [unfence(g[0] if g else "", r) for g, r in zip(generations, refs, strict=True)]
-        if metric == "chrf_corpus":
-            return CHRF().corpus_score(hyps, [refs]).score
-        if metric == "bleu":
-            return BLEU().corpus_score(hyps, [refs]).score
-        raise EvalError(f"task '{self.name}' has no corpus metric '{metric}'")
+    def corpus_stats(self, metric: str, samples: Sequence[Sample], generations: Sequence[list[str]],
+                     scores: Sequence[SampleScore]) -> SummedStatistic:
+        """sacrebleu's statistics of each sample's first generation against its reference, and
+        the corpus chrF / BLEU of their sum."""
+        return self._summed(metric, samples, generations)
+
+    def _summed(self, metric: str, samples: Sequence[Sample], generations: Sequence[list[str]]) -> SummedStatistic:
+        from tunelab.evaluation.corpus_stats import FROM_STATS
+
+        kind = _CORPUS_METRICS.get(metric)
+        if kind is None:
+            raise EvalError(f"task '{self.name}' has no corpus metric '{metric}'")
+        pairs = [(g[0] if g else "", s.data["reference"]) for s, g in zip(samples, generations, strict=True)]
+        return SummedStatistic(self._item_rows(kind, pairs), FROM_STATS[kind])
+
+    def _item_rows(self, kind: str, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """[n, d] statistics of (generation, reference) pairs, each pair extracted once per task
+        object: the eval runner calls `corpus_score` on every bootstrap resample."""
+        from tunelab.evaluation.corpus_stats import WIDTH, item_stats
+
+        # Kept outside the dataclass fields: those are the task's options (summaries, cache keys).
+        memo: dict[tuple[str, str, str], np.ndarray] = self.__dict__.setdefault("_corpus_rows", {})
+        todo = list(dict.fromkeys(p for p in pairs if (kind, *p) not in memo))
+        if todo:
+            hyps = [unfence(g, r) for g, r in todo]
+            for p, row in zip(todo, item_stats(kind, hyps, [r for _, r in todo]), strict=True):
+                memo[(kind, *p)] = row
+        return np.array([memo[(kind, *p)] for p in pairs], dtype=np.int64).reshape(len(pairs), WIDTH[kind])
 
 
 TASKS = (SimilarityTask,)
