@@ -8,6 +8,7 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -37,10 +38,16 @@ SetOpt = Annotated[
 ]
 
 
-def _load(config: Path, overrides: list[str] | None):
+def _load(config: Path, overrides: list[str] | None, stages: Sequence[str] = ()):
+    """The experiment of CONFIG with --set overrides, its eval tasks and options checked; with
+    `stages` that run tasks (eval, or compare with baselines) also the code-execution opt-in."""
     from tunelab.config import load_config
+    from tunelab.evaluation.registry import validate_eval_config
 
-    return load_config(config, overrides or [])
+    exp = load_config(config, overrides or [])
+    runs_tasks = "eval" in stages or ("compare" in stages and bool(exp.compare.baselines))
+    validate_eval_config(exp.eval, runs_tasks=runs_tasks)
+    return exp
 
 
 def _run_dir(exp, run_dir: Path | None) -> Path:
@@ -258,7 +265,7 @@ def run_(
     from tunelab.pipeline import parse_stages, run_pipeline
 
     stages = parse_stages(only, skip)
-    exp = _load(config, (set_ or []) + (["eval.allow_code_execution=true"] if allow_code_execution else []))
+    exp = _load(config, (set_ or []) + (["eval.allow_code_execution=true"] if allow_code_execution else []), stages)
     run_pipeline(exp, _run_dir(exp, run_dir), stages, console=console)
 
 

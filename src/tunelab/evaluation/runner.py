@@ -390,6 +390,9 @@ def resolve_eval_config(run_dir: Path | None, overrides: Sequence[str] = (), **f
         cfg = EvalConfig.model_validate(raw["eval"])
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, "eval settings")) from None
+    from tunelab.evaluation.registry import validate_eval_config
+
+    validate_eval_config(cfg)
     return exp, cfg
 
 
