@@ -78,7 +78,8 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
             rows.append(row)
         conf = first.get("ci", {}).get("confidence", 0.95)
         s.blocks.append(Heading(f"{task} (v{first.get('version')}, split {first.get('split')})"))
-        s.blocks.append(Table(cols, rows, f"value [{round(100 * conf)}% bootstrap CI]"))
+        methods = sorted({mv.get("ci_method", "bootstrap") for mv in first.get("metrics", {}).values()})
+        s.blocks.append(Table(cols, rows, f"value [{round(100 * conf)}% CI: {', '.join(methods)}]"))
     return s
 
 
