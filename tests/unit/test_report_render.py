@@ -234,3 +234,28 @@ def test_wins_and_losses_item_by_item(report):
     assert "math-word / m4:" not in wins  # both right: a tie, not shown
     assert "#### 2" in wins and "similarity / s0: final better (chrf 20 → 40)" in wins
     assert "What changed item by item" in md
+
+
+def test_a_delta_over_fewer_items_than_its_values_says_which_items(tmp_path, report):
+    _, html, _ = report
+    assert "paired items" not in html  # every variant has a value on every item there
+    run = tmp_path / "run"
+    _w(run / "config.yaml", load_config(SMOKE, ["eval.tasks=[repair]"]).to_yaml())
+    # REdit exists only where the repair parsed: base on all 30 items, final on 17 of them.
+    for variant, vals in (("base", {i: 40.0 + i % 3 for i in range(30)}), ("final", {i: 20.0 for i in range(17)})):
+        recs = [{"id": f"r{i}", "values": {"redit": vals.get(i)}, "generations": ["x"], "scores": [{"verdict": "failed"}]}
+                for i in range(30)]
+        _w(run / "eval" / variant / "repair" / "samples.jsonl", "".join(json.dumps(r) + "\n" for r in recs))
+        v = sum(vals.values()) / len(vals)
+        _w(run / "eval" / variant / "repair" / "summary.json", {
+            "task": "repair", "version": "2", "n": 30, "split": "test", "ci": {"confidence": 0.95},
+            "metrics": {"redit": {"value": v, "ci_low": v - 1, "ci_high": v + 1, "n": len(vals), "ci_method": "bootstrap",
+                                  "higher_is_better": False, "aggregation": "mean"}}})
+    paired = paired_comparisons(run, "base", "final", n_resamples=200)
+    row = paired["rows"][0]
+    assert (row["n"], row["n_a"], row["n_b"]) == (17, 30, 17)
+    _w(run / "compare" / "paired.json", {**paired, "notes": []})
+    page = write_report([run]).read_text()
+    results = page[page.index('id="results"'):page.index('id="paired"')]
+    assert f"{row['diff']:+.4g} * on 17 paired items" in results
+    assert "values beside it cover 30 and 17 items" in results and "CI: bootstrap" in results
