@@ -259,3 +259,22 @@ def test_a_delta_over_fewer_items_than_its_values_says_which_items(tmp_path, rep
     results = page[page.index('id="results"'):page.index('id="paired"')]
     assert f"{row['diff']:+.4g} * on 17 paired items" in results
     assert "values beside it cover 30 and 17 items" in results and "CI: bootstrap" in results
+
+
+def test_a_task_warning_heads_its_results_and_failures_show_the_judges_reply(tmp_path):
+    run = build_run(tmp_path)
+    summary_path = run / "eval" / "final" / "math-word" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["warning"] = "the judge's reply could be read for only 0 of 30 hints"
+    _w(summary_path, summary)
+    samples = run / "eval" / "final" / "math-word" / "samples.jsonl"
+    recs = [json.loads(line) for line in samples.read_text().splitlines()]
+    recs[1]["scores"][0] = {"verdict": "judge_unparsed", "judge_reply": "As an AI I cannot grade hints."}
+    _w(samples, "".join(json.dumps(r) + "\n" for r in recs))
+    page = write_report([run]).read_text()
+    results = page[page.index('id="results"'):page.index('id="paired"')]
+    task_start = results.index("math-word (v1")
+    warning = results.index("Warning (final): the judge&#x27;s reply could be read for only 0 of 30 hints")
+    assert task_start < warning < results.index("<table", task_start)  # a headline above the numbers
+    failures = page[page.index('id="failures"'):]
+    assert "As an AI I cannot grade hints." in failures and "the judge&#x27;s reply" in failures

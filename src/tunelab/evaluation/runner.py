@@ -210,12 +210,13 @@ def summarize(task: Task, samples: Sequence[Sample], records: Sequence[dict[str,
         metrics[m.name] = {"value": value, "ci_low": lo, "ci_high": hi, "ci_method": method, "n": n,
                            "higher_is_better": m.higher_is_better, "aggregation": m.aggregation}
     verdicts = Counter(str(g.get("verdict", "unknown")) for r in records for g in r["scores"])
+    extra = task.report(records)
     return {
         "task": task.name, "version": task.version, "options": task.options(), "n": len(samples),
         "metrics": metrics, "ci": ci, "failure_categories": dict(verdicts.most_common()),
         "sandbox": getattr(sandbox, "isolation", None) if task.executes_code else None,
         "timing": {k: sum(r["timing"][k] for r in records) for k in ("generate_s", "score_s")},
-        "report": task.report(records),
+        "report": extra, "warning": extra.get("warning") if isinstance(extra, dict) else None,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -448,6 +449,10 @@ def print_results(results: dict[str, dict[str, Any]], console: Console) -> None:
                 # Text, not a str: rich would read "[0.1, 0.3]" as markup and drop it.
                 table.add_row(variant, label, f"{name} {arrow}", f"{m['value']:.4g}", Text(ci), str(m["n"]))
     console.print(table)
+    for variant, by_task in results.items():
+        for label, summary in by_task.items():
+            if summary.get("warning"):
+                console.print(Text(f"WARNING {variant} / {label}: {summary['warning']}", style="bold red"))
 
 
 def _csv(text: str | None) -> list[str] | None:

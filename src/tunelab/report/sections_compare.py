@@ -87,6 +87,9 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
             rows.append(row)
         conf = first.get("ci", {}).get("confidence", 0.95)
         s.blocks.append(Heading(f"{task} (v{first.get('version')}, split {first.get('split')})"))
+        for v in variants:  # before the numbers: a warning says whether they mean anything
+            if run.evals[v][task].get("warning"):
+                s.blocks.append(Para(f"Warning ({v}): {run.evals[v][task]['warning']}", "warn"))
         methods = sorted({mv.get("ci_method", "bootstrap") for mv in first.get("metrics", {}).values()})
         s.blocks.append(Table(cols, rows, f"value [{round(100 * conf)}% CI: {', '.join(methods)}]"))
         if partial:
@@ -370,5 +373,10 @@ def failures_section(run: RunFiles, sid: str, per_category: int, max_chars: int)
                     label = f"{v} / {task} / {rec.get('id')}: {verdict}" + (f" ({detail})" if detail else "")
                     asked = _prompt_excerpt(rec.get("prompt"))
                     label += f" — prompt: {asked}" if asked else ""
-                    s.blocks.append(Pre([("", cut(visible(gen), max_chars))], label))
+                    if "judge_reply" in sc:  # a judged task fails in the judge's words, not the hint's
+                        shown_text = str(sc["judge_reply"])
+                        label += " — the judge's reply" + ("" if verdict == "judge_unparsed" else f"; hint: {_prompt_excerpt(gen)}")
+                    else:
+                        shown_text = gen
+                    s.blocks.append(Pre([("", cut(visible(shown_text), max_chars))], label))
     return s
