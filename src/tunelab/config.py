@@ -95,6 +95,9 @@ class SplitConfig(Section):
 
     val: float = Field(0.1, ge=0.0, lt=1.0)
     test: float = Field(0.1, ge=0.0, lt=1.0)
+    group_by: str | None = Field(
+        None, description="Field of the raw rows (e.g. problem_id, source) whose rows stay in one split, across sources.",
+    )
 
     @model_validator(mode="after")
     def _leave_train(self) -> SplitConfig:

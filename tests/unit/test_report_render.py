@@ -278,3 +278,15 @@ def test_a_task_warning_heads_its_results_and_failures_show_the_judges_reply(tmp
     assert task_start < warning < results.index("<table", task_start)  # a headline above the numbers
     failures = page[page.index('id="failures"'):]
     assert "As an AI I cannot grade hints." in failures and "the judge&#x27;s reply" in failures
+
+
+def test_the_data_section_shows_what_held_out_items_share_with_training(tmp_path):
+    run = build_run(tmp_path)
+    stats = json.loads((run / "data" / "stats.json").read_text())
+    stats["overlap"] = {"val": {"n": 6, "shares_group_with_train": 0, "near_duplicate_of_train": 0},
+                        "test": {"n": 6, "shares_group_with_train": 2, "near_duplicate_of_train": 1}}
+    _w(run / "data" / "stats.json", stats)
+    page = write_report([run]).read_text()
+    data = page[page.index('id="data"'):page.index('id="training"')]
+    assert "share a group with train" in data and "near-duplicate of a train item" in data
+    assert "measure recall as much as generalisation" in data

@@ -63,6 +63,16 @@ def data_section(run: RunFiles, sid: str, max_chars: int) -> Section | None:
             for src in sources]
     s.blocks.append(table(["source", *splits], rows, "examples kept after tokenization of those split off "
                                                      "(train counts after mixing weights)"))
+    overlap = st.get("overlap") or {}
+    if overlap:
+        rows = [[sp, o.get("n"), "-" if o.get("shares_group_with_train") is None else o["shares_group_with_train"],
+                 o.get("near_duplicate_of_train")] for sp, o in overlap.items()]
+        s.blocks.append(table(["split", "items", "share a group with train", "near-duplicate of a train item"], rows,
+                              "held-out items that training has already seen in some form (groups: data.split.group_by; "
+                              "near-duplicate: same prompt up to case and whitespace)"))
+        if any((o.get("shares_group_with_train") or 0) + (o.get("near_duplicate_of_train") or 0) for o in overlap.values()):
+            s.blocks.append(Para("Some held-out items overlap with training: their scores measure recall as much as "
+                                 "generalisation.", "warn"))
     tok = st.get("tokens") or {}
     rows = [[sp, t.get("n_kept"), t.get("n_truncated"), t.get("n_dropped", 0) + t.get("n_no_label", 0),
              t.get("tokens_total"), t.get("label_tokens_total"), t.get("length_mean"), t.get("length_p95"),
