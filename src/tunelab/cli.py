@@ -167,10 +167,12 @@ def eval_(
 ) -> None:
     """Evaluate base, checkpoints and final on tasks (per-sample results + CIs), or score a samples file."""
     from tunelab.evaluation.runner import eval_command
+    from tunelab.runs import accounted
 
-    eval_command(run_dir, models=models, tasks=tasks, limit=limit, allow_code_execution=allow_code_execution,
-                 task=task, samples=samples, output=output, split=split, select=select, overrides=set_ or [],
-                 console=console)
+    with accounted(None if samples is not None else run_dir, "eval"):  # the report's cost counts it
+        eval_command(run_dir, models=models, tasks=tasks, limit=limit, allow_code_execution=allow_code_execution,
+                     task=task, samples=samples, output=output, split=split, select=select, overrides=set_ or [],
+                     console=console)
 
 
 @app.command()
@@ -276,8 +278,11 @@ def compare(
 ) -> None:
     """Next-token view, side-by-side generations, token classes, paired tests: run_dir/compare/*.json."""
     from tunelab.compare import compare_command
+    from tunelab.runs import accounted
 
-    for path in compare_command(run_dir, set_ or [], console=console).values():
+    with accounted(run_dir, "compare"):  # the report's cost counts it
+        written = compare_command(run_dir, set_ or [], console=console)
+    for path in written.values():
         console.print(path, markup=False, highlight=False)
 
 

@@ -290,3 +290,29 @@ def test_the_data_section_shows_what_held_out_items_share_with_training(tmp_path
     data = page[page.index('id="data"'):page.index('id="training"')]
     assert "share a group with train" in data and "near-duplicate of a train item" in data
     assert "measure recall as much as generalisation" in data
+
+
+def test_cost_adds_up_every_session_of_a_stage_including_stand_alone_commands(tmp_path):
+    from tunelab.report.load import load_run
+    from tunelab.report.sections_run import cost_section
+    from tunelab.runs import accounted, add_stage_seconds
+
+    run = build_run(tmp_path)
+    state = json.loads((run / "pipeline.json").read_text())
+    add_stage_seconds(state["stages"]["eval"], 50.0)  # a second `tunelab run` session of the eval stage
+    _w(run / "pipeline.json", state)
+    with pytest.raises(RuntimeError):
+        with accounted(run, "compare"):  # a stand-alone `tunelab compare` that failed: its time still counts
+            raise RuntimeError("simulated failure")
+    state = json.loads((run / "pipeline.json").read_text())
+    assert state["stages"]["eval"]["seconds_total"] == 60.0
+    assert state["stages"]["compare"]["seconds_total"] >= 10.0 and state["stages"]["compare"]["sessions"] == 1
+    loaded = load_run(run)
+    section = cost_section(loaded, "cost", loaded.report_config(None))
+    def text(c):
+        return c.text if hasattr(c, "text") else str(c)
+
+    rows = {text(r[0]): [text(c) for c in r] for r in section.blocks[0].rows}
+    total = 95.0 + sum(state["stages"][k]["seconds_total"] for k in ("data", "eval", "compare", "report"))
+    assert float(rows["eval"][2]) == pytest.approx(60.0 / 3600, abs=1e-4)  # device-hours: both sessions
+    assert float(rows["total"][2]) == pytest.approx(total / 3600, abs=1e-4)  # training + every session

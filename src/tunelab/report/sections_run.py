@@ -45,8 +45,9 @@ def experiment_section(run: RunFiles, sid: str) -> Section | None:
         s.blocks.append(table(["environment", "value"], rows, "from env.json"))
     stages = (run.pipeline or {}).get("stages") or {}
     if stages:
-        s.blocks.append(table(["stage", "status", "time", "note"],
-                              [[k, st.get("status"), fmt_seconds(st.get("seconds")), st.get("note", "")]
+        s.blocks.append(table(["stage", "status", "last session", "all sessions", "note"],
+                              [[k, st.get("status"), fmt_seconds(st.get("seconds")),
+                                fmt_seconds(st.get("seconds_total", st.get("seconds"))), st.get("note", "")]
                                for k, st in stages.items()], "tunelab run stages (pipeline.json)"))
     return s
 
@@ -207,8 +208,11 @@ def cost_section(run: RunFiles, sid: str, cfg: Any) -> Section | None:
     if sm and sm.get("wall_time_s") is not None:
         rows.append(["training", sm["wall_time_s"]])
     for name in ("data", "eval", "compare", "report"):
-        if stages.get(name, {}).get("seconds") is not None:
-            rows.append([name, stages[name]["seconds"]])
+        st = stages.get(name) or {}
+        # Every session: `tunelab run` and stand-alone `tunelab eval` / `compare` add up in seconds_total.
+        sec = st.get("seconds_total", st.get("seconds"))
+        if sec is not None:
+            rows.append([name, sec])
     if not rows:
         return None
     total = sum(r[1] for r in rows)
