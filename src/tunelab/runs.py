@@ -266,9 +266,10 @@ def add_stage_seconds(entry: dict[str, Any], seconds: float) -> None:
 def accounted(run_dir: Path | None, stage: str) -> Iterator[None]:
     """Time a stand-alone stage command (`tunelab eval RUN`, `tunelab compare RUN`) and add it to
     the run's pipeline.json like a `tunelab run` session, failed or not (the time was spent)."""
-    t0 = time.time()
+    t0, ok = time.time(), False
     try:
         yield
+        ok = True
     finally:
         if run_dir is not None and (Path(run_dir) / "config.yaml").is_file():
             path = Path(run_dir) / "pipeline.json"
@@ -276,7 +277,8 @@ def accounted(run_dir: Path | None, stage: str) -> Iterator[None]:
                 state = read_json(path) if path.is_file() else {"stages": {}}
             except (OSError, ValueError):
                 state = {"stages": {}}
-            entry = state.setdefault("stages", {}).setdefault(stage, {"status": "done", "seconds_total": 0.0})
+            new = {"status": "done" if ok else "failed", "note": f"tunelab {stage} RUN_DIR", "seconds_total": 0.0}
+            entry = state.setdefault("stages", {}).setdefault(stage, new)
             add_stage_seconds(entry, time.time() - t0)
             write_json(path, state)
 
