@@ -8,6 +8,7 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -37,10 +38,16 @@ SetOpt = Annotated[
 ]
 
 
-def _load(config: Path, overrides: list[str] | None):
+def _load(config: Path, overrides: list[str] | None, stages: Sequence[str] = ()):
+    """The experiment of CONFIG with --set overrides, its eval tasks and options checked; with
+    `stages` that run tasks (eval, or compare with baselines) also the code-execution opt-in."""
     from tunelab.config import load_config
+    from tunelab.evaluation.registry import validate_eval_config
 
-    return load_config(config, overrides or [])
+    exp = load_config(config, overrides or [])
+    runs_tasks = "eval" in stages or ("compare" in stages and bool(exp.compare.baselines))
+    validate_eval_config(exp.eval, runs_tasks=runs_tasks)
+    return exp
 
 
 def _run_dir(exp, run_dir: Path | None) -> Path:
@@ -160,10 +167,12 @@ def eval_(
 ) -> None:
     """Evaluate base, checkpoints and final on tasks (per-sample results + CIs), or score a samples file."""
     from tunelab.evaluation.runner import eval_command
+    from tunelab.runs import accounted
 
-    eval_command(run_dir, models=models, tasks=tasks, limit=limit, allow_code_execution=allow_code_execution,
-                 task=task, samples=samples, output=output, split=split, select=select, overrides=set_ or [],
-                 console=console)
+    with accounted(None if samples is not None else run_dir, "eval"):  # the report's cost counts it
+        eval_command(run_dir, models=models, tasks=tasks, limit=limit, allow_code_execution=allow_code_execution,
+                     task=task, samples=samples, output=output, split=split, select=select, overrides=set_ or [],
+                     console=console)
 
 
 @app.command()
@@ -237,7 +246,7 @@ def run_(
     from tunelab.pipeline import parse_stages, run_pipeline
 
     stages = parse_stages(only, skip)
-    exp = _load(config, (set_ or []) + (["eval.allow_code_execution=true"] if allow_code_execution else []))
+    exp = _load(config, (set_ or []) + (["eval.allow_code_execution=true"] if allow_code_execution else []), stages)
     run_pipeline(exp, _run_dir(exp, run_dir), stages, console=console)
 
 
@@ -248,8 +257,11 @@ def compare(
 ) -> None:
     """Next-token view, side-by-side generations, token classes, paired tests: run_dir/compare/*.json."""
     from tunelab.compare import compare_command
+    from tunelab.runs import accounted
 
-    for path in compare_command(run_dir, set_ or [], console=console).values():
+    with accounted(run_dir, "compare"):  # the report's cost counts it
+        written = compare_command(run_dir, set_ or [], console=console)
+    for path in written.values():
         console.print(path, markup=False, highlight=False)
 
 

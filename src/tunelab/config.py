@@ -95,6 +95,9 @@ class SplitConfig(Section):
 
     val: float = Field(0.1, ge=0.0, lt=1.0)
     test: float = Field(0.1, ge=0.0, lt=1.0)
+    group_by: str | None = Field(
+        None, description="Field of the raw rows (e.g. problem_id, source) whose rows stay in one split, across sources.",
+    )
 
     @model_validator(mode="after")
     def _leave_train(self) -> SplitConfig:
@@ -434,15 +437,23 @@ def apply_override(raw: dict[str, Any], item: str, root: type[BaseModel] = Exper
         default: Any = [] if isinstance(node.get(part), list) else {}
         child = node.setdefault(part, default)
         sub = _sub_model(model, part) if model is not None else None
-        if model is not None and sub is None and isinstance(child, dict):
-            # A free-form mapping (sweep.grid, sweep.zip) whose keys are dotted config keys
+        if model is not None and sub is None and isinstance(child, dict) and not _nested_mapping(model, part):
+            # A free-form mapping (sweep.grid, sweep.zip, columns) whose keys may hold dots
             # themselves: the rest of the path is one key, so `sweep.grid.lora.r=[4, 8]` sets
             # grid["lora.r"].
             child[".".join(parts[i + 1 :])] = value
             return
+        # A mapping of mappings (eval.task_options.TASK.OPTION) is walked level by level.
         node, model = child, sub
         if not isinstance(node, (dict, list)):
             raise ConfigError(f"--set {key}: '{'.'.join(parts[: i + 1])}' is a value, not a section")
+
+
+def _nested_mapping(model: type[BaseModel], field: str) -> bool:
+    """Whether `model.field` is a mapping whose values are mappings (dict[str, dict[...]])."""
+    ann = model.model_fields[field].annotation
+    args = getattr(ann, "__args__", ())
+    return getattr(ann, "__origin__", None) is dict and len(args) == 2 and getattr(args[1], "__origin__", None) is dict
 
 
 def _sub_model(model: type[BaseModel], field: str) -> type[BaseModel] | None:

@@ -28,7 +28,7 @@ from rich.console import Console
 
 from tunelab.config import Experiment
 from tunelab.errors import ConfigError
-from tunelab.runs import RunPaths, atomic_write_text, check_resume_config, read_json, write_json
+from tunelab.runs import RunPaths, add_stage_seconds, atomic_write_text, check_resume_config, read_json, write_json
 
 STAGES = ("data", "train", "eval", "compare", "report")
 
@@ -82,8 +82,7 @@ def run_pipeline(exp: Experiment, run_dir: Path, stages: Sequence[str] = STAGES,
 
 
 def _account(entry: dict[str, Any], t0: float) -> None:
-    entry["seconds"] = round(time.time() - t0, 2)
-    entry["seconds_total"] = round(entry.get("seconds_total", 0.0) + entry["seconds"], 2)
+    add_stage_seconds(entry, time.time() - t0)
 
 
 def _open_run_dir(exp: Experiment, paths: RunPaths) -> None:

@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -250,6 +252,35 @@ def _git_sha() -> str | None:
 # --------------------------------------------------------------------------------------------
 # Starting or resuming a run
 # --------------------------------------------------------------------------------------------
+
+
+def add_stage_seconds(entry: dict[str, Any], seconds: float) -> None:
+    """Account one session of a stage in its pipeline.json entry: `seconds` of this session,
+    `seconds_total` over all sessions (what the report's cost adds up), `sessions` counted."""
+    entry["seconds"] = round(seconds, 2)
+    entry["seconds_total"] = round(entry.get("seconds_total", 0.0) + entry["seconds"], 2)
+    entry["sessions"] = entry.get("sessions", 0) + 1
+
+
+@contextmanager
+def accounted(run_dir: Path | None, stage: str) -> Iterator[None]:
+    """Time a stand-alone stage command (`tunelab eval RUN`, `tunelab compare RUN`) and add it to
+    the run's pipeline.json like a `tunelab run` session, failed or not (the time was spent)."""
+    t0, ok = time.time(), False
+    try:
+        yield
+        ok = True
+    finally:
+        if run_dir is not None and (Path(run_dir) / "config.yaml").is_file():
+            path = Path(run_dir) / "pipeline.json"
+            try:
+                state = read_json(path) if path.is_file() else {"stages": {}}
+            except (OSError, ValueError):
+                state = {"stages": {}}
+            new = {"status": "done" if ok else "failed", "note": f"tunelab {stage} RUN_DIR", "seconds_total": 0.0}
+            entry = state.setdefault("stages", {}).setdefault(stage, new)
+            add_stage_seconds(entry, time.time() - t0)
+            write_json(path, state)
 
 
 def has_checkpoints(paths: RunPaths) -> bool:

@@ -137,6 +137,10 @@ def run_sweep(config: Path, overrides: Sequence[str] = (), sweep_dir: Path | Non
     """Run every trial of `config`'s sweep section (see the module docstring); returns sweep.json."""
     console = console or Console(stderr=True)
     exp = load_config(config, list(overrides))
+    from tunelab.evaluation.registry import validate_eval_config
+
+    # A misspelt task or a missing code opt-in fails here, not in every trial after its training.
+    validate_eval_config(exp.eval, runs_tasks="eval" in exp.sweep.stages)
     trials = expand_trials(exp.sweep)
     if not trials:
         raise ConfigError("the sweep is empty: set sweep.grid, sweep.zip or sweep.seeds in the config")

@@ -109,3 +109,17 @@ def test_generate_chat_from_a_run_variant_answers_without_template_tokens(tmp_pa
     assert a.stdout == b.stdout and "<|im_start|>" not in a.stdout and "Write hello world." not in a.stdout
     r = tunelab("generate", "--run-dir", str(run), "--model", "step-3", "--prompt", "x")
     assert r.returncode == 2 and "step-2" in r.stderr
+
+
+def test_task_typos_and_missing_code_opt_in_fail_before_any_work(tmp_path):
+    cfg = experiment(tmp_path, ROWS)
+    r = tunelab("config", "show", str(cfg), "--set", "eval.tasks=[humanevl]")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "eval.tasks" in r.stderr and "humanevl" in r.stderr and "did you mean 'humaneval'" in r.stderr
+    r = tunelab("config", "show", str(cfg), "--set", "eval.tasks=[humaneval]", "--set", "eval.task_options.humaneval.n_samples=2")
+    assert r.returncode == 2 and "eval.task_options.humaneval.n_samples" in r.stderr and "its options:" in r.stderr
+    run_dir = tmp_path / "run"
+    r = tunelab("run", str(cfg), "--set", "eval.tasks=[humaneval]", "--set", "train.max_steps=1",
+                "--run-dir", str(run_dir))
+    assert r.returncode == 2 and "allow-code-execution" in r.stderr and "Traceback" not in r.stderr
+    assert not run_dir.exists()  # failed before the data stage, let alone training

@@ -157,3 +157,42 @@ def test_other_config_models_get_the_same_errors_and_overrides():
         validate_section(_ToolConfig, {"hiden_size": 3}, "tool.yaml")
     with pytest.raises(ConfigError, match=r"hidden_size: .* \(got 'big'\)"):
         validate_section(_ToolConfig, {"hidden_size": "big"}, "tool.yaml")
+def test_task_options_override_dotted_and_mapping_forms(tmp_path):
+    cfg = {**MINIMAL, "eval": {"tasks": ["humaneval", "similarity"], "task_options": {"humaneval": {"timeout_s": 5}}}}
+    exp = load_config(write(tmp_path, cfg), ["eval.task_options.humaneval.timeout_s=2.5",
+                                             "eval.task_options.similarity.dataset=my.data.jsonl"])
+    assert exp.eval.task_options == {"humaneval": {"timeout_s": 2.5}, "similarity": {"dataset": "my.data.jsonl"}}
+    exp = load_config(write(tmp_path, cfg), ["eval.task_options={repair: {timeout_s: 3}}"])
+    assert exp.eval.task_options == {"repair": {"timeout_s": 3}}
+    exp = load_config(write(tmp_path, cfg), ["eval.task_options.stdio={timeout_s: 4}"])
+    assert exp.eval.task_options["stdio"] == {"timeout_s": 4} and exp.eval.task_options["humaneval"] == {"timeout_s": 5}
+
+
+def test_other_free_form_mappings_from_the_docs_take_both_forms(tmp_path):
+    exp = load_config(write(tmp_path, MINIMAL), ["sweep.grid={lora.r: [4, 8]}", "data.sources.0.columns.output=answer",
+                                                 "sweep.zip.train.lr=[0.1, 0.2]"])
+    assert exp.sweep.grid == {"lora.r": [4, 8]} and exp.sweep.zip == {"train.lr": [0.1, 0.2]}
+    assert exp.data.sources[0].columns == {"output": "answer"}
+    exp = load_config(write(tmp_path, MINIMAL), ["data.sources.0.columns={instruction: q, output: a}"])
+    assert exp.data.sources[0].columns == {"instruction": "q", "output": "a"}
+
+
+def test_misspelt_task_and_option_fail_at_load_naming_key_and_closest_name(tmp_path):
+    from tunelab.evaluation.registry import validate_eval_config
+
+    with pytest.raises(ConfigError) as e:
+        validate_eval_config(load_config(write(tmp_path, MINIMAL), ["eval.tasks=[humanevl]"]).eval)
+    assert "eval.tasks" in str(e.value) and "'humanevl'" in str(e.value) and "did you mean 'humaneval'" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        validate_eval_config(load_config(write(tmp_path, MINIMAL), ["eval.tasks=[humaneval]",
+                                                                    "eval.task_options.humaneval.timeout=3"]).eval)
+    msg = str(e.value)
+    assert "eval.task_options.humaneval.timeout" in msg and "timeout_s" in msg and "its options:" in msg
+    with pytest.raises(ConfigError, match="eval.task_options.repiar"):
+        validate_eval_config(load_config(write(tmp_path, MINIMAL), ["eval.task_options.repiar.timeout_s=3"]).eval)
+    ok = load_config(write(tmp_path, MINIMAL), ["eval.tasks=[humaneval]", "eval.task_options.humaneval.timeout_s=3"])
+    validate_eval_config(ok.eval)  # loading or showing a config never needs the code opt-in
+    with pytest.raises(ConfigError, match="allow-code-execution"):
+        validate_eval_config(ok.eval, runs_tasks=True)
+    ok.eval.allow_code_execution = True
+    validate_eval_config(ok.eval, runs_tasks=True)

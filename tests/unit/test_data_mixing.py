@@ -123,3 +123,46 @@ def test_bad_row_stops_with_its_origin(data_write_jsonl):
     path = data_write_jsonl("bad.jsonl", rows("a", 5) + [{"instruction": "x"}])
     with pytest.raises(DataError, match=rf"^{path}:6: field 'output' is missing"):
         build_splits(config([path]), seed=0)
+
+
+def grouped_rows(tag: str, problems: int, per: int) -> list[dict]:
+    return [{"instruction": f"{tag} variant {j} of problem {p}", "output": f"answer {p}.{j}", "problem_id": p}
+            for p in range(problems) for j in range(per)]
+
+
+def test_group_by_keeps_every_group_in_one_split_across_sources(data_write_jsonl):
+    paths = [data_write_jsonl("alpha.jsonl", grouped_rows("a", 20, 3)),
+             data_write_jsonl("beta.jsonl", grouped_rows("b", 20, 2))]
+    splits = build_splits(config(paths, split={"val": 0.1, "test": 0.2, "group_by": "problem_id"}), seed=0)
+
+    def problems(part):
+        return {int(ex.messages[-1]["content"].split()[1].split(".")[0]) for ex in part}
+
+    tr, va, te = problems(splits.train), problems(splits.val), problems(splits.test)
+    assert va and te and not (tr & va) and not (tr & te) and not (va & te)
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 100
+    assert 8 <= len(splits.val) <= 15 and 18 <= len(splits.test) <= 25  # about the ratios, whole groups
+    assert splits.overlap["val"]["shares_group_with_train"] == 0 == splits.overlap["test"]["shares_group_with_train"]
+    again = build_splits(config(paths, split={"val": 0.1, "test": 0.2, "group_by": "problem_id"}), seed=0)
+    assert origins(again.test) == origins(splits.test)
+
+
+def test_without_group_by_groups_leak_and_a_missing_field_is_an_error(data_write_jsonl):
+    path = data_write_jsonl("alpha.jsonl", grouped_rows("a", 20, 3))
+    splits = build_splits(config([path], split={"val": 0.2, "test": 0.2}), seed=0)
+    assert splits.overlap["val"]["shares_group_with_train"] is None  # not known without group_by
+    bad = data_write_jsonl("beta.jsonl", rows("b", 10))
+    with pytest.raises(DataError, match="beta.jsonl:1.*group_by is 'problem_id'"):
+        build_splits(config([bad], split={"group_by": "problem_id"}), seed=0)
+
+
+def test_overlap_counts_shared_groups_and_near_duplicates_of_training(data_write_jsonl):
+    train = data_write_jsonl("train.jsonl", grouped_rows("a", 10, 2))
+    held = [{"instruction": "A  VARIANT 0 of problem 3", "output": "x", "problem_id": 3},  # near-dup and same group
+            {"instruction": "something new", "output": "y", "problem_id": 4},  # same group only
+            {"instruction": "also new", "output": "z", "problem_id": 99}]
+    val = data_write_jsonl("val.jsonl", held)
+    splits = build_splits(config([train], val=[{"path": str(val)}], split={"val": 0.0, "test": 0.0,
+                                                                             "group_by": "problem_id"}), seed=0)
+    assert splits.overlap["val"] == {"n": 3, "shares_group_with_train": 2, "near_duplicate_of_train": 1}
+    assert splits.overlap["test"] == {"n": 0, "shares_group_with_train": 0, "near_duplicate_of_train": 0}

@@ -247,7 +247,7 @@ def test_repair_rpass_and_redit(ctx):
     distance = token_edit_distance(buggy, fixed)
     assert distance >= 1 and sc.generations[0]["redit"] == distance and sc.generations[1]["redit"] == 0
     assert sc.values == {"rpass": pytest.approx(1 / 3), "redit": pytest.approx(distance / 2),
-                         "redit_success": distance}
+                         "redit_success": distance, "parse_rate": pytest.approx(2 / 3)}
     none = task.score(s, [buggy], ctx)
     assert none.values["redit_success"] is None and none.values["rpass"] == 0.0
 
@@ -257,3 +257,15 @@ def test_code_tasks_are_registered_as_code_executing():
         task = get_task(name)
         assert task.executes_code and task.load(task.default_split)
         assert isinstance(task.load(task.default_split)[0], Sample)
+
+
+@linux_only
+def test_a_truncated_repair_gets_no_redit_and_lowers_the_parse_rate(ctx):
+    task = get_task("repair")
+    s = task.load("test")[0]
+    fixed = s.data["fixed_code"]
+    cut = fixed[: len(fixed) // 2].rstrip() + "\n    return ("  # generation stopped mid-expression
+    sc = task.score(s, [f"```python\n{fixed}```", f"```python\n{cut}\n```"], ctx)
+    assert sc.generations[1]["parses"] is False and sc.generations[1]["redit"] is None
+    assert sc.values["parse_rate"] == 0.5
+    assert sc.values["redit"] == token_edit_distance(s.data["buggy_code"], fixed)  # the parsed repair only

@@ -170,3 +170,30 @@ def test_hint_judge_scores_tables_and_needs_a_judge():
     assert table["overall"]["HGood"] == 0.5  # the unparsed sample is left out, not counted as "no"
     with pytest.raises(EvalError, match="needs a judge"):
         task.score_batch(samples, [["x"], ["y"]], ScoringContext())
+
+
+def test_a_judge_that_cannot_be_read_makes_a_loud_warning_not_a_result():
+    import io
+
+    from rich.console import Console
+
+    from tunelab.config import EvalConfig
+    from tunelab.evaluation.runner import print_results, summarize
+
+    task = get_task("hint-judge")
+    samples = task.load("test")[:4]
+    yes = "HCorrect: yes\nHInformative: yes\nHConceal: yes\nHComprehensible: yes"
+    judge = ScriptedJudge([yes] + ["I cannot grade this."] * 3)
+    scores = task.score_batch(samples, [["hint"]] * 4, ScoringContext(judge=judge))
+    records = [{"id": s.id, "values": sc.values, "scores": sc.generations, "extra": sc.extra, "generations": ["hint"],
+                "timing": {"generate_s": 0.0, "score_s": 0.0}} for s, sc in zip(samples, scores)]
+    summary = summarize(task, samples, records, EvalConfig())
+    assert summary["report"]["judge_parsed_share"] == 0.25 and summary["report"]["judge_parsed"] == 1
+    assert "1 of 4" in summary["warning"] and "judge_unparsed" in summary["warning"]
+    out = io.StringIO()
+    print_results({"final": {"hint-judge": summary}}, Console(file=out, width=300))
+    assert "WARNING final / hint-judge" in out.getvalue()
+    judge = ScriptedJudge([yes] * 4)
+    scores = task.score_batch(samples, [["hint"]] * 4, ScoringContext(judge=judge))
+    fine = task.report([{"values": sc.values, "scores": sc.generations, "extra": sc.extra} for sc in scores])
+    assert fine["judge_parsed_share"] == 1.0 and "warning" not in fine

@@ -258,3 +258,85 @@ def test_wins_and_losses_item_by_item(report):
     assert "math-word / m4:" not in wins  # both right: a tie, not shown
     assert "#### 2" in wins and "similarity / s0: final better (chrf 20 → 40)" in wins
     assert "What changed item by item" in md
+
+
+def test_a_delta_over_fewer_items_than_its_values_says_which_items(tmp_path, report):
+    _, html, _ = report
+    assert "paired items" not in html  # every variant has a value on every item there
+    run = tmp_path / "run"
+    _w(run / "config.yaml", load_config(SMOKE, ["eval.tasks=[repair]"]).to_yaml())
+    # REdit exists only where the repair parsed: base on all 30 items, final on 17 of them.
+    for variant, vals in (("base", {i: 40.0 + i % 3 for i in range(30)}), ("final", {i: 20.0 for i in range(17)})):
+        recs = [{"id": f"r{i}", "values": {"redit": vals.get(i)}, "generations": ["x"], "scores": [{"verdict": "failed"}]}
+                for i in range(30)]
+        _w(run / "eval" / variant / "repair" / "samples.jsonl", "".join(json.dumps(r) + "\n" for r in recs))
+        v = sum(vals.values()) / len(vals)
+        _w(run / "eval" / variant / "repair" / "summary.json", {
+            "task": "repair", "version": "2", "n": 30, "split": "test", "ci": {"confidence": 0.95},
+            "metrics": {"redit": {"value": v, "ci_low": v - 1, "ci_high": v + 1, "n": len(vals), "ci_method": "bootstrap",
+                                  "higher_is_better": False, "aggregation": "mean"}}})
+    paired = paired_comparisons(run, "base", "final", n_resamples=200)
+    row = paired["rows"][0]
+    assert (row["n"], row["n_a"], row["n_b"]) == (17, 30, 17)
+    _w(run / "compare" / "paired.json", {**paired, "notes": []})
+    page = write_report([run]).read_text()
+    results = page[page.index('id="results"'):page.index('id="paired"')]
+    assert f"{row['diff']:+.4g} * on 17 paired items" in results
+    assert "values beside it cover 30 and 17 items" in results and "CI: bootstrap" in results
+
+
+def test_a_task_warning_heads_its_results_and_failures_show_the_judges_reply(tmp_path):
+    run = build_run(tmp_path)
+    summary_path = run / "eval" / "final" / "math-word" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["warning"] = "the judge's reply could be read for only 0 of 30 hints"
+    _w(summary_path, summary)
+    samples = run / "eval" / "final" / "math-word" / "samples.jsonl"
+    recs = [json.loads(line) for line in samples.read_text().splitlines()]
+    recs[1]["scores"][0] = {"verdict": "judge_unparsed", "judge_reply": "As an AI I cannot grade hints."}
+    _w(samples, "".join(json.dumps(r) + "\n" for r in recs))
+    page = write_report([run]).read_text()
+    results = page[page.index('id="results"'):page.index('id="paired"')]
+    task_start = results.index("math-word (v1")
+    warning = results.index("Warning (final): the judge&#x27;s reply could be read for only 0 of 30 hints")
+    assert task_start < warning < results.index("<table", task_start)  # a headline above the numbers
+    failures = page[page.index('id="failures"'):]
+    assert "As an AI I cannot grade hints." in failures and "the judge&#x27;s reply" in failures
+
+
+def test_the_data_section_shows_what_held_out_items_share_with_training(tmp_path):
+    run = build_run(tmp_path)
+    stats = json.loads((run / "data" / "stats.json").read_text())
+    stats["overlap"] = {"val": {"n": 6, "shares_group_with_train": 0, "near_duplicate_of_train": 0},
+                        "test": {"n": 6, "shares_group_with_train": 2, "near_duplicate_of_train": 1}}
+    _w(run / "data" / "stats.json", stats)
+    page = write_report([run]).read_text()
+    data = page[page.index('id="data"'):page.index('id="training"')]
+    assert "share a group with train" in data and "near-duplicate of a train item" in data
+    assert "measure recall as much as generalisation" in data
+
+
+def test_cost_adds_up_every_session_of_a_stage_including_stand_alone_commands(tmp_path):
+    from tunelab.report.load import load_run
+    from tunelab.report.sections_run import cost_section
+    from tunelab.runs import accounted, add_stage_seconds
+
+    run = build_run(tmp_path)
+    state = json.loads((run / "pipeline.json").read_text())
+    add_stage_seconds(state["stages"]["eval"], 50.0)  # a second `tunelab run` session of the eval stage
+    _w(run / "pipeline.json", state)
+    with pytest.raises(RuntimeError):
+        with accounted(run, "compare"):  # a stand-alone `tunelab compare` that failed: its time still counts
+            raise RuntimeError("simulated failure")
+    state = json.loads((run / "pipeline.json").read_text())
+    assert state["stages"]["eval"]["seconds_total"] == 60.0
+    assert state["stages"]["compare"]["seconds_total"] >= 10.0 and state["stages"]["compare"]["sessions"] == 1
+    loaded = load_run(run)
+    section = cost_section(loaded, "cost", loaded.report_config(None))
+    def text(c):
+        return c.text if hasattr(c, "text") else str(c)
+
+    rows = {text(r[0]): [text(c) for c in r] for r in section.blocks[0].rows}
+    total = 95.0 + sum(state["stages"][k]["seconds_total"] for k in ("data", "eval", "compare", "report"))
+    assert float(rows["eval"][2]) == pytest.approx(60.0 / 3600, abs=1e-4)  # device-hours: both sessions
+    assert float(rows["total"][2]) == pytest.approx(total / 3600, abs=1e-4)  # training + every session

@@ -44,7 +44,11 @@ def compare_command(run_dir: Path, overrides: list[str], console: Console | None
     bad = [o for o in overrides if not o.strip().startswith(("compare.", "eval."))]
     if bad:
         raise ConfigError(f"--set {bad[0]}: only compare.* and eval.* keys can be set when comparing an existing run")
-    return run_compare(run_dir, load_config(run_dir / "config.yaml", overrides), console)
+    from tunelab.evaluation.registry import validate_eval_config
+
+    exp = load_config(run_dir / "config.yaml", overrides)
+    validate_eval_config(exp.eval, runs_tasks=bool(exp.compare.baselines))
+    return run_compare(run_dir, exp, console)
 
 
 def run_compare(run_dir: Path, exp: Any, console: Console | None = None) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def compare_pair(a_dir: Path, b_dir: Path, a: str, b: str, task: str, *, alpha: 
         va, vb = per_sample_values(a_dir, name), per_sample_values(b_dir, name)
         ids = [i for i in va if i in vb]
         xa, xb = [va[i] for i in ids], [vb[i] for i in ids]
-        row["n"] = len(ids)
+        row.update(n=len(ids), n_a=len(va), n_b=len(vb))
         if len(ids) < len(va) or len(ids) < len(vb):
             row["note"] = f"paired on the {len(ids)} items both have ({len(va)} vs {len(vb)})"
         if not ids:
@@ -111,7 +111,7 @@ def corpus_pair(row: dict[str, Any], a_dir: Path, b_dir: Path, summary: dict[str
     ra = {str(r["id"]): r for r in read_jsonl(a_dir / "samples.jsonl") if "id" in r}
     rb = {str(r["id"]): r for r in read_jsonl(b_dir / "samples.jsonl") if "id" in r}
     ids = [i for i in ra if i in rb and i in samples]
-    row["n"] = len(ids)
+    row.update(n=len(ids), n_a=len(ra), n_b=len(rb))
     if len(ids) < len(ra) or len(ids) < len(rb):
         row["note"] = f"paired on the {len(ids)} items both have ({len(ra)} vs {len(rb)})"
     if not ids:

@@ -95,6 +95,7 @@ def prepare(exp: Experiment, tokenizer: Any) -> PreparedData:
             for src in data.sources
         },
         "counts": splits.counts,
+        "overlap": splits.overlap,
         "kept": {name: _count_sources(tokenized[name]) for name in SPLITS},
         "tokens": token_stats,
         "preview": preview_text(train[0], tokenizer),

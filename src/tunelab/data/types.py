@@ -28,6 +28,7 @@ class Splits:
     val: list[ChatExample]
     test: list[ChatExample]
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> source -> n
+    overlap: dict[str, dict[str, int | None]] = field(default_factory=dict)  # val/test -> overlap with train
 
 
 @dataclass

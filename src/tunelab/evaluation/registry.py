@@ -14,10 +14,13 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tunelab.errors import did_you_mean
+from tunelab.errors import ConfigError, did_you_mean
 from tunelab.evaluation.task import EvalError, Task
+
+if TYPE_CHECKING:
+    from tunelab.config import EvalConfig
 
 _REGISTRY: dict[str, type[Task]] = {}
 _DISCOVERED = False
@@ -85,3 +88,45 @@ def get_task(name: str, **options: Any) -> Task:
             raise EvalError(f"task '{name}' has no option '{key}'{did_you_mean(key, fields)}; "
                             f"its options: {', '.join(fields) or 'none'}")
     return cls(**options)
+
+
+def validate_eval_config(cfg: EvalConfig, runs_tasks: bool = False) -> None:
+    """Check `eval.tasks` and `eval.task_options` against the registry, before any work starts.
+
+    Every command calls this right after loading its config, so a misspelt task or option
+    fails at once instead of after training.
+
+    Args:
+        cfg: the experiment's `eval` section.
+        runs_tasks: the command is about to run the tasks (`tunelab run` with its eval stage):
+            code-executing tasks then also need `eval.allow_code_execution`.
+
+    Raises:
+        ConfigError: an unknown task or option (naming the key and the closest valid name), or
+            a code-executing task without the opt-in.
+    """
+    if not cfg.tasks and not cfg.task_options:
+        return  # nothing to check: keep `tunelab config show` free of the task imports
+    tasks = list_tasks()
+    for name in cfg.tasks:
+        if name not in tasks:
+            raise ConfigError(f"eval.tasks: unknown task '{name}'{did_you_mean(name, tasks)}; "
+                              f"registered tasks: {', '.join(tasks)}")
+    for name, options in cfg.task_options.items():
+        if name not in tasks:
+            raise ConfigError(f"eval.task_options.{name}: unknown task '{name}'{did_you_mean(name, tasks)}; "
+                              f"registered tasks: {', '.join(tasks)}")
+        if cfg.tasks and name not in cfg.tasks:  # the runner refuses options of a task it does not run
+            raise ConfigError(f"eval.task_options.{name}: task '{name}' is not in eval.tasks "
+                              f"({', '.join(cfg.tasks)}); add it there or drop its options")
+        fields = [f.name for f in dataclasses.fields(tasks[name])]
+        for key in options:
+            if key not in fields:
+                raise ConfigError(f"eval.task_options.{name}.{key}: task '{name}' has no option '{key}'"
+                                  f"{did_you_mean(key, fields)}; its options: {', '.join(fields) or 'none'}")
+    risky = [n for n in cfg.tasks if tasks[n].executes_code]
+    if runs_tasks and risky and not cfg.allow_code_execution:
+        raise ConfigError(
+            f"eval.tasks: {', '.join(risky)} execute model-written code. It runs in tunelab's sandbox "
+            "(separate process group, limits, no network where possible), but only if you opt in: "
+            "pass --allow-code-execution or set eval.allow_code_execution: true")

@@ -145,7 +145,8 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Variant
             old = read_json(out_dir / "summary.json")
         except (OSError, ValueError):
             old = {}
-        if old.get("fingerprint") == fp and old.get("items") == items and old.get("ci") == ci:
+        fresh = all("ci_method" in m for m in (old.get("metrics") or {}).values())  # else: older interval rules
+        if old.get("fingerprint") == fp and old.get("items") == items and old.get("ci") == ci and fresh:
             return old
     shots = task.fewshot(opts) if opts.variant == "few-shot" and pending else []
     chunk = max(1, cfg.batch_size) * 2
@@ -198,23 +199,24 @@ def summarize(task: Task, samples: Sequence[Sample], records: Sequence[dict[str,
             vals = [sc.values.get(m.name) for sc in scores]
             vals = [float(v) for v in vals if v is not None]
             value = sum(vals) / len(vals) if vals else float("nan")
-            lo, hi = stats.bootstrap_ci(vals, **ci)
+            lo, hi, method = stats.metric_ci(vals, max((len(g) for g in gens), default=1), **ci)
             n = len(vals)
         else:
             def corpus(idx, name=m.name):
                 return task.corpus_score(name, [samples[i] for i in idx], [gens[i] for i in idx], [scores[i] for i in idx])
             value = corpus(range(len(samples))) if samples else float("nan")
             lo, hi = stats.bootstrap_ci(list(range(len(samples))), statistic=corpus, **ci)
-            n = len(samples)
-        metrics[m.name] = {"value": value, "ci_low": lo, "ci_high": hi, "n": n,
+            n, method = len(samples), "bootstrap"
+        metrics[m.name] = {"value": value, "ci_low": lo, "ci_high": hi, "ci_method": method, "n": n,
                            "higher_is_better": m.higher_is_better, "aggregation": m.aggregation}
     verdicts = Counter(str(g.get("verdict", "unknown")) for r in records for g in r["scores"])
+    extra = task.report(records)
     return {
         "task": task.name, "version": task.version, "options": task.options(), "n": len(samples),
         "metrics": metrics, "ci": ci, "failure_categories": dict(verdicts.most_common()),
         "sandbox": getattr(sandbox, "isolation", None) if task.executes_code else None,
         "timing": {k: sum(r["timing"][k] for r in records) for k in ("generate_s", "score_s")},
-        "report": task.report(records),
+        "report": extra, "warning": extra.get("warning") if isinstance(extra, dict) else None,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -390,6 +392,9 @@ def resolve_eval_config(run_dir: Path | None, overrides: Sequence[str] = (), **f
         cfg = EvalConfig.model_validate(raw["eval"])
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, "eval settings")) from None
+    from tunelab.evaluation.registry import validate_eval_config
+
+    validate_eval_config(cfg)
     return exp, cfg
 
 
@@ -444,6 +449,10 @@ def print_results(results: dict[str, dict[str, Any]], console: Console) -> None:
                 # Text, not a str: rich would read "[0.1, 0.3]" as markup and drop it.
                 table.add_row(variant, label, f"{name} {arrow}", f"{m['value']:.4g}", Text(ci), str(m["n"]))
     console.print(table)
+    for variant, by_task in results.items():
+        for label, summary in by_task.items():
+            if summary.get("warning"):
+                console.print(Text(f"WARNING {variant} / {label}: {summary['warning']}", style="bold red"))
 
 
 def _csv(text: str | None) -> list[str] | None:

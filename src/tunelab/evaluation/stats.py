@@ -1,7 +1,11 @@
 """The statistics every evaluation number goes through: exactly one function each.
 
 - `pass_at_k`: the unbiased pass@k estimator of Chen et al. (2021), per problem.
+- `wilson_ci`: Wilson score interval of a proportion (0/1 per item), never [0, 0] at 0% or 100%.
+- `cluster_bootstrap_ci`: bootstrap that resamples problems, each with all its samples (pass@k
+  with n > 1 generations per problem).
 - `bootstrap_ci`: seeded percentile bootstrap confidence interval of any statistic over items.
+- `metric_ci`: which of the three an aggregate gets, and its interval (the summary's `ci_method`).
 - `paired_bootstrap`: difference between two systems scored on the same items, with its CI and
   a two-sided bootstrap p-value; `paired_bootstrap_corpus` does the same for a corpus-level
   statistic (corpus BLEU/chrF), resampling items and re-scoring both systems on each draw.
@@ -49,6 +53,81 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 def _resample_indices(n: int, n_resamples: int, seed: int) -> np.ndarray:
     """[n_resamples, n] indices drawn with replacement; same seed -> same draws."""
     return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+
+
+def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion successes / n (Wilson, 1927).
+
+    Unlike the percentile bootstrap, it does not collapse to [0, 0] when nothing passed (or to
+    [1, 1] when everything did): 0 of 60 gives about [0, 0.060] at 95%. Same as
+    `scipy.stats.binomtest(successes, n).proportion_ci(confidence, method="wilson")`.
+
+    Returns:
+        (low, high); (nan, nan) for n = 0.
+    """
+    if n == 0:
+        return (float("nan"), float("nan"))
+    if not 0 <= successes <= n:
+        raise ValueError(f"wilson_ci: successes={successes} must be within 0..n={n}")
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p = successes / n
+    center = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, center - half), min(1.0, center + half))
+
+
+def cluster_bootstrap_ci(
+    clusters: Sequence[Sequence[float]],
+    cluster_statistic: Callable[[np.ndarray], float] | None = None,
+    confidence: float = 0.95,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean over clusters, resampling whole clusters.
+
+    The n generations of one problem are not independent draws of the model's skill: they
+    share the problem. Resampling problems (each with all its samples) instead of samples
+    keeps that dependence, so the interval is not too narrow.
+
+    Args:
+        clusters: per problem, its per-sample values (or anything `cluster_statistic` reads).
+        cluster_statistic: one problem's value from its samples (e.g. pass@k from the outcomes);
+            default their mean.
+
+    Returns:
+        (low, high); (nan, nan) for no clusters.
+    """
+    stat = cluster_statistic or (lambda xs: float(np.mean(xs)) if len(xs) else float("nan"))
+    per_cluster = [stat(np.asarray(c, dtype=float)) for c in clusters]
+    return bootstrap_ci(per_cluster, confidence=confidence, n_resamples=n_resamples, seed=seed)
+
+
+def metric_ci(
+    values: Sequence[float],
+    samples_per_item: int = 1,
+    confidence: float = 0.95,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float, str]:
+    """The interval of a per-item ("mean") metric and the name of the method used.
+
+    - more than one generation per item (pass@k with n > 1): each value already summarises
+      one problem's samples, so the problems are resampled: "cluster-bootstrap";
+    - every value 0 or 1 (pass@1 of one sample, exact match, accuracy): "wilson";
+    - otherwise (scores, distances, shares): "bootstrap".
+
+    Returns:
+        (low, high, method).
+    """
+    vals = np.asarray(values, dtype=float)
+    if samples_per_item > 1:
+        lo, hi = cluster_bootstrap_ci([[v] for v in vals], confidence=confidence, n_resamples=n_resamples, seed=seed)
+        return lo, hi, "cluster-bootstrap"
+    if vals.size and np.all((vals == 0.0) | (vals == 1.0)):
+        lo, hi = wilson_ci(int(vals.sum()), int(vals.size), confidence)
+        return lo, hi, "wilson"
+    lo, hi = bootstrap_ci(vals, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    return lo, hi, "bootstrap"
 
 
 def bootstrap_ci(

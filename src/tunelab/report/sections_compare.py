@@ -61,7 +61,7 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
         for m in metrics:
             arrow = "↑" if first["metrics"][m].get("higher_is_better", True) else "↓"
             cols += [f"{m} {arrow}", f"Δ {m}"]
-        rows = []
+        rows, partial = [], False
         for v in variants:
             sm = run.evals[v][task]
             row = [Cell(v, "sig" if v == ref else ""), Cell(str((sm.get("prompt") or {}).get("variant") or "-")),
@@ -72,13 +72,31 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
                 if v == ref:
                     row.append(Cell("", "muted"))
                 else:
-                    rv = ((run.evals.get(ref) or {}).get(task) or {}).get("metrics", {}).get(m, {}).get("value")
-                    row.append(delta_cell(paired.get((ref, v, task, m)), mv.get("value"), rv,
-                                          mv.get("higher_is_better", True)))
+                    rm = ((run.evals.get(ref) or {}).get(task) or {}).get("metrics", {}).get(m, {})
+                    p = paired.get((ref, v, task, m))
+                    cell = delta_cell(p, mv.get("value"), rm.get("value"), mv.get("higher_is_better", True))
+                    if p is not None and p.get("diff") is not None and not p.get("n") == mv.get("n") == rm.get("n"):
+                        # The paired test only sees items both variants have a value for (REdit
+                        # of repairs both got to parse): say so, or the delta contradicts the values.
+                        cell.text += f" on {p.get('n')} paired items"
+                        cell.title = (f"{ref} {fmt(p.get('mean_a'))} vs {v} {fmt(p.get('mean_b'))} on the {p.get('n')} "
+                                      f"items both have; the values beside it cover {fmt(rm.get('n'))} and "
+                                      f"{fmt(mv.get('n'))} items. " + cell.title)
+                        partial = True
+                    row.append(cell)
             rows.append(row)
         conf = first.get("ci", {}).get("confidence", 0.95)
         s.blocks.append(Heading(f"{task} (v{first.get('version')}, split {first.get('split')})"))
-        s.blocks.append(Table(cols, rows, f"value [{round(100 * conf)}% bootstrap CI]"))
+        for v in variants:  # before the numbers: a warning says whether they mean anything
+            if run.evals[v][task].get("warning"):
+                s.blocks.append(Para(f"Warning ({v}): {run.evals[v][task]['warning']}", "warn"))
+        methods = sorted({mv.get("ci_method", "bootstrap") for mv in first.get("metrics", {}).values()})
+        s.blocks.append(Table(cols, rows, f"value [{round(100 * conf)}% CI: {', '.join(methods)}]"))
+        if partial:
+            s.blocks.append(Para("A Δ marked 'on N paired items' is the paired difference over the items both variants "
+                                 "have a value for; the values beside it are each variant's mean over all its own items, "
+                                 "so the two need not subtract to it (hover the Δ for both means on the shared items).",
+                                 "note"))
     return s
 
 
@@ -355,5 +373,10 @@ def failures_section(run: RunFiles, sid: str, per_category: int, max_chars: int)
                     label = f"{v} / {task} / {rec.get('id')}: {verdict}" + (f" ({detail})" if detail else "")
                     asked = _prompt_excerpt(rec.get("prompt"))
                     label += f" — prompt: {asked}" if asked else ""
-                    s.blocks.append(Pre([("", cut(visible(gen), max_chars))], label))
+                    if "judge_reply" in sc:  # a judged task fails in the judge's words, not the hint's
+                        shown_text = str(sc["judge_reply"])
+                        label += " — the judge's reply" + ("" if verdict == "judge_unparsed" else f"; hint: {_prompt_excerpt(gen)}")
+                    else:
+                        shown_text = gen
+                    s.blocks.append(Pre([("", cut(visible(shown_text), max_chars))], label))
     return s

@@ -45,8 +45,9 @@ def experiment_section(run: RunFiles, sid: str) -> Section | None:
         s.blocks.append(table(["environment", "value"], rows, "from env.json"))
     stages = (run.pipeline or {}).get("stages") or {}
     if stages:
-        s.blocks.append(table(["stage", "status", "time", "note"],
-                              [[k, st.get("status"), fmt_seconds(st.get("seconds")), st.get("note", "")]
+        s.blocks.append(table(["stage", "status", "last session", "all sessions", "note"],
+                              [[k, st.get("status"), fmt_seconds(st.get("seconds")),
+                                fmt_seconds(st.get("seconds_total", st.get("seconds"))), st.get("note", "")]
                                for k, st in stages.items()], "tunelab run stages (pipeline.json)"))
     return s
 
@@ -63,6 +64,16 @@ def data_section(run: RunFiles, sid: str, max_chars: int) -> Section | None:
             for src in sources]
     s.blocks.append(table(["source", *splits], rows, "examples kept after tokenization of those split off "
                                                      "(train counts after mixing weights)"))
+    overlap = st.get("overlap") or {}
+    if overlap:
+        rows = [[sp, o.get("n"), "-" if o.get("shares_group_with_train") is None else o["shares_group_with_train"],
+                 o.get("near_duplicate_of_train")] for sp, o in overlap.items()]
+        s.blocks.append(table(["split", "items", "share a group with train", "near-duplicate of a train item"], rows,
+                              "held-out items that training has already seen in some form (groups: data.split.group_by; "
+                              "near-duplicate: same prompt up to case and whitespace)"))
+        if any((o.get("shares_group_with_train") or 0) + (o.get("near_duplicate_of_train") or 0) for o in overlap.values()):
+            s.blocks.append(Para("Some held-out items overlap with training: their scores measure recall as much as "
+                                 "generalisation.", "warn"))
     tok = st.get("tokens") or {}
     rows = [[sp, t.get("n_kept"), t.get("n_truncated"), t.get("n_dropped", 0) + t.get("n_no_label", 0),
              t.get("tokens_total"), t.get("label_tokens_total"), t.get("length_mean"), t.get("length_p95"),
@@ -197,8 +208,11 @@ def cost_section(run: RunFiles, sid: str, cfg: Any) -> Section | None:
     if sm and sm.get("wall_time_s") is not None:
         rows.append(["training", sm["wall_time_s"]])
     for name in ("data", "eval", "compare", "report"):
-        if stages.get(name, {}).get("seconds") is not None:
-            rows.append([name, stages[name]["seconds"]])
+        st = stages.get(name) or {}
+        # Every session: `tunelab run` and stand-alone `tunelab eval` / `compare` add up in seconds_total.
+        sec = st.get("seconds_total", st.get("seconds"))
+        if sec is not None:
+            rows.append([name, sec])
     if not rows:
         return None
     total = sum(r[1] for r in rows)

@@ -7,7 +7,10 @@ yes/no questions; HGood is yes when all four are. The judge prompt is versioned
 (`JUDGE_PROMPT_VERSION`, part of the task version) so cached judgements are never mixed across
 prompt changes. `parse_judgement` accepts the answer formats judges actually produce (bold
 names, "1. Yes", "true/false", missing colons) and reports None for an answer it cannot read,
-which is counted as `judge_unparsed`, never as a "no".
+which is counted as `judge_unparsed`, never as a "no". The summary's `report` records the share
+of replies that could be read (`judge_parsed_share`); below `MIN_PARSED_SHARE` it carries a
+`warning` (shown at the top of the task in the report and on the console), since the scores
+then stand on a few items while looking like a result.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ HInformative: no
 HConceal: yes
 HComprehensible: yes"""
 
+MIN_PARSED_SHARE = 0.5  # fewer readable judge replies than this: the summary carries a warning
 JUDGE_SETTINGS = GenerationSettings(max_new_tokens=64)  # greedy: the same judgement every time
 
 _YES = {"yes", "y", "true", "1", "pass", "correct"}
@@ -147,8 +151,16 @@ class HintJudgeTask(Task):
         for row in rows:
             by_problem[row["problem"]].append(row)
         problems = [{"problem": p, "programs": len(rs), **_avg(rs)} for p, rs in sorted(by_problem.items())]
-        return {"judge_prompt_version": JUDGE_PROMPT_VERSION,
-                "per_program": rows, "per_problem": problems, "overall": _avg(rows)}
+        replies = [g for r in records for g in r.get("scores") or []]
+        parsed = sum(g.get("verdict") != "judge_unparsed" for g in replies)
+        share = parsed / len(replies) if replies else None
+        out = {"judge_prompt_version": JUDGE_PROMPT_VERSION, "judge_parsed": parsed, "judge_replies": len(replies),
+               "judge_parsed_share": share, "per_program": rows, "per_problem": problems, "overall": _avg(rows)}
+        if share is not None and share < MIN_PARSED_SHARE:
+            out["warning"] = (f"the judge's reply could be read for only {parsed} of {len(replies)} hints "
+                              f"({share:.0%}): the scores stand on those alone. Check the judge's raw replies "
+                              "(failure examples, verdict judge_unparsed) and use a judge that follows the format.")
+        return out
 
 
 def _means(gens: list[dict[str, Any]]) -> dict[str, float | None]:

@@ -4,12 +4,15 @@ RPass: the repaired function passes the problem's tests (run in the sandbox); pe
 share of generations that pass, i.e. the unbiased pass@1. REdit: the token edit distance
 between the buggy program and the repair, over Python `tokenize` tokens with comments,
 newlines, indentation and other whitespace dropped (so reformatting costs nothing). REdit is
-reported over every repair that contains code (`redit`) and over successful repairs only
-(`redit_success`): a model can look minimal by changing nothing, which only the second shows.
+reported over every repair that parses as Python (`redit`, beside `parse_rate`, the share of
+generations whose repair parses) and over successful repairs only (`redit_success`). A repair
+cut off mid-function does not parse and gets no REdit: its few tokens would otherwise score as a
+small edit. A model can also look minimal by changing nothing, which only `redit_success` shows.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import tokenize
 from collections.abc import Sequence
@@ -52,6 +55,17 @@ def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
     return prev[-1]
 
 
+def parses(code: str | None) -> bool:
+    """Whether `code` is a complete Python program (`ast.parse` accepts it)."""
+    if code is None:
+        return False
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):  # ValueError: a NUL byte in the source
+        return False
+    return True
+
+
 def token_edit_distance(before: str, after: str) -> int:
     """REdit: token edit distance between two programs."""
     return edit_distance(code_tokens(before), code_tokens(after))
@@ -62,12 +76,13 @@ class RepairTask(CodeTask):
     """Built-in repair mutants; the test split by default."""
 
     name = "repair"
-    version = "1"
+    version = "2"
     description = "Fix a buggy function: RPass (repair passes the tests, sandbox) and REdit (token edit distance)."
     data_source = "builtin:repair (AST mutants of basic-python, verified to fail a test)"
     metrics = (
         Metric("rpass", True, description="share of repairs that pass all tests (pass@1)"),
-        Metric("redit", False, description="token edit distance buggy -> repair, every repair with code"),
+        Metric("redit", False, description="token edit distance buggy -> repair, every repair that parses"),
+        Metric("parse_rate", True, description="share of generations whose repair parses as Python (REdit's items)"),
         Metric("redit_success", False, description="token edit distance buggy -> repair, successful repairs only"),
     )
     executes_code = True
@@ -105,7 +120,8 @@ class RepairTask(CodeTask):
         flat = run_function_programs(
             sandbox, [(fix, s.data["test"], s.data["entry_point"]) for s, fix in fixes], self.timeout_s)
         for rec, (s, fix) in zip(flat, fixes, strict=True):
-            rec["redit"] = None if fix is None else token_edit_distance(s.data["buggy_code"], fix)
+            rec["parses"] = parses(fix)
+            rec["redit"] = token_edit_distance(s.data["buggy_code"], fix) if rec["parses"] else None
         scores, at = [], 0
         for gens in generations:
             per_gen, at = flat[at : at + len(gens)], at + len(gens)
@@ -114,6 +130,7 @@ class RepairTask(CodeTask):
             scores.append(SampleScore(
                 values={"rpass": sum(g["passed"] for g in per_gen) / len(per_gen) if per_gen else 0.0,
                         "redit": sum(edits) / len(edits) if edits else None,
+                        "parse_rate": sum(g["parses"] for g in per_gen) / len(per_gen) if per_gen else None,
                         "redit_success": sum(good) / len(good) if good else None},
                 generations=per_gen))
         return scores
