@@ -159,7 +159,7 @@ def eval_(
     set_: SetOpt = None,
 ) -> None:
     """Evaluate base, checkpoints and final on tasks (per-sample results + CIs), or score a samples file."""
-    from tunelab.evaluation.runner import eval_command
+    from tunelab.commands.eval import eval_command
 
     eval_command(run_dir, models=models, tasks=tasks, limit=limit, allow_code_execution=allow_code_execution,
                  task=task, samples=samples, output=output, split=split, select=select, overrides=set_ or [],
