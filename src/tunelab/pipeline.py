@@ -147,7 +147,7 @@ def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
     if stamp.is_file() and stamp.read_text().strip() == key:
         # Same settings, weights, task versions and items: the results on disk are current.
         # (Re-summarising every task would redo its bootstrap CIs, seconds for corpus metrics.)
-        return "eval settings, tasks and weights unchanged; results kept"
+        return "eval settings and weights unchanged, task versions and items too; results kept"
     results = evaluate_run(paths.root, exp, exp.eval, console=console)
     print_results(results, console)
     note = f"{len(results)} variants x {len(exp.eval.tasks)} tasks"
