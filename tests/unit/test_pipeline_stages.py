@@ -70,3 +70,11 @@ def test_the_eval_stage_recomputes_after_a_task_version_bump_or_new_items(tmp_pa
     monkeypatch.setattr(math_task.MathWordTask, "load", reshipped)
     stage()
     assert len(calls) == 3
+
+
+def test_one_fingerprint_for_settings_whatever_their_key_order():
+    from tunelab.runs import fingerprint
+
+    assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": [1, 2], "a": 1})
+    assert fingerprint({"a": 1}) != fingerprint({"a": 2}) and len(fingerprint(None)) == 16
+    assert fingerprint({"p": Path("x")}) == fingerprint({"p": "x"})  # paths hash as their text
