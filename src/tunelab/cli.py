@@ -166,7 +166,7 @@ def eval_(
     set_: SetOpt = None,
 ) -> None:
     """Evaluate base, checkpoints and final on tasks (per-sample results + CIs), or score a samples file."""
-    from tunelab.evaluation.runner import eval_command
+    from tunelab.commands.eval import eval_command
     from tunelab.runs import accounted
 
     with accounted(None if samples is not None else run_dir, "eval"):  # the report's cost counts it

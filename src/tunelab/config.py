@@ -7,6 +7,7 @@ Configs are data: YAML is parsed with `safe_load`, never executed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -397,20 +398,38 @@ def validate_section(root: type[SectionT], raw: dict[str, Any], origin: str = "c
         raise ConfigError(format_validation_error(e, origin, root)) from None
 
 
-def apply_override(raw: dict[str, Any], item: str, root: type[BaseModel] = Experiment) -> None:
-    """Apply one `a.b.c=value` override in place; the value is parsed as YAML (1e-4, true, [q,v]).
+def parse_override(item: str, sections: Sequence[str] | None = None, doing: str = "") -> tuple[str, Any]:
+    """One `--set a.b.c=value` as (key, value); the value is parsed as YAML (1e-4, true, [q,v]).
 
-    Keys are checked against `root` (an `Experiment` unless another config model is given), so
-    a misspelt key fails here with the closest valid one.
+    Args:
+        item: the `key=value` text.
+        sections: the top-level sections a key may start with (None: any), for commands that
+            work on an existing run and can only change some settings.
+        doing: what the command does, for the error, e.g. "evaluating an existing run".
     """
-    if "=" not in item:
-        raise ConfigError(f"--set expects key=value, got '{item}'")
-    key, _, text = item.partition("=")
+    key, eq, text = item.partition("=")
     key = key.strip()
+    if not eq or not key:
+        raise ConfigError(f"--set expects key=value, got '{item}'")
+    if sections is not None and key.split(".")[0] not in sections:
+        allowed = " and ".join(f"{s}.*" for s in sections)
+        raise ConfigError(f"--set {item}: only {allowed} keys can be set" + (f" when {doing}" if doing else ""))
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError:
         value = text
+    return key, value
+
+
+def apply_override(raw: dict[str, Any], item: str, root: type[BaseModel] = Experiment,
+                   sections: Sequence[str] | None = None, doing: str = "") -> None:
+    """Apply one `a.b.c=value` override in place (parsed by `parse_override`).
+
+    Keys are checked against `root` (an `Experiment` unless another config model is given), so
+    a misspelt key fails here with the closest valid one; `sections` and `doing` restrict the
+    top-level keys as in `parse_override`.
+    """
+    key, value = parse_override(item, sections, doing)
     parts = key.split(".")
     node: Any = raw
     model: type[BaseModel] | None = root

@@ -16,8 +16,6 @@ pipeline.json records each stage's status, seconds of the last run and seconds o
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,7 +26,8 @@ from rich.console import Console
 
 from tunelab.config import Experiment
 from tunelab.errors import ConfigError
-from tunelab.runs import RunPaths, add_stage_seconds, atomic_write_text, check_resume_config, read_json, write_json
+from tunelab.runs import (RunPaths, add_stage_seconds, atomic_write_text, check_resume_config, fingerprint, read_json,
+                          write_json)
 
 STAGES = ("data", "train", "eval", "compare", "report")
 
@@ -101,9 +100,8 @@ def stage_data(exp: Experiment, paths: RunPaths, console: Console) -> str:
     from tunelab.data.pipeline import prepare, write_manifest
     from tunelab.models.loading import load_tokenizer
 
-    key = hashlib.sha256(json.dumps({"data": exp.data.model_dump(mode="json"), "model": exp.model.name,
-                                     "revision": exp.model.revision, "seed": exp.seed}, sort_keys=True).encode()
-                         ).hexdigest()[:16]
+    key = fingerprint({"data": exp.data.model_dump(mode="json"), "model": exp.model.name,
+                       "revision": exp.model.revision, "seed": exp.seed})
     stamp = paths.data / "fingerprint.txt"
     if (paths.data / "stats.json").is_file() and stamp.is_file() and stamp.read_text().strip() == key:
         return "data unchanged; kept"
@@ -138,7 +136,8 @@ def stage_train(exp: Experiment, paths: RunPaths, console: Console) -> str:
 def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
     if not exp.eval.tasks:
         return "no eval.tasks set; nothing to evaluate"
-    from tunelab.evaluation.runner import evaluate_run, expand_models, print_results
+    from tunelab.commands.eval import print_results
+    from tunelab.evaluation.engine import evaluate_run, expand_models, split_prompting
     from tunelab.evaluation.task import EvalError
     from tunelab.models.adapters import list_variants
 
@@ -146,13 +145,13 @@ def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
     key = _eval_fingerprint(exp, paths, variants)
     stamp = paths.root / "eval" / "fingerprint.txt"
     if stamp.is_file() and stamp.read_text().strip() == key:
-        # Same settings, same weights: the results on disk are current. (Re-summarising every
-        # task would redo its bootstrap CIs, which for corpus metrics takes seconds.)
-        return "eval settings and weights unchanged; results kept"
+        # Same settings, weights, task versions and items: the results on disk are current.
+        # (Re-summarising every task would redo its bootstrap CIs, seconds for corpus metrics.)
+        return "eval settings and weights unchanged, task versions and items too; results kept"
     results = evaluate_run(paths.root, exp, exp.eval, console=console)
     print_results(results, console)
     note = f"{len(results)} variants x {len(exp.eval.tasks)} tasks"
-    candidates = [v for v in variants if v not in ("base", "best")]
+    candidates = [v for v in variants if v not in ("base", "best") and split_prompting(v)[1] is None]
     if len(candidates) > 1:
         from tunelab.evaluation.selection import select_checkpoint
 
@@ -166,11 +165,22 @@ def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
 
 
 def _eval_fingerprint(exp: Experiment, paths: RunPaths, variants: list[str]) -> str:
+    """What the eval stage's results depend on: settings, the variants' weights, and each task's
+    name, version, options and items (ids + content) on every split the stage scores, so a task
+    version bump or re-shipped data is evaluated again."""
+    from tunelab.evaluation.engine import items_fingerprint, load_samples, make_tasks, split_prompting
     from tunelab.evaluation.generation import variant_identity
 
-    key = {"eval": exp.eval.model_dump(mode="json"), "variants": [variant_identity(v, paths.root, exp) for v in variants],
-           "data_template": exp.data.chat_template}
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    ev, tasks = exp.eval, []
+    for task in make_tasks(ev):
+        splits = {ev.split or task.default_split}
+        if task.name == (ev.selection.task or ev.tasks[0]):  # checkpoint selection scores two more
+            splits |= {s for s in (ev.selection.split, ev.selection.report_split) if s in task.splits}
+        tasks.append({"name": task.name, "version": task.version, "options": task.options(),
+                      "items": {s: items_fingerprint(load_samples(task, s, ev.limit)) for s in sorted(splits)}})
+    weights = [variant_identity(split_prompting(v)[0], paths.root, exp) for v in variants]
+    return fingerprint({"eval": ev.model_dump(mode="json"), "variants": variants, "weights": weights,
+                        "tasks": tasks, "data_template": exp.data.chat_template})
 
 
 def stage_compare(exp: Experiment, paths: RunPaths, console: Console) -> str:

@@ -15,6 +15,7 @@ file; metrics.jsonl is appended and flushed line by line.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -108,6 +109,15 @@ def default_run_dir(exp: Experiment) -> Path:
 # --------------------------------------------------------------------------------------------
 # Atomic files
 # --------------------------------------------------------------------------------------------
+
+
+def fingerprint(obj: Any) -> str:
+    """A short, stable hash of a JSON-able object (canonical JSON: sorted keys), for cache keys.
+
+    Values JSON cannot hold (paths, enums) are hashed by their `str`. Hashing a file's bytes is
+    another thing; this is for settings and records.
+    """
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -56,6 +56,16 @@ def test_eval_writes_samples_and_summaries_for_every_variant_and_task(run_dir):
     assert res.exit_code == 0 and (run_dir / "eval" / "final" / "math-word" / "samples.jsonl").read_bytes() == first
 
 
+def test_eval_runs_prompting_baselines_as_variants(run_dir):
+    res = invoke("eval", str(run_dir), "--models", "base,base+cot,final", "--tasks", "math-word", "--limit", "2",
+                 "--set", "eval.max_new_tokens=6")
+    assert res.exit_code == 0, res.output
+    summary = json.loads((run_dir / "eval" / "base+cot" / "math-word" / "summary.json").read_text())
+    assert summary["variant"] == "base+cot" and summary["prompt"]["variant"] == "chain-of-thought"
+    record = json.loads((run_dir / "eval" / "base+cot" / "math-word" / "samples.jsonl").read_text().splitlines()[0])
+    assert "step by step" in record["prompt"][-1]["content"]
+
+
 def test_eval_selects_the_best_checkpoint_on_val(run_dir):
     res = invoke("eval", str(run_dir), "--select", "--models", "step-*,final", "--tasks", "similarity", "--limit", "2",
                  "--set", "eval.max_new_tokens=6")

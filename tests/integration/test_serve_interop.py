@@ -102,7 +102,7 @@ def test_the_official_openai_client_works_unchanged(server):
 
 def test_eval_through_the_server_scores_what_in_process_eval_scores(server, run_dir, tmp_path, monkeypatch):
     """`tunelab eval` with eval.backend=openai (and the rubric judge on the server) end to end."""
-    from tunelab.evaluation.runner import eval_command
+    from tunelab.commands.eval import eval_command
 
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")  # the endpoint's default api_key_env
     local_run = tmp_path / "local"

@@ -14,7 +14,7 @@ from tunelab.evaluation.task import (
 
 
 def test_importing_the_registry_runs_nothing():
-    code = ("import sys, tunelab.evaluation.registry, tunelab.evaluation.runner; "
+    code = ("import sys, tunelab.evaluation.registry, tunelab.evaluation.engine; "
             "assert not [m for m in sys.modules if m.startswith('tunelab.evaluation.tasks.')], 'task modules imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

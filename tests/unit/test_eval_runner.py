@@ -8,7 +8,7 @@ import pytest
 
 from tunelab.config import EvalConfig, validate_config
 from tunelab.evaluation import registry
-from tunelab.evaluation.runner import evaluate_run, expand_models, score_samples_file
+from tunelab.evaluation.engine import evaluate_run, expand_models, score_samples_file
 from tunelab.evaluation.selection import pick_best, select_checkpoint
 from tunelab.evaluation.task import EvalError, Metric, Prompt, Sample, SampleScore, Task
 from tunelab.runs import read_json, read_jsonl
@@ -172,7 +172,7 @@ def test_a_samples_file_is_scored_without_a_model(tmp_path, monkeypatch):
         def close(self):
             Box.closed = True
 
-    monkeypatch.setattr("tunelab.evaluation.runner._open_sandbox", lambda cfg: Box())
+    monkeypatch.setattr("tunelab.evaluation.context._open_sandbox", lambda cfg: Box())
     samples = tmp_path / "samples.jsonl"
     rows = [("t/0", "42"), ("t/0", "41"), ("t/1", "7"), ("t/0", " 42 ")]
     samples.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in rows))
@@ -250,7 +250,8 @@ def test_a_builtin_base_is_identified_by_its_weights(tmp_path, monkeypatch):
 
 
 def test_endpoint_backend_and_judges_are_built_from_the_config(tmp_path):
-    from tunelab.evaluation.generation import TransformersGenerator, VariantSession, make_judge
+    from tunelab.evaluation.context import make_judge
+    from tunelab.evaluation.generation import TransformersGenerator, VariantSession
     from tunelab.evaluation.openai_backend import OpenAIGenerator
 
     cfg = EvalConfig(backend="openai", endpoint={"base_url": "http://127.0.0.1:1/v1"})
@@ -269,3 +270,90 @@ def test_endpoint_backend_and_judges_are_built_from_the_config(tmp_path):
 
     out = judge.generate([Prompt(messages=[{"role": "user", "content": "HCorrect?"}])], GenerationSettings(max_new_tokens=2))
     assert isinstance(judge._gen, TransformersGenerator) and len(out) == 1
+
+
+def test_prompting_variants_are_named_by_a_suffix():
+    from tunelab.evaluation.engine import split_prompting
+
+    assert split_prompting("base+few-shot") == ("base", "few-shot")
+    assert split_prompting("base+cot") == ("base", "chain-of-thought")
+    assert split_prompting("step-20") == ("step-20", None)
+    with pytest.raises(EvalError, match="'few-shoot' is not a prompt variant.*did you mean 'few-shot'"):
+        split_prompting("base+few-shoot")
+    available = ["base", "final", "step-10", "step-20"]
+    assert expand_models(["base", "base+cot", "step-*+few-shot"], available) == [
+        "base", "base+cot", "step-10+few-shot", "step-20+few-shot"]
+
+
+def test_prompting_baselines_are_ordinary_variants_of_the_base(tmp_path):
+    run, log, opened = make_run(tmp_path), [], []
+
+    def factory(ref):
+        opened.append(ref)
+        return FakeSession(ref, log)
+
+    cfg = EvalConfig(tasks=["math-word"], models=["base", "base+few-shot", "base+cot", "final"], limit=4)
+    results = evaluate_run(run, EXP, cfg, session_factory=factory)
+    assert list(results) == ["base", "base+few-shot", "base+cot", "final"]
+    assert opened == ["base", "final"]  # the baselines reuse the loaded base model
+    for variant, prompt in (("base", "zero-shot"), ("base+few-shot", "few-shot"), ("base+cot", "chain-of-thought")):
+        summary = read_json(run / "eval" / variant / "math-word" / "summary.json")
+        assert summary["variant"] == variant and summary["prompt"]["variant"] == prompt
+    shots = read_jsonl(run / "eval" / "base+few-shot" / "math-word" / "samples.jsonl")[0]["prompt"]
+    assert len(shots) == 2 * 3 + 1  # three worked examples before the question
+    with pytest.raises(EvalError, match="base\\+few-shot: task 'loss' has no 'few-shot' prompt"):
+        evaluate_run(run, EXP, cfg.model_copy(update={"tasks": ["loss"], "models": ["base+few-shot"]}),
+                     session_factory=lambda ref: pytest.fail("nothing may load for a prompt a task lacks"))
+
+
+def test_few_shot_examples_never_come_from_the_evaluated_items(tmp_path):
+    run = make_run(tmp_path)
+    cfg = EvalConfig(tasks=["math-word"], models=["base+few-shot"], limit=4, split="train")
+    # math-word takes its shots from train: evaluating train with them would score the shots.
+    with pytest.raises(EvalError, match="task 'math-word'.*from split 'train'.*evaluated split 'train'"):
+        evaluate_run(run, EXP, cfg, session_factory=lambda ref: FakeSession(ref, []))
+    # A file given with `path` has no splits: its first items would be both shots and scored items.
+    rows = [{"question": f"What is {i} + 1?", "answer": f"{i} + 1 = {i + 1}\n#### {i + 1}"} for i in range(6)]
+    data = tmp_path / "gsm.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    own = EvalConfig(tasks=["math-word"], models=["base+few-shot"], task_options={"math-word": {"path": str(data)}})
+    with pytest.raises(EvalError, match="task 'math-word': few-shot example .* split 'train'.* evaluated split 'test'"):
+        evaluate_run(run, EXP, own, session_factory=lambda ref: FakeSession(ref, []))
+
+
+def test_changed_items_are_scored_again(tmp_path, monkeypatch):
+    """Re-shipped data with the same ids must not be served from the per-sample cache."""
+    import tunelab.evaluation.tasks.math as math_task
+
+    run, log = make_run(tmp_path), []
+    cfg = EvalConfig(tasks=["math-word"], models=["final"], limit=4)
+    evaluate_run(run, EXP, cfg, session_factory=lambda ref: FakeSession(ref, log))
+    assert len(log) == 4
+    original = math_task.MathWordTask.load
+
+    def reshipped(self, split=None):
+        first, *rest = original(self, split)
+        return [Sample(first.id, {**first.data, "question": first.data["question"] + " (fixed typo)"}), *rest]
+
+    monkeypatch.setattr(math_task.MathWordTask, "load", reshipped)
+    monkeypatch.setitem(ANSWERS, original(math_task.MathWordTask(), "test")[0].data["question"] + " (fixed typo)",
+                        original(math_task.MathWordTask(), "test")[0].data["final"])
+    log.clear()
+    evaluate_run(run, EXP, cfg, session_factory=lambda ref: FakeSession(ref, log))
+    assert len(log) == 1 and "(fixed typo)" in log[0].messages[-1]["content"]
+
+
+def test_commands_on_an_existing_run_accept_only_their_settings(tmp_path):
+    from tunelab.commands.eval import resolve_eval_config
+    from tunelab.compare import compare_command
+    from tunelab.errors import ConfigError
+
+    run = make_run(tmp_path)
+    (run / "config.yaml").write_text(EXP.to_yaml())
+    with pytest.raises(ConfigError, match="only eval.\\* keys can be set when evaluating"):
+        resolve_eval_config(run, ["train.lr=1"])
+    with pytest.raises(ConfigError, match="unknown key 'limt'.*did you mean 'limit'"):
+        resolve_eval_config(run, ["eval.limt=3"])
+    assert resolve_eval_config(run, ["eval.limit=3"], models=["final"])[1].limit == 3
+    with pytest.raises(ConfigError, match="only compare.\\* and eval.\\* keys"):
+        compare_command(run, ["lora.r=4"])

@@ -95,7 +95,7 @@ def test_cluster_bootstrap_resamples_problems_not_samples():
 def test_a_summary_of_a_task_nobody_passed_has_a_real_interval_and_names_it():
     from tunelab.config import EvalConfig
     from tunelab.evaluation.registry import get_task
-    from tunelab.evaluation.runner import summarize
+    from tunelab.evaluation.engine import summarize
     from tunelab.evaluation.task import Sample
 
     task = get_task("math-word")

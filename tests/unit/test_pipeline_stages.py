@@ -1,7 +1,9 @@
-"""`tunelab run`'s train stage: a finished run is kept, unless the base weights under it changed."""
+"""`tunelab run`'s stages: a finished run is kept unless the base weights under it changed; eval
+results are kept only while settings, weights, task versions and items are unchanged."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -38,3 +40,41 @@ def test_a_finished_run_on_other_base_weights_is_refused(tmp_path):
     paths = finished_run(tmp_path, base_identity(exp) + "-older-weights")
     with pytest.raises(TrainingError, match="trained on other weights.*another --run-dir"):
         stage_train(exp, paths, Console(quiet=True))
+
+
+def test_the_eval_stage_recomputes_after_a_task_version_bump_or_new_items(tmp_path, monkeypatch):
+    import tunelab.evaluation.engine as engine
+    import tunelab.evaluation.tasks.math as math_task
+    from tunelab.pipeline import stage_eval
+
+    exp = load_config(SMOKE, ["eval.tasks=[math-word]", "eval.models=[base]", "eval.limit=3"])
+    paths = RunPaths(tmp_path / "run")
+    paths.root.mkdir()
+    calls = []
+    monkeypatch.setattr(engine, "evaluate_run", lambda *a, **k: calls.append(1) or {"base": {}})
+
+    def stage() -> str:
+        return stage_eval(exp, paths, Console(quiet=True))
+
+    stage()
+    assert len(calls) == 1 and stage().endswith("results kept") and len(calls) == 1
+    monkeypatch.setattr(math_task.MathWordTask, "version", "2")  # prompts or scoring changed
+    stage()
+    assert len(calls) == 2 and stage().endswith("results kept")
+    original = math_task.MathWordTask.load
+
+    def reshipped(self, split=None):  # same ids, corrected content
+        first, *rest = original(self, split)
+        return [dataclasses.replace(first, data={**first.data, "final": "0"}), *rest]
+
+    monkeypatch.setattr(math_task.MathWordTask, "load", reshipped)
+    stage()
+    assert len(calls) == 3
+
+
+def test_one_fingerprint_for_settings_whatever_their_key_order():
+    from tunelab.runs import fingerprint
+
+    assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": [1, 2], "a": 1})
+    assert fingerprint({"a": 1}) != fingerprint({"a": 2}) and len(fingerprint(None)) == 16
+    assert fingerprint({"p": Path("x")}) == fingerprint({"p": "x"})  # paths hash as their text

@@ -16,8 +16,6 @@ is unchanged, so a re-run after a crash or a new eval only redoes the cheap file
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from rich.console import Console
 from tunelab.compare.generations import decoding_settings, generate_outputs, side_by_side
 from tunelab.compare.paired import baseline_table, eval_index, paired_comparisons
 from tunelab.compare.token_classes import class_shares
-from tunelab.runs import read_json, read_jsonl, write_json
+from tunelab.runs import fingerprint, read_json, read_jsonl, write_json
 
 __all__ = ["run_compare", "compare_command"]
 
@@ -35,15 +33,14 @@ __all__ = ["run_compare", "compare_command"]
 def compare_command(run_dir: Path, overrides: list[str], console: Console | None = None) -> dict[str, str]:
     """`tunelab compare RUN_DIR`: the run's config with `compare.*` / `eval.*` overrides, then
     `run_compare`."""
-    from tunelab.config import load_config
+    from tunelab.config import load_config, parse_override
     from tunelab.errors import ConfigError
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no config.yaml)")
-    bad = [o for o in overrides if not o.strip().startswith(("compare.", "eval."))]
-    if bad:
-        raise ConfigError(f"--set {bad[0]}: only compare.* and eval.* keys can be set when comparing an existing run")
+    for item in overrides:
+        parse_override(item, ("compare", "eval"), "comparing an existing run")
     from tunelab.evaluation.registry import validate_eval_config
 
     exp = load_config(run_dir / "config.yaml", overrides)
@@ -102,7 +99,7 @@ def _fingerprint(run_dir: Path, exp: Any, variants: list[str]) -> str:
     key = {"views": 2, "prompts": c.prompts, "n_prompts": c.n_prompts, "top_k": c.top_k, "max_new_tokens": c.max_new_tokens,
            "near_duplicate": c.near_duplicate, "data": exp.data.model_dump(mode="json"), "seed": exp.seed,
            "eval_seed": exp.eval.seed, "variants": [variant_identity(v, run_dir, exp) for v in variants]}
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint(key)
 
 
 def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console) -> dict[str, str]:

@@ -3,7 +3,7 @@
 Choosing the checkpoint on the test split and reporting its test score overstates it (the max
 of noisy scores is biased upward), so the choice is made on `eval.selection.split` (val) and the
 chosen variant is then scored on `eval.selection.report_split` (test), beside the base model
-with a paired bootstrap of the difference. Everything goes through the runner, so per-sample
+with a paired bootstrap of the difference. Everything goes through the engine, so per-sample
 results and caching are the same as for `tunelab eval`. Written: run_dir/eval/selection.json.
 """
 
@@ -18,7 +18,7 @@ from rich.console import Console
 from tunelab.config import EvalConfig, Experiment
 from tunelab.evaluation import stats
 from tunelab.evaluation.registry import get_task
-from tunelab.evaluation.runner import SessionFactory, evaluate_run, expand_models, load_samples, task_label
+from tunelab.evaluation.engine import SessionFactory, evaluate_run, expand_models, load_samples, split_prompting, task_label
 from tunelab.evaluation.task import EvalError
 from tunelab.runs import read_jsonl, write_json
 
@@ -53,7 +53,9 @@ def select_checkpoint(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_f
     load_samples(task, sel.split, None)  # fail early on a missing split, naming the task's splits
     load_samples(task, sel.report_split, None)
     available = list_variants(run_dir)
-    candidates = [v for v in expand_models(cfg.models, available) if v not in ("base", "best")]
+    # Checkpoints only: not base, best or a prompting variant (base+cot is base's weights).
+    candidates = [v for v in expand_models(cfg.models, available)
+                  if v not in ("base", "best") and split_prompting(v)[1] is None]
     if not candidates:
         raise EvalError(f"no checkpoints to choose from in {cfg.models}; this run has: {', '.join(available)}")
 

@@ -5,7 +5,7 @@ A task is data plus small pure functions. Implementing one = one module in
 `TASKS = (MyTask,)` tuple (the registry discovers it; see `registry.py`), one test fixture and
 one row in `docs/tasks.md`. Nothing may run at import: read data in `load`, never at module level.
 
-How the runner drives a task (`runner.py`), for one model variant:
+How the runner (the evaluation engine, `engine.py`) drives a task, for one model variant:
 
 1. `task = get_task(name, **options)`: the class is instantiated with its options (tasks are
    dataclasses; their fields are the options, e.g. `split`, `dataset`; all need defaults).
@@ -15,7 +15,8 @@ How the runner drives a task (`runner.py`), for one model variant:
 3. `opts = PromptOptions(variant=..., style=..., num_fewshot=...)`, validated against the task's
    `prompt_variants` and `styles`; `shots = task.fewshot(opts)` once (only read when
    `opts.variant == "few-shot"`; the default takes the first `num_fewshot` samples of
-   `fewshot_split`, which must not be the evaluated split).
+   `fewshot_split`). Shots must never be scored items: the runner refuses to evaluate
+   `fewshot_split` itself, and any shot whose id is among the evaluated samples.
 4. For each sample: `prompt = task.build_prompt(sample, opts, shots)` (pure), then the backend
    generates `settings.n` continuations with `settings = task.generation_settings(opts)`.
    Generations are the model's new text only (never the prompt), cut before the first stop

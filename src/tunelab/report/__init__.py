@@ -126,25 +126,15 @@ def write_report(dirs: Sequence[Path], output: Path | None = None, overrides: di
 
 def parse_report_overrides(items: Sequence[str]) -> dict[str, Any]:
     """`report.KEY=VALUE` items (values parsed as YAML) as {KEY: VALUE}, checked against ReportConfig."""
-    import yaml
-
-    from tunelab.config import ReportConfig
-    from tunelab.errors import ConfigError, did_you_mean
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, eq, text = item.partition("=")
-        key = key.strip()
-        if not eq or not key.startswith("report."):
-            raise ConfigError(f"--set {item}: only report.KEY=VALUE can be set when rendering a report")
-        name = key.removeprefix("report.")
-        if name not in ReportConfig.model_fields:
-            raise ConfigError(f"--set {key}: unknown key '{name}'{did_you_mean(name, list(ReportConfig.model_fields))}")
-        out[name] = yaml.safe_load(text) if text.strip() else None
     from pydantic import ValidationError
 
-    from tunelab.config import format_validation_error
+    from tunelab.config import ReportConfig, apply_override, format_validation_error
+    from tunelab.errors import ConfigError
 
+    raw: dict[str, Any] = {"report": {}}
+    for item in items:
+        apply_override(raw, item, sections=("report",), doing="rendering a report")
+    out = raw["report"]
     try:
         ReportConfig.model_validate(out)  # ranges and types fail here, before anything is read
     except ValidationError as e:

@@ -1,20 +1,24 @@
-"""`tunelab eval`: every chosen variant on every chosen task, same items, cached per sample.
+"""The evaluation engine: every chosen variant on every chosen task, same items, cached per sample.
 
     run_dir/eval/<variant>/<task>[@split]/samples.jsonl   one record per sample, appended as done
     run_dir/eval/<variant>/<task>[@split]/summary.json    metrics with CIs, settings, failures
 
+A variant is a ModelRef (`base`, `final`, `step-N`, an adapter folder), optionally with a prompt
+variant after `+`: `base+few-shot` and `base+chain-of-thought` (or `base+cot`) are the prompting
+baselines, the base weights asked with other prompts, evaluated and filed like any variant.
+
 Resuming: a record is reused when its `fingerprint` (task name, version, options, split, prompt
-options, generation settings, the variant's weights, the judge) matches; anything else is
-recomputed, so an interrupted eval redoes only the samples in flight and a changed adapter or
-task version never reuses stale generations. Models are loaded only for variants that still
-have work. Code-executing tasks refuse to start without the explicit opt-in.
+options, generation settings, the variant's weights, the judge) matches and its item (id and
+content) is unchanged; anything else is recomputed, so an interrupted eval redoes only the
+samples in flight and a changed adapter, task version or data never reuses stale generations.
+Models are loaded only for variants that still have work. Code-executing tasks refuse to start
+without the explicit opt-in. Sandbox, judge and sessions live in an `EvalContext`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import hashlib
 import json
 import time
 from collections import Counter
@@ -27,29 +31,47 @@ from rich.console import Console
 from tunelab.config import EvalConfig, Experiment
 from tunelab.errors import did_you_mean
 from tunelab.evaluation import stats
-from tunelab.evaluation.generation import VariantSession, make_judge
+from tunelab.evaluation.context import EvalContext, SessionFactory
 from tunelab.evaluation.task import (
     PROMPT_VARIANTS, EvalError, GenerationSettings, PromptOptions, Sample, SampleScore, ScoringContext, Task,
 )
-from tunelab.runs import append_jsonl, atomic_write_text, read_json, read_jsonl, write_json
+from tunelab.runs import append_jsonl, atomic_write_text, fingerprint as hash_json, read_json, read_jsonl, write_json
 
-SessionFactory = Callable[[str], VariantSession]
+PROMPT_ALIASES = {"cot": "chain-of-thought"}
 
 
 # ---- choosing what to run ---------------------------------------------------------------------
 
 
+def split_prompting(name: str) -> tuple[str, str | None]:
+    """A variant name as (weights ModelRef, prompt variant or None): `base+cot` -> ("base",
+    "chain-of-thought"), `final` -> ("final", None). The one place the `+` suffix is read."""
+    weights, plus, prompt = name.rpartition("+")
+    if not plus or (prompt not in PROMPT_VARIANTS and prompt not in PROMPT_ALIASES and Path(name).is_dir()):
+        return name, None  # no suffix, or an adapter folder whose path has a "+" in it
+    known = [*PROMPT_VARIANTS, *PROMPT_ALIASES]
+    if prompt not in known or not weights:
+        raise EvalError(f"'{name}': '{prompt}' is not a prompt variant{did_you_mean(prompt, known)}; "
+                        f"write VARIANT+PROMPT with PROMPT one of {', '.join(known)}")
+    return weights, PROMPT_ALIASES.get(prompt, prompt)
+
+
 def expand_models(patterns: Sequence[str], available: Sequence[str]) -> list[str]:
-    """ModelRefs named by `patterns` (exact refs or globs like `step-*`), in available order."""
+    """Variants named by `patterns` (exact refs or globs like `step-*`, each optionally with a
+    `+prompt` suffix), in available order."""
     chosen: list[str] = []
     for pat in patterns:
-        hits = [v for v in available if fnmatch.fnmatchcase(v, pat)]
+        weights, prompt = split_prompting(pat)
+        hits = [v for v in available if fnmatch.fnmatchcase(v, weights)]
         if not hits:
-            if not any(ch in pat for ch in "*?[") and Path(pat).is_dir():
-                hits = [pat]  # an adapter folder outside the run
+            if not any(ch in weights for ch in "*?[") and Path(weights).is_dir():
+                hits = [weights]  # an adapter folder outside the run
             else:
-                raise EvalError(f"no model variant matches '{pat}'{did_you_mean(pat, available)}; "
+                raise EvalError(f"no model variant matches '{weights}'{did_you_mean(weights, available)}; "
                                 f"this run has: {', '.join(available)}")
+        if prompt is not None:
+            suffix = pat[len(weights):]  # "+cot" stays as the user wrote it: it names the folder
+            hits = [h + suffix for h in hits]
         chosen += [h for h in hits if h not in chosen]
     return chosen
 
@@ -103,41 +125,83 @@ def task_label(task: Task, split: str) -> str:
     return task.name if split == task.default_split else f"{task.name}@{split}"
 
 
+def load_samples(task: Task, split: str, limit: int | None) -> list[Sample]:
+    """The task's items of `split` (the first `limit`); ids must be unique."""
+    if split not in task.splits:
+        raise EvalError(f"task '{task.name}' has no split '{split}'{did_you_mean(split, task.splits)}; "
+                        f"its splits: {', '.join(task.splits)}")
+    samples = task.load(split)[:limit] if limit else task.load(split)
+    dup = [k for k, c in Counter(s.id for s in samples).items() if c > 1]
+    if dup:
+        raise EvalError(f"task '{task.name}' has duplicate sample ids (first: {dup[0]}); ids key the cache")
+    return samples
+
+
+def fewshot_examples(task: Task, opts: PromptOptions, split: str, samples: Sequence[Sample]) -> list[Sample]:
+    """The task's few-shot examples for scoring `samples` of `split`; refuses shots that are
+    scored items themselves (the model would be shown the answers it is graded on)."""
+    if task.fewshot_split == split:
+        raise EvalError(f"task '{task.name}' takes its few-shot examples from split '{task.fewshot_split}', "
+                        f"which is the evaluated split '{split}': evaluate another split or another prompt")
+    shots = task.fewshot(opts)
+    scored = {s.id for s in samples}
+    leaked = [s.id for s in shots if s.id in scored]
+    if leaked:
+        raise EvalError(f"task '{task.name}': few-shot example {leaked[0]!r} (from split '{task.fewshot_split}') "
+                        f"is also an item of the evaluated split '{split}'; shots must not be scored items")
+    return shots
+
+
 # ---- one task on one variant ------------------------------------------------------------------
 
 
 def fingerprint(task: Task, split: str, opts: PromptOptions, settings: GenerationSettings, variant_id: str,
                 judge_id: str | None) -> str:
-    """What a cached record depends on; any change invalidates it."""
-    key = {"task": task.name, "version": task.version, "options": task.options(), "split": split,
-           "prompt": dataclasses.asdict(opts), "generation": dataclasses.asdict(settings),
-           "variant": variant_id, "judge": judge_id if task.mode == "generate" else None}
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """What a cached record depends on besides its item; any change invalidates it."""
+    return hash_json({"task": task.name, "version": task.version, "options": task.options(), "split": split,
+                      "prompt": dataclasses.asdict(opts), "generation": dataclasses.asdict(settings),
+                      "variant": variant_id, "judge": judge_id if task.mode == "generate" else None})
 
 
-def load_cache(path: Path, fp: str, ids: set[str]) -> dict[str, dict[str, Any]]:
-    """Reusable records by sample id; stale ones (other fingerprint) are dropped from the file."""
+def item_hashes(samples: Sequence[Sample]) -> dict[str, str]:
+    """sample id -> hash of the item (id and content), so re-shipped data is never served from cache."""
+    return {s.id: hash_json({"id": s.id, "data": s.data}) for s in samples}
+
+
+def items_fingerprint(samples: Sequence[Sample]) -> str:
+    """One hash of the items scored, in order (ids and content)."""
+    return hash_json(list(item_hashes(samples).items()))
+
+
+def load_cache(path: Path, fp: str, items: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Reusable records by sample id (`items`: id -> item hash); stale ones (other fingerprint
+    or changed item) are dropped from the file."""
     rows = read_jsonl(path)
-    keep = {r["id"]: r for r in rows if r.get("fingerprint") == fp and r.get("id") in ids}
+    keep = {r["id"]: r for r in rows
+            if r.get("fingerprint") == fp and r.get("id") in items and r.get("item") == items[r["id"]]}
     if len(keep) != len(rows):  # rewrite without stale or torn lines, so appends stay clean
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep.values()))
     return keep
 
 
-def run_task(task: Task, samples: Sequence[Sample], split: str, session: VariantSession, cfg: EvalConfig,
+def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cfg: EvalConfig,
              out_dir: Path, ctx: ScoringContext, judge_id: str | None = None,
-             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Evaluate one task on one variant, resuming from `out_dir/samples.jsonl`; returns the summary."""
+             progress: Callable[[int], None] | None = None, variant: str | None = None) -> dict[str, Any]:
+    """Evaluate one task on one variant, resuming from `out_dir/samples.jsonl`; returns the summary.
+
+    `variant` is the name the summary records (e.g. `base+cot`); default: the session's ref.
+    """
     opts = prompt_options(task, cfg)
     settings = generation_settings(task, opts, cfg)
     fp = fingerprint(task, split, opts, settings, session.identity, judge_id)
     path = out_dir / "samples.jsonl"
-    done = load_cache(path, fp, {s.id for s in samples})
+    hashes = item_hashes(samples)
+    done = load_cache(path, fp, hashes)
     if progress is not None and done:
         progress(len(done))
     pending = [s for s in samples if s.id not in done]
     ci = ci_settings(cfg)
-    items = hashlib.sha256("\n".join(str(s.id) for s in samples).encode()).hexdigest()[:16]
+    items = items_fingerprint(samples)
     if not pending and (out_dir / "summary.json").is_file():
         # Every record is cached: the summary (bootstrap CIs cost seconds per corpus metric) is
         # current if it was written for these records, items and CI settings.
@@ -148,7 +212,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Variant
         fresh = all("ci_method" in m for m in (old.get("metrics") or {}).values())  # else: older interval rules
         if old.get("fingerprint") == fp and old.get("items") == items and old.get("ci") == ci and fresh:
             return old
-    shots = task.fewshot(opts) if opts.variant == "few-shot" and pending else []
+    shots = fewshot_examples(task, opts, split, samples) if opts.variant == "few-shot" and pending else []
     chunk = max(1, cfg.batch_size) * 2
     for start in range(0, len(pending), chunk):
         part = pending[start : start + chunk]
@@ -165,7 +229,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Variant
             scores = task.score_batch(part, gens, ctx)
         t_score = time.perf_counter() - t0 - t_gen
         for s, p, g, sc in zip(part, prompts, gens, scores, strict=True):
-            rec = {"id": s.id, "fingerprint": fp, "prompt": p.to_json() if p is not None else None,
+            rec = {"id": s.id, "item": hashes[s.id], "fingerprint": fp, "prompt": p.to_json() if p is not None else None,
                    "generations": g, "scores": sc.generations, "values": sc.values, "extra": sc.extra,
                    "timing": {"generate_s": t_gen / len(part), "score_s": t_score / len(part)}}
             append_jsonl(path, rec)
@@ -174,7 +238,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Variant
             progress(len(part))
     records = [done[s.id] for s in samples]
     summary = summarize(task, samples, records, cfg, sandbox=ctx.sandbox)
-    summary.update(variant=session.ref, split=split, prompt=dataclasses.asdict(opts),
+    summary.update(variant=variant or session.ref, split=split, prompt=dataclasses.asdict(opts),
                    generation=dataclasses.asdict(settings) if task.mode == "generate" else None,
                    backend=session.backend if task.mode == "generate" else "transformers",
                    fingerprint=fp, judge=judge_id if task.mode == "generate" else None, items=items)
@@ -205,7 +269,13 @@ def summarize(task: Task, samples: Sequence[Sample], records: Sequence[dict[str,
             def corpus(idx, name=m.name):
                 return task.corpus_score(name, [samples[i] for i in idx], [gens[i] for i in idx], [scores[i] for i in idx])
             value = corpus(range(len(samples))) if samples else float("nan")
-            lo, hi = stats.bootstrap_ci(list(range(len(samples))), statistic=corpus, **ci)
+            # Corpus BLEU/chrF are sums of per-item n-gram counts: resample the sums (same
+            # draws, same values) instead of re-scoring text once per resample.
+            summed = task.corpus_stats(m.name, samples, gens, scores) if samples else None
+            if summed is not None:
+                lo, hi = stats.bootstrap_ci_summed(summed, **ci)
+            else:
+                lo, hi = stats.bootstrap_ci(list(range(len(samples))), statistic=corpus, **ci)
             n, method = len(samples), "bootstrap"
         metrics[m.name] = {"value": value, "ci_low": lo, "ci_high": hi, "ci_method": method, "n": n,
                            "higher_is_better": m.higher_is_better, "aggregation": m.aggregation}
@@ -221,19 +291,7 @@ def summarize(task: Task, samples: Sequence[Sample], records: Sequence[dict[str,
     }
 
 
-# ---- the command ------------------------------------------------------------------------------
-
-
-def load_samples(task: Task, split: str, limit: int | None) -> list[Sample]:
-    """The task's items of `split` (the first `limit`); ids must be unique."""
-    if split not in task.splits:
-        raise EvalError(f"task '{task.name}' has no split '{split}'{did_you_mean(split, task.splits)}; "
-                        f"its splits: {', '.join(task.splits)}")
-    samples = task.load(split)[:limit] if limit else task.load(split)
-    dup = [k for k, c in Counter(s.id for s in samples).items() if c > 1]
-    if dup:
-        raise EvalError(f"task '{task.name}' has duplicate sample ids (first: {dup[0]}); ids key the cache")
-    return samples
+# ---- a run's variants x tasks -----------------------------------------------------------------
 
 
 def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factory: SessionFactory | None = None,
@@ -244,37 +302,31 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
     console = console or Console(stderr=True)
     tasks = make_tasks(cfg)
     check_code_execution(tasks, cfg.allow_code_execution)  # before anything slow is loaded
-    variants = expand_models(cfg.models, list_variants(run_dir))
     split = split or cfg.split
+    plan = []  # (variant name, weights ref, its eval settings)
+    for ref in expand_models(cfg.models, list_variants(run_dir)):
+        weights, prompt = split_prompting(ref)
+        vcfg = cfg if prompt is None else cfg.model_copy(update={"prompt": prompt})
+        for task in tasks:
+            try:
+                prompt_options(task, vcfg)  # a prompt a task lacks fails here, before any model loads
+            except EvalError as e:
+                raise EvalError(f"{ref}: {e}" if prompt else str(e)) from None
+        plan.append((ref, weights, vcfg))
     items = {t.name: load_samples(t, split or t.default_split, cfg.limit) for t in tasks}
-    factory = session_factory or (lambda ref: VariantSession(ref, run_dir, exp, cfg))
-    judge, judge_id = make_judge(cfg, run_dir, exp)
-    sandbox = _open_sandbox(cfg) if any(t.executes_code for t in tasks) else None
     results: dict[str, dict[str, Any]] = {}
-    try:
-        with _progress(console) as bar:
-            for ref in variants:
-                session = factory(ref)
-                results[ref] = {}
-                for task in tasks:
-                    s = split or task.default_split
-                    label = task_label(task, s)
-                    tid = bar.add_task(f"{ref} / {label}", total=len(items[task.name]))
-                    ctx = ScoringContext(sandbox=sandbox if task.executes_code else None, judge=judge)
-                    results[ref][label] = run_task(task, items[task.name], s, session, cfg,
-                                                   run_dir / "eval" / ref / label, ctx, judge_id,
-                                                   progress=lambda k, tid=tid: bar.advance(tid, k))
-                session.close()
-    finally:
-        if sandbox is not None and hasattr(sandbox, "close"):
-            sandbox.close()
+    with EvalContext(cfg, tasks, run_dir, exp, session_factory) as ectx, _progress(console) as bar:
+        for ref, weights, vcfg in plan:
+            session = ectx.session(weights)  # base and base+cot share one loaded model
+            results[ref] = {}
+            for task in tasks:
+                s = split or task.default_split
+                label = task_label(task, s)
+                tid = bar.add_task(f"{ref} / {label}", total=len(items[task.name]))
+                results[ref][label] = run_task(task, items[task.name], s, session, vcfg, run_dir / "eval" / ref / label,
+                                               ectx.scoring(task), ectx.judge_id,
+                                               progress=lambda k, tid=tid: bar.advance(tid, k), variant=ref)
     return results
-
-
-def _open_sandbox(cfg: EvalConfig) -> Any:
-    from tunelab.evaluation.sandbox import create_sandbox  # part of the code-execution layer
-
-    return create_sandbox(cfg)
 
 
 def _progress(console: Console):
@@ -316,31 +368,25 @@ def score_samples_file(task_name: str, samples_path: Path, cfg: EvalConfig, outp
     generations = [by_id[s.id] for s in samples]
     out = output or samples_path.with_name(samples_path.stem + "-eval")
     out.mkdir(parents=True, exist_ok=True)
-    sandbox = _open_sandbox(cfg) if task.executes_code else None
-    judge, judge_id = make_judge(cfg, None, None)
-    ctx = ScoringContext(sandbox=sandbox, judge=judge)
     records: list[dict[str, Any]] = []
     rows: list[str] = []
     chunk = max(1, cfg.batch_size) * 4
-    try:
-        with _progress(console) as bar:
-            tid = bar.add_task(f"scoring {samples_path.name} / {task.name}", total=len(samples))
-            for start in range(0, len(samples), chunk):
-                t0 = time.perf_counter()
-                part, gens = samples[start : start + chunk], generations[start : start + chunk]
-                scores = task.score_batch(part, gens, ctx)
-                per = (time.perf_counter() - t0) / len(part)
-                for s, g, sc in zip(part, gens, scores, strict=True):
-                    records.append({"id": s.id, "generations": g, "scores": sc.generations, "values": sc.values,
-                                    "extra": sc.extra, "timing": {"generate_s": 0.0, "score_s": per}})
-                    rows += [json.dumps({"task_id": s.id, "sample_index": i, "completion": c, **res})
-                             for i, (c, res) in enumerate(zip(g, sc.generations, strict=True))]
-                bar.advance(tid, len(part))
-        summary = summarize(task, samples, records, cfg, sandbox=sandbox)
-    finally:
-        if sandbox is not None and hasattr(sandbox, "close"):
-            sandbox.close()
-    summary.update(samples_file=str(samples_path), completions=sum(len(g) for g in generations), judge=judge_id)
+    with EvalContext(cfg, [task]) as ectx, _progress(console) as bar:
+        ctx = ectx.scoring(task)
+        tid = bar.add_task(f"scoring {samples_path.name} / {task.name}", total=len(samples))
+        for start in range(0, len(samples), chunk):
+            t0 = time.perf_counter()
+            part, gens = samples[start : start + chunk], generations[start : start + chunk]
+            scores = task.score_batch(part, gens, ctx)
+            per = (time.perf_counter() - t0) / len(part)
+            for s, g, sc in zip(part, gens, scores, strict=True):
+                records.append({"id": s.id, "generations": g, "scores": sc.generations, "values": sc.values,
+                                "extra": sc.extra, "timing": {"generate_s": 0.0, "score_s": per}})
+                rows += [json.dumps({"task_id": s.id, "sample_index": i, "completion": c, **res})
+                         for i, (c, res) in enumerate(zip(g, sc.generations, strict=True))]
+            bar.advance(tid, len(part))
+        summary = summarize(task, samples, records, cfg, sandbox=ectx.sandbox)
+    summary.update(samples_file=str(samples_path), completions=sum(len(g) for g in generations), judge=ectx.judge_id)
     atomic_write_text(out / "samples.jsonl", "".join(r + "\n" for r in rows))
     write_json(out / "summary.json", summary)
     return summary
@@ -364,96 +410,3 @@ def _read_completions(path: Path) -> dict[str, list[str]]:
     if not by_id:
         raise EvalError(f"{path}: no samples in the file")
     return by_id
-
-
-# ---- the CLI entry point ------------------------------------------------------------------------
-
-
-def resolve_eval_config(run_dir: Path | None, overrides: Sequence[str] = (), **flags: Any) -> tuple[Experiment | None, EvalConfig]:
-    """The run's `eval` section (or defaults), then `--set eval.*` overrides, then CLI flags (not None)."""
-    from pydantic import ValidationError
-
-    from tunelab.config import apply_override, format_validation_error, load_config
-    from tunelab.errors import ConfigError
-
-    bad = [o for o in overrides if not o.strip().startswith("eval.")]
-    if bad:
-        raise ConfigError(f"--set {bad[0]}: only eval.* keys can be set when evaluating an existing run")
-    exp = None
-    if run_dir is not None:
-        if not (run_dir / "config.yaml").is_file():
-            raise EvalError(f"{run_dir} is not a run directory (no config.yaml); train first or give --samples")
-        exp = load_config(run_dir / "config.yaml")
-    raw = {"eval": exp.eval.model_dump(mode="json") if exp is not None else {}}
-    for item in overrides:
-        apply_override(raw, item)
-    raw["eval"].update({k: v for k, v in flags.items() if v is not None})
-    try:
-        cfg = EvalConfig.model_validate(raw["eval"])
-    except ValidationError as e:
-        raise ConfigError(format_validation_error(e, "eval settings")) from None
-    from tunelab.evaluation.registry import validate_eval_config
-
-    validate_eval_config(cfg)
-    return exp, cfg
-
-
-def eval_command(run_dir: Path | None, models: str | None = None, tasks: str | None = None, limit: int | None = None,
-                 allow_code_execution: bool = False, task: str | None = None, samples: Path | None = None,
-                 output: Path | None = None, split: str | None = None, select: bool = False,
-                 overrides: Sequence[str] = (), console: Console | None = None) -> dict[str, Any]:
-    """`tunelab eval`: evaluate a run's variants, choose the best checkpoint (`select`), or score a
-    samples file (`samples`)."""
-    console = console or Console()
-    flags = {"models": _csv(models), "tasks": _csv(tasks), "limit": limit, "split": split,
-             "allow_code_execution": True if allow_code_execution else None}
-    if samples is not None:
-        if not task:
-            raise EvalError("--samples needs --task NAME (the task the completions answer)")
-        _, cfg = resolve_eval_config(run_dir, overrides, **flags)
-        summary = score_samples_file(task, samples, cfg, output, console=console)
-        print_results({"samples": {task: summary}}, console)
-        return summary
-    if run_dir is None:
-        raise EvalError("give a run directory (tunelab eval RUN_DIR --tasks ...) or --samples FILE --task NAME")
-    if task:
-        flags["tasks"] = flags["tasks"] or [task]
-    exp, cfg = resolve_eval_config(run_dir, overrides, **flags)
-    assert exp is not None
-    if select:
-        from tunelab.evaluation.selection import select_checkpoint
-
-        chosen = select_checkpoint(run_dir, exp, cfg, console=console)
-        console.print(f"best on {chosen['selection_split']} by {chosen['task']}/{chosen['metric']}: {chosen['best']}; "
-                      f"written to {run_dir / 'eval' / 'selection.json'}")
-        return chosen
-    results = evaluate_run(run_dir, exp, cfg, console=console)
-    print_results(results, console)
-    console.print(f"results in {run_dir / 'eval'}")
-    return results
-
-
-def print_results(results: dict[str, dict[str, Any]], console: Console) -> None:
-    """One row per variant x task: each metric as value [CI low, high] and n."""
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title="evaluation")
-    for col in ("variant", "task", "metric", "value", "CI", "n"):
-        table.add_column(col)
-    for variant, by_task in results.items():
-        for label, summary in by_task.items():
-            for name, m in summary["metrics"].items():
-                arrow = "↑" if m["higher_is_better"] else "↓"
-                ci = "-" if m["n"] == 0 else f"[{m['ci_low']:.4g}, {m['ci_high']:.4g}]"
-                # Text, not a str: rich would read "[0.1, 0.3]" as markup and drop it.
-                table.add_row(variant, label, f"{name} {arrow}", f"{m['value']:.4g}", Text(ci), str(m["n"]))
-    console.print(table)
-    for variant, by_task in results.items():
-        for label, summary in by_task.items():
-            if summary.get("warning"):
-                console.print(Text(f"WARNING {variant} / {label}: {summary['warning']}", style="bold red"))
-
-
-def _csv(text: str | None) -> list[str] | None:
-    return [t.strip() for t in text.split(",") if t.strip()] if text else None
