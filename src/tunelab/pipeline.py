@@ -123,10 +123,10 @@ def stage_train(exp: Experiment, paths: RunPaths, console: Console) -> str:
         done = read_json(paths.summary)
         if done.get("stop_reason") in FINISHED:  # not even re-opened: env.json keeps no empty "resume"
             from tunelab.errors import TrainingError
-            from tunelab.evaluation.generation import base_identity
+            from tunelab.models.identity import base_identity, same_base
 
-            now = base_identity(exp)
-            if done.get("base_model") not in (None, now):
+            now = base_identity(exp.model)
+            if not same_base(done.get("base_model"), now):
                 raise TrainingError(f"{paths.root} was trained on other weights of {exp.model.name} than the ones "
                                     f"installed now ({done['base_model']} vs {now}); its adapters do not fit them: "
                                     "start a new run with another --run-dir")
@@ -167,9 +167,10 @@ def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
 
 
 def _eval_fingerprint(exp: Experiment, paths: RunPaths, variants: list[str]) -> str:
-    from tunelab.evaluation.generation import variant_identity
+    from tunelab.models.ref import ModelRef
 
-    key = {"eval": exp.eval.model_dump(mode="json"), "variants": [variant_identity(v, paths.root, exp) for v in variants],
+    key = {"eval": exp.eval.model_dump(mode="json"),
+           "variants": [ModelRef.parse(v, paths.root, base=exp.model).identity() for v in variants],
            "data_template": exp.data.chat_template}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 

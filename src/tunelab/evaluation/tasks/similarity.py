@@ -13,15 +13,13 @@ for formatting.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tunelab.evaluation.task import (
     EvalError, GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext, Task,
 )
-
-_FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|$)", re.DOTALL)
+from tunelab.generation.types import unfence
 
 
 def load_chat_samples(dataset: str, split: str) -> list[Sample]:
@@ -49,14 +47,6 @@ def load_chat_samples(dataset: str, split: str) -> list[Sample]:
         seen.add(sid)
         samples.append(Sample(sid, {"messages": ex.messages[:last], "reference": ex.messages[last]["content"]}))
     return samples
-
-
-def unfence(generation: str, reference: str) -> str:
-    """The first fenced block's content if the generation has one and the reference has none."""
-    if "```" in reference:
-        return generation
-    m = _FENCE.search(generation)
-    return m.group(1) if m else generation
 
 
 @dataclass
