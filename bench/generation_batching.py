@@ -62,8 +62,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
 
     from tunelab.data.builtin import load_builtin
-    from tunelab.evaluation.generation import TransformersGenerator
-    from tunelab.evaluation.task import GenerationSettings, Prompt
+    from tunelab.generation import GenerationSettings, Prompt, TransformersGenerator
     from tunelab.models.lora import count_parameters
 
     name, model, tok = load(args.model)

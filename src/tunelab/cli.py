@@ -131,7 +131,7 @@ def models() -> None:
 
 @app.command()
 def generate(
-    model: Annotated[str, typer.Option("--model", "-m", help="base, final, best, step-N (with --run-dir), an adapter dir, builtin:NAME, a hub id or a local model dir.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="base, final, best, step-N (with --run-dir), RUN_DIR:final, a checkpoint or adapter dir, builtin:NAME, a hub id or a local model dir.")],
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text to continue (or the user message with --chat).")],
     run_dir: Annotated[Optional[Path], typer.Option(help="Run directory the model ref points into.")] = None,
     max_new_tokens: Annotated[int, typer.Option(min=1)] = 64,
@@ -177,7 +177,7 @@ def eval_(
 
 @app.command()
 def serve(
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="base/final/best/step-N (with --run-dir), an adapter dir, builtin:NAME, a hub id or a model dir.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="base/final/best/step-N (with --run-dir), RUN_DIR:final, an adapter dir, builtin:NAME, a hub id or a model dir.")] = None,
     adapter: Annotated[Optional[list[str]], typer.Option("--adapter", "-a", help="NAME=PATH (or final/step-N with --run-dir) served as model NAME (repeatable).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run directory; alone, serves every variant of the run.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on (default: this machine only).")] = "127.0.0.1",
@@ -196,7 +196,7 @@ def serve(
 
 @app.command()
 def chat(
-    models: Annotated[list[str], typer.Argument(help="One or two model refs (base, final, step-N, adapter dir, builtin:NAME, ...).")],
+    models: Annotated[list[str], typer.Argument(help="One or two model refs (base, final, step-N, RUN_DIR:final, adapter dir, builtin:NAME, ...).")],
     run_dir: Annotated[Optional[Path], typer.Option(help="Run directory the refs point into.")] = None,
     max_new_tokens: Annotated[int, typer.Option(min=1)] = 256,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="0 = greedy.")] = 0.0,
@@ -213,7 +213,7 @@ def chat(
 
 @app.command()
 def export(
-    adapter: Annotated[str, typer.Argument(help="final, best, step-N (with --run-dir) or an adapter folder.")],
+    adapter: Annotated[str, typer.Argument(help="final, best, step-N (with --run-dir), RUN_DIR:final or an adapter folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the merged transformers model.")],
     run_dir: Annotated[Optional[Path], typer.Option(help="Run directory the ref points into.")] = None,
     dtype: Annotated[str, typer.Option(help="auto (the base's), float32, bfloat16 or float16.")] = "auto",

@@ -31,6 +31,11 @@ class TrainingError(TunelabError):
     """Training cannot continue (non-finite loss, nothing to resume from, ...)."""
 
 
+class EvalError(TunelabError):
+    """An evaluation or generation that cannot run as asked (unknown task, code execution not
+    allowed, an endpoint that does not answer, ...). `evaluation.task` re-exports it."""
+
+
 # Names users bring from transformers/TRL/peft configs, mapped to ours. Consulted before
 # string similarity, which cannot guess that `rank` means `r`.
 KNOWN_ALIASES = {

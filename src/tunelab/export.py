@@ -34,7 +34,12 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from tunelab.config import ModelConfig, load_config
+from tunelab.data.mixing import build_splits
+from tunelab.data.tokenize import end_of_turn, resolve_chat_template
 from tunelab.errors import ModelError, TunelabError
+from tunelab.models.loading import load_model, load_tokenizer
+from tunelab.models.ref import ModelRef
 
 MAX_PROMPTS = 6
 MAX_TOKENS = 128  # per prompt: enough positions to see a divergence, small enough for 150k vocabularies
@@ -75,9 +80,6 @@ def _split_chats(run: Path | None) -> list[list[dict[str, str]]]:
     """Conversations of the run's test (else val) split; none when the data cannot be read."""
     if run is None:
         return []
-    from tunelab.config import load_config
-    from tunelab.data.mixing import build_splits
-
     try:
         exp = load_config(run / "config.yaml")
         splits = build_splits(exp.data, exp.seed)
@@ -133,8 +135,6 @@ def _cast_parameters(model: Any, dtype: torch.dtype) -> None:
 
 def _stop_on_end_of_turn(model: Any, tok: Any) -> None:
     """Let `generate` (and vLLM) stop at the template's end-of-turn token, as chat replies must."""
-    from tunelab.data.tokenize import end_of_turn
-
     eot = end_of_turn(tok)
     eot_id = tok.convert_tokens_to_ids(eot) if eot else None
     if not isinstance(eot_id, int) or eot_id < 0 or eot_id == tok.unk_token_id:
@@ -152,24 +152,19 @@ def export_adapter(ref: str, out: Path, run_dir: Path | None = None, dtype: str 
         ModelError: `ref` is no adapter, `out` holds something else, or the check failed
             (without `force`); `out/export_check.json` says what was measured.
     """
-    from tunelab.config import ModelConfig
-    from tunelab.data.tokenize import resolve_chat_template
-    from tunelab.models.adapters import load_variant
-    from tunelab.models.loading import load_model, load_tokenizer
-    from tunelab.serve.registry import find_run, training_template
-
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / "export_check.json").is_file():
         raise ModelError(f"{out} exists and is not an earlier export; choose an empty or new folder")
     if dtype not in ("auto", *_DTYPES):
         raise ModelError(f"unknown dtype '{dtype}'; use auto, float32, bfloat16 or float16")
+    parsed = ModelRef.parse(ref, run_dir)
     # The merge is done in float32 on the CPU: merging in half precision adds its own error.
-    model, tok = load_variant(ref, run_dir=run_dir, device="cpu")
+    model, tok, mode = parsed.load(device="cpu")
     if not hasattr(model, "merge_and_unload"):
         raise ModelError(f"'{ref}' is not a LoRA adapter (nothing to merge); it is already a whole model")
     model = model.float()
-    run = find_run(run_dir, [ref] if Path(ref).is_dir() else [])
-    template = resolve_chat_template(tok, training_template(run, [ref] if Path(ref).is_dir() else []))
+    run = parsed.run_dir
+    template = resolve_chat_template(tok, mode)
     save_dtype = _stored_dtype(model) if dtype == "auto" else dtype
     ids, source = held_out_prompts(run, tok, prompts)
 

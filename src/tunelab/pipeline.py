@@ -120,10 +120,10 @@ def stage_train(exp: Experiment, paths: RunPaths, console: Console) -> str:
         done = read_json(paths.summary)
         if done.get("stop_reason") in FINISHED:  # not even re-opened: env.json keeps no empty "resume"
             from tunelab.errors import TrainingError
-            from tunelab.evaluation.generation import base_identity
+            from tunelab.models.identity import base_identity, same_base
 
-            now = base_identity(exp)
-            if done.get("base_model") not in (None, now):
+            now = base_identity(exp.model)
+            if not same_base(done.get("base_model"), now):
                 raise TrainingError(f"{paths.root} was trained on other weights of {exp.model.name} than the ones "
                                     f"installed now ({done['base_model']} vs {now}); its adapters do not fit them: "
                                     "start a new run with another --run-dir")
@@ -169,7 +169,7 @@ def _eval_fingerprint(exp: Experiment, paths: RunPaths, variants: list[str]) -> 
     name, version, options and items (ids + content) on every split the stage scores, so a task
     version bump or re-shipped data is evaluated again."""
     from tunelab.evaluation.engine import items_fingerprint, load_samples, make_tasks, split_prompting
-    from tunelab.evaluation.generation import variant_identity
+    from tunelab.models.ref import ModelRef
 
     ev, tasks = exp.eval, []
     for task in make_tasks(ev):
@@ -178,7 +178,7 @@ def _eval_fingerprint(exp: Experiment, paths: RunPaths, variants: list[str]) -> 
             splits |= {s for s in (ev.selection.split, ev.selection.report_split) if s in task.splits}
         tasks.append({"name": task.name, "version": task.version, "options": task.options(),
                       "items": {s: items_fingerprint(load_samples(task, s, ev.limit)) for s in sorted(splits)}})
-    weights = [variant_identity(split_prompting(v)[0], paths.root, exp) for v in variants]
+    weights = [ModelRef.parse(split_prompting(v)[0], paths.root, base=exp.model).identity() for v in variants]
     return fingerprint({"eval": ev.model_dump(mode="json"), "variants": variants, "weights": weights,
                         "tasks": tasks, "data_template": exp.data.chat_template})
 

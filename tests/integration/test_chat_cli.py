@@ -12,9 +12,8 @@ import torch
 import yaml
 
 from tunelab.config import LoraConfig, ModelConfig
-from tunelab.evaluation.generation import TransformersGenerator
-from tunelab.evaluation.task import GenerationSettings, Prompt
-from tunelab.models.adapters import load_variant
+from tunelab.generation import GenerationSettings, Prompt, TransformersGenerator
+from tunelab.models.ref import ModelRef
 from tunelab.models.loading import load_model
 from tunelab.models.lora import attach_lora
 
@@ -47,7 +46,7 @@ def _chat(args: list[str], stdin: str) -> subprocess.CompletedProcess:
 
 
 def _expected(run_dir: Path, ref: str, template: str) -> str:
-    model, tok = load_variant(ref, run_dir=run_dir)
+    model, tok, _ = ModelRef.parse(ref, run_dir).load()
     gen = TransformersGenerator(model, tok, batch_size=1, chat_template=template)
     return gen.generate([Prompt(messages=[{"role": "user", "content": QUESTION}])], GenerationSettings(max_new_tokens=8))[0][0]
 

@@ -14,10 +14,9 @@ import torch
 import yaml
 
 from tunelab.config import LoraConfig, ModelConfig
-from tunelab.evaluation.generation import TransformersGenerator
-from tunelab.evaluation.openai_backend import OpenAIGenerator
-from tunelab.evaluation.task import EvalError, GenerationSettings, Prompt
-from tunelab.models.adapters import load_variant
+from tunelab.errors import EvalError
+from tunelab.generation import GenerationSettings, OpenAIGenerator, Prompt, TransformersGenerator
+from tunelab.models.ref import ModelRef
 from tunelab.models.loading import load_model
 from tunelab.models.lora import attach_lora
 from tunelab.serve.registry import load_registry
@@ -62,7 +61,7 @@ def server(run_dir):
 
 
 def test_the_eval_backend_gets_the_answers_of_in_process_generation(server, run_dir):
-    model, tok = load_variant("final", run_dir=run_dir)
+    model, tok, _ = ModelRef.parse("final", run_dir).load()
     local = TransformersGenerator(model, tok, batch_size=2)
     remote = OpenAIGenerator(server.url, "final", api_key_env=KEY_ENV, max_concurrency=3, max_retries=0)
     prompts = [Prompt(messages=[{"role": "user", "content": "Add 2 and 3."}]), Prompt(text="def f(x):"),

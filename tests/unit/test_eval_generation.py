@@ -2,8 +2,7 @@
 
 import pytest
 
-from tunelab.evaluation.generation import TransformersGenerator, cut_at_stop
-from tunelab.evaluation.task import GenerationSettings, Prompt
+from tunelab.generation import GenerationSettings, Prompt, TransformersGenerator, cut_at_stop
 
 PROMPTS = [
     Prompt(messages=[{"role": "user", "content": "Write a function that adds two numbers."}]),
@@ -74,8 +73,8 @@ def test_sampling_is_seeded_and_returns_n_per_prompt(model_tok):
 def test_vllm_backend_reports_a_missing_install_clearly(monkeypatch):
     import sys
 
-    from tunelab.evaluation.generation import VLLMGenerator
-    from tunelab.evaluation.task import EvalError
+    from tunelab.errors import EvalError
+    from tunelab.generation import VLLMGenerator
 
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
     with pytest.raises(EvalError, match="pip install vllm"):

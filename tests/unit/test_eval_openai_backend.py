@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tunelab.evaluation.openai_backend import OpenAIGenerator
-from tunelab.evaluation.task import EvalError, GenerationSettings, Prompt
+from tunelab.errors import EvalError
+from tunelab.generation import GenerationSettings, OpenAIGenerator, Prompt
 
 pytestmark = pytest.mark.timeout(30)
 

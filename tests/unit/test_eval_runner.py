@@ -221,7 +221,10 @@ def test_best_checkpoint_is_chosen_on_val_and_reported_on_test(tmp_path, monkeyp
 
 
 def test_variant_identity_follows_the_adapter_weights(tmp_path):
-    from tunelab.evaluation.generation import variant_identity
+    from tunelab.models.ref import ModelRef
+
+    def variant_identity(ref, run, exp):
+        return ModelRef.parse(ref, run, base=exp.model).identity()
 
     run = make_run(tmp_path)
     (run / "final" / "adapter_model.safetensors").write_bytes(b"weights-1")
@@ -234,8 +237,11 @@ def test_variant_identity_follows_the_adapter_weights(tmp_path):
 
 def test_a_builtin_base_is_identified_by_its_weights(tmp_path, monkeypatch):
     """A newer tunelab may ship other weights under the same builtin name: caches must notice."""
-    from tunelab.evaluation.generation import variant_identity
     from tunelab.models import loading
+    from tunelab.models.ref import ModelRef
+
+    def variant_identity(ref, run, exp):
+        return ModelRef.parse(ref, run, base=exp.model).identity()
 
     shipped = tmp_path / "shipped"
     shipped.mkdir()
@@ -252,7 +258,7 @@ def test_a_builtin_base_is_identified_by_its_weights(tmp_path, monkeypatch):
 def test_endpoint_backend_and_judges_are_built_from_the_config(tmp_path):
     from tunelab.evaluation.context import make_judge
     from tunelab.evaluation.generation import TransformersGenerator, VariantSession
-    from tunelab.evaluation.openai_backend import OpenAIGenerator
+    from tunelab.generation import OpenAIGenerator
 
     cfg = EvalConfig(backend="openai", endpoint={"base_url": "http://127.0.0.1:1/v1"})
     session = VariantSession("step-10", make_run(tmp_path), EXP, cfg)

@@ -15,7 +15,7 @@ from tunelab.config import LoraConfig, ModelConfig
 from tunelab.data.tokenize import CHATML_TEMPLATE
 from tunelab.errors import ModelError
 from tunelab.export import export_adapter
-from tunelab.models.adapters import load_variant
+from tunelab.models.ref import ModelRef
 from tunelab.models.loading import load_model, load_tokenizer
 from tunelab.models.lora import attach_lora
 
@@ -62,7 +62,7 @@ def test_export_saves_a_plain_model_that_behaves_like_the_adapter(run_dir, tmp_p
     from transformers import AutoModelForCausalLM
 
     merged = AutoModelForCausalLM.from_pretrained(out).eval()
-    adapter, _ = load_variant("final", run_dir=run_dir)
+    adapter, _, _ = ModelRef.parse("final", run_dir).load()
     assert torch.allclose(_logits(merged), _logits(adapter), atol=1e-4)
     tok = load_tokenizer(ModelConfig(name=str(out)))
     assert tok.chat_template == CHATML_TEMPLATE  # the training template travels with the export

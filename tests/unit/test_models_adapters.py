@@ -1,4 +1,4 @@
-"""models.adapters: ModelRefs (base, final, best, step-N, adapter path) over a hand-made run dir."""
+"""models.adapters + models.ref: run variants (base, final, best, step-N, adapter path) over a hand-made run dir."""
 
 from __future__ import annotations
 
@@ -12,11 +12,18 @@ import yaml
 
 from tunelab.config import LoraConfig, ModelConfig
 from tunelab.errors import ModelError
-from tunelab.models.adapters import list_variants, load_variant
+from tunelab.models.adapters import list_variants
 from tunelab.models.loading import load_model
 from tunelab.models.lora import attach_lora
+from tunelab.models.ref import ModelRef
 
 IDS = torch.tensor([[5, 17, 300, 42, 7, 1000, 8000, 11]])
+
+
+def load_variant(ref, run_dir=None, model_cfg=None):
+    """(model, tokenizer) of a ref, as every caller loads one."""
+    model, tok, _ = ModelRef.parse(ref, run_dir, base=model_cfg).load()
+    return model, tok
 
 
 def _logits(model) -> torch.Tensor:

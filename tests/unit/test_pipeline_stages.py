@@ -12,7 +12,7 @@ from rich.console import Console
 
 from tunelab.config import load_config
 from tunelab.errors import TrainingError
-from tunelab.evaluation.generation import base_identity
+from tunelab.models.identity import base_identity
 from tunelab.pipeline import stage_train
 from tunelab.runs import RunPaths
 
@@ -29,7 +29,7 @@ def finished_run(tmp_path: Path, base_model: str | None) -> RunPaths:
 
 def test_a_finished_run_on_the_same_base_is_kept(tmp_path):
     exp = load_config(SMOKE)
-    note = stage_train(exp, finished_run(tmp_path, base_identity(exp)), Console(quiet=True))
+    note = stage_train(exp, finished_run(tmp_path, base_identity(exp.model)), Console(quiet=True))
     assert note == "already finished (max_steps at step 6)"
     # runs from before the base was recorded are kept too
     assert stage_train(exp, finished_run(tmp_path / "old", None), Console(quiet=True)).startswith("already finished")
@@ -37,7 +37,7 @@ def test_a_finished_run_on_the_same_base_is_kept(tmp_path):
 
 def test_a_finished_run_on_other_base_weights_is_refused(tmp_path):
     exp = load_config(SMOKE)
-    paths = finished_run(tmp_path, base_identity(exp) + "-older-weights")
+    paths = finished_run(tmp_path, base_identity(exp.model) + "-older-weights")
     with pytest.raises(TrainingError, match="trained on other weights.*another --run-dir"):
         stage_train(exp, paths, Console(quiet=True))
 

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from tunelab.config import ModelConfig
-from tunelab.evaluation.generation import TransformersGenerator
-from tunelab.evaluation.task import GenerationSettings, Prompt
+from tunelab.generation import GenerationSettings, Prompt, TransformersGenerator
 from tunelab.models.loading import load_base
 from tunelab.serve.engine import Delta, Job, Overloaded, Sampling, Worker, make_generator, stream_tokens
 

@@ -19,9 +19,8 @@ import pytest
 import torch
 
 from tunelab.config import LoraConfig, ModelConfig
-from tunelab.evaluation.generation import TransformersGenerator
-from tunelab.evaluation.task import GenerationSettings, Prompt
-from tunelab.models.adapters import load_variant
+from tunelab.generation import GenerationSettings, Prompt, TransformersGenerator
+from tunelab.models.ref import ModelRef
 from tunelab.models.loading import load_base, load_model
 from tunelab.models.lora import attach_lora
 from tunelab.serve.registry import load_registry
@@ -108,7 +107,7 @@ def expected(tiny_qwen2_dir, adapters) -> dict[str, dict[str, str]]:
         if name == "base":
             model, tok = load_base(ModelConfig(name=str(tiny_qwen2_dir), device="cpu"))
         else:
-            model, tok = load_variant(str(adapters[name]), device="cpu")
+            model, tok, _ = ModelRef.parse(str(adapters[name])).load(device="cpu")
         gen = TransformersGenerator(model.eval(), tok, batch_size=1)
         chat_text, = gen.generate([Prompt(messages=CHAT)], GenerationSettings(max_new_tokens=10))[0][:1]
         text, = gen.generate([Prompt(text=TEXT)], GenerationSettings(max_new_tokens=10))[0][:1]

@@ -109,3 +109,37 @@ def test_final_is_replaced_whole(tmp_path):
     names = {p.name for p in (tmp_path / "final").iterdir()}
     assert "adapter_model.safetensors" in names and "model.safetensors" not in names
     assert sorted(p.name for p in tmp_path.iterdir()) == ["final"]
+
+
+def test_resume_onto_other_base_weights_is_refused_naming_both(tmp_path):
+    """Checkpoints record the base they were trained on; --resume over other weights of the
+    same model name stops instead of pairing the adapter with a base it does not fit."""
+    from pathlib import Path
+
+    from tunelab.config import load_config
+    from tunelab.errors import TrainingError
+    from tunelab.models.identity import base_identity
+    from tunelab.models.tiny import build_tiny_model
+    from tunelab.runs import read_json
+    from tunelab.training.loop import train
+
+    smoke = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
+    base = build_tiny_model("qwen2", tmp_path / "base", seed=0)
+    exp = load_config(smoke, [f"model.name={base}", "train.max_steps=2", "train.save_every=1", "train.eval_every=2",
+                              "train.log_every=1"])
+    run = tmp_path / "run"
+    train(exp, run)
+    trained_on = base_identity(exp.model)
+    assert read_json(run / "checkpoints" / "step-2" / "state.json")["base_model"] == trained_on
+    assert read_json(run / "final" / "state.json")["base_model"] == trained_on
+    (run / "train" / "summary.json").unlink()  # as if killed after the last checkpoint
+
+    build_tiny_model("qwen2", base, seed=1)  # other weights under the same name
+    now = base_identity(exp.model)
+    assert now != trained_on
+    with pytest.raises(TrainingError, match="cannot resume") as e:
+        train(exp, run, resume=True)
+    assert trained_on in str(e.value) and now in str(e.value)
+
+    build_tiny_model("qwen2", base, seed=0)  # the original weights again: resuming works
+    assert train(exp, run, resume=True)["steps"] == 2

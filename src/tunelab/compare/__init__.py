@@ -93,12 +93,12 @@ def _write(path: Path, obj: Any) -> str:
 
 
 def _fingerprint(run_dir: Path, exp: Any, variants: list[str]) -> str:
-    from tunelab.evaluation.generation import variant_identity
+    from tunelab.models.ref import ModelRef
 
     c = exp.compare
     key = {"views": 2, "prompts": c.prompts, "n_prompts": c.n_prompts, "top_k": c.top_k, "max_new_tokens": c.max_new_tokens,
            "near_duplicate": c.near_duplicate, "data": exp.data.model_dump(mode="json"), "seed": exp.seed,
-           "eval_seed": exp.eval.seed, "variants": [variant_identity(v, run_dir, exp) for v in variants]}
+           "eval_seed": exp.eval.seed, "variants": [ModelRef.parse(v, run_dir, base=exp.model).identity() for v in variants]}
     return fingerprint(key)
 
 
@@ -111,9 +111,8 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
     from tunelab.compare.next_token import (divergences, entropy_bits, next_token_logprobs, prompt_cases,
                                             reply_token_probs, reply_view, top_k, training_overlap)
     from tunelab.data.mixing import build_splits
-    from tunelab.evaluation.generation import TransformersGenerator
-    from tunelab.evaluation.task import Prompt
-    from tunelab.models.adapters import load_variant
+    from tunelab.generation import Prompt, TransformersGenerator
+    from tunelab.models.ref import ModelRef
 
     cfg, out = exp.compare, run_dir / "compare"
     fp = _fingerprint(run_dir, exp, variants)
@@ -143,7 +142,7 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
     for ref in order:
         t0 = time.perf_counter()
         console.print(f"compare: {ref} on {len(cases)} prompts")
-        model, tok = load_variant(ref, run_dir=run_dir)
+        model, tok, _ = ModelRef.parse(ref, run_dir, base=exp.model).load()
         gen = TransformersGenerator(model, tok, exp.eval.batch_size, exp.data.chat_template)
         texts = [gen.render(p) for p in prompts]
         rendered = rendered or texts

@@ -17,8 +17,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from tunelab.evaluation.generation import TransformersGenerator, VariantSession, variant_identity
+from tunelab.evaluation.generation import VariantSession
 from tunelab.evaluation.task import EvalError, GenerationSettings, Prompt, ScoringContext, Task
+from tunelab.generation import OpenAIGenerator, TransformersGenerator
+from tunelab.models.ref import ModelRef
 
 SessionFactory = Callable[[str], Any]  # ModelRef -> a VariantSession (or a fake in tests)
 
@@ -98,8 +100,6 @@ def make_judge(cfg: Any, run_dir: Path | None, exp: Any | None) -> tuple[Any, st
     """The judge generator of `eval.judge` and its identity, or (None, None) if none is set."""
     j = cfg.judge
     if j.base_url:
-        from tunelab.evaluation.openai_backend import OpenAIGenerator
-
         name = j.endpoint_model or j.model
         if not name:
             raise EvalError("eval.judge.base_url needs eval.judge.endpoint_model (the judge's name on the server)")
@@ -107,12 +107,12 @@ def make_judge(cfg: Any, run_dir: Path | None, exp: Any | None) -> tuple[Any, st
     if not j.model:
         return None, None
     is_ref = j.model in ("base", "final", "best") or j.model.startswith("step-") or Path(j.model).is_dir()
-    ident = variant_identity(j.model, run_dir, exp) if is_ref and run_dir is not None and exp is not None else j.model
+    in_run = is_ref and run_dir is not None
+    ref = ModelRef.parse(j.model, run_dir if in_run else None, base=exp.model if in_run and exp is not None else None)
+    ident = ref.identity() if in_run and exp is not None else j.model
 
     def load() -> TransformersGenerator:
-        from tunelab.generation import load_any
-
-        model, tok = load_any(j.model, run_dir if is_ref and run_dir is not None else None)
+        model, tok, _ = ref.load()
         template = exp.data.chat_template if exp is not None else "auto"
         return TransformersGenerator(model, tok, cfg.batch_size, template)
 

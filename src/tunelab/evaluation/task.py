@@ -62,7 +62,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-from tunelab.errors import TunelabError
+from tunelab.errors import EvalError
+from tunelab.generation.types import GenerationSettings, Prompt
 
 if TYPE_CHECKING:
     from tunelab.evaluation.stats import SummedStatistic
@@ -73,10 +74,6 @@ CODE_VERDICTS = ("passed", "failed", "wrong_answer", "runtime_error", "syntax_er
 
 PROMPT_VARIANTS = ("zero-shot", "few-shot", "chain-of-thought")
 STYLES = ("chat", "completion")
-
-
-class EvalError(TunelabError):
-    """An evaluation that cannot run as asked (unknown task, code execution not allowed, ...)."""
 
 
 @dataclass(frozen=True)
@@ -90,45 +87,6 @@ class Sample:
 
     id: str
     data: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """What the model is given: chat `messages` (role/content dicts, rendered with the model's
-    chat template plus the generation prompt) or raw `text` to continue. Exactly one is set."""
-
-    messages: tuple[dict[str, str], ...] | None = None
-    text: str | None = None
-
-    def __post_init__(self) -> None:
-        if (self.messages is None) == (self.text is None):
-            raise ValueError("a Prompt has exactly one of messages or text")
-        if self.messages is not None:  # accept lists too; stored as a tuple of copies (frozen)
-            object.__setattr__(self, "messages", tuple(dict(m) for m in self.messages))
-
-    @property
-    def is_chat(self) -> bool:
-        return self.messages is not None
-
-    def to_json(self) -> Any:
-        """The prompt as stored in samples.jsonl: the text, or the list of messages."""
-        return self.text if self.messages is None else list(self.messages)
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """How to generate for a task. `temperature == 0` means greedy (then `top_p` is unused)."""
-
-    max_new_tokens: int = 256
-    stop: tuple[str, ...] = ()
-    n: int = 1  # samples per prompt; pass@k needs n >= k
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int = 0
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature == 0.0
 
 
 @dataclass(frozen=True)
@@ -177,7 +135,7 @@ class SampleScore:
 
 
 class Generator(Protocol):
-    """A generation backend (`generation.py`, `openai_backend.py`); a judge is one too."""
+    """A generation backend (`tunelab.generation`); a judge is one too."""
 
     def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[list[str]]:
         """`settings.n` generations per prompt, new text only, cut at stop sequences."""

@@ -8,7 +8,6 @@ network, remote code not allowed) become a `ModelError` that says what to change
 
 from __future__ import annotations
 
-import importlib.resources
 import importlib.util
 import json
 import logging
@@ -23,6 +22,8 @@ import torch
 
 from tunelab.config import ModelConfig
 from tunelab.errors import ModelError, did_you_mean
+from tunelab.models import tiny
+from tunelab.models.paths import builtin_models_dir, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +43,6 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # --------------------------------------------------------------------------------------------
 # Naming a model
 # --------------------------------------------------------------------------------------------
-
-
-def builtin_models_dir() -> Path:
-    """The package data folder that holds the built-in pretrained models."""
-    return Path(str(importlib.resources.files("tunelab").joinpath("builtin", "models")))
-
-
-def cache_dir() -> Path:
-    """Where generated models live: `$TUNELAB_CACHE/models` (default `~/.cache/tunelab/models`)."""
-    root = os.environ.get("TUNELAB_CACHE") or "~/.cache/tunelab"
-    return Path(root).expanduser() / "models"
 
 
 def has_weights(path: Path) -> bool:
@@ -123,8 +113,6 @@ def ensure_tiny_random(short: str) -> Path:
     same name always means the same weights. Building goes to a temporary folder that is
     renamed into place, so two processes starting at once never see a half-written model.
     """
-    from tunelab.models import tiny
-
     arch = TINY_RANDOM[short]
     target = cache_dir() / short
     want = tiny.build_spec(arch, seed=0, **tiny.DEFAULT_SIZES)
@@ -154,8 +142,6 @@ def list_builtin_models() -> list[dict[str, Any]]:
         `description` (one line), `card` (README.md text or None), `parameters` (int or None),
         `available` (weights present or buildable).
     """
-    from tunelab.models import tiny
-
     out = []
     for short in PRETRAINED_BUILTINS:
         path = builtin_models_dir() / short

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from tunelab.errors import ModelError, did_you_mean
+from tunelab.models.paths import builtin_models_dir
 
 ARCHS: tuple[str, ...] = ("qwen2", "llama", "qwen3", "phi3")
 
@@ -32,8 +33,6 @@ BUILDER_VERSION = 1
 
 def tokenizer_dir() -> Path:
     """The folder of the built-in tokenizer (shared with `builtin:tiny-code`)."""
-    from tunelab.models.loading import builtin_models_dir
-
     return builtin_models_dir() / "tiny-code"
 
 

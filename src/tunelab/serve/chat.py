@@ -18,11 +18,11 @@ from typing import Any, TextIO
 from rich.console import Console
 
 from tunelab.errors import ModelError
+from tunelab.models.ref import ModelRef
 from tunelab.serve.engine import Sampling, make_generator, stream_tokens
 from tunelab.serve.registry import ModelRegistry, ServedModel, load_registry, parse_adapter
 
 HELP = "/reset: new conversation   /system TEXT: set the system message   /exit: quit"
-_RUN_REFS = ("base", "final", "best")
 
 
 @dataclass
@@ -40,17 +40,19 @@ def load_sessions(refs: list[str], run_dir: Path | None, device: str | None, see
     """Load the variants; refs of one run share one base model in memory (adapters switched)."""
     if not 1 <= len(refs) <= 2:
         raise ModelError(f"give one or two model refs to chat with, got {len(refs)}")
-    if run_dir is not None and all(r in _RUN_REFS or r.startswith("step-") or Path(r).is_dir() for r in refs):
-        # Named v0/v1 inside the registry so two refs with the same folder name cannot clash.
-        reg = load_registry("base", [f"v{i}={r}" for i, r in enumerate(refs) if r != "base"], run_dir, device)
-        picks = [(r, reg, reg.models["base" if r == "base" else f"v{i}"]) for i, r in enumerate(refs)]
+    parsed = [ModelRef.parse(r, run_dir) for r in refs]
+    if run_dir is not None and all(p.kind == "base" or p.adapter_dir is not None for p in parsed):
+        # One base in memory, the adapters switched on it. Named v0/v1 inside the registry so
+        # two refs with the same folder name cannot clash.
+        adapters = [f"v{i}={r}" for i, (r, p) in enumerate(zip(refs, parsed)) if p.kind != "base"]
+        reg = load_registry("base", adapters, run_dir, device)
+        picks = [(r, reg, reg.models["base" if p.kind == "base" else f"v{i}"])
+                 for i, (r, p) in enumerate(zip(refs, parsed))]
     else:
         picks = []
-        for r in refs:
+        for r, p in zip(refs, parsed):
             reg = load_registry(r, (), run_dir, device)
-            run_ref = r in ("final", "best") or r.startswith("step-")
-            adapter = (Path(r) / "adapter_config.json").is_file() or (run_dir is not None and run_ref)
-            picks.append((r, reg, reg.models[parse_adapter(r)[0] if adapter else "base"]))
+            picks.append((r, reg, reg.models[parse_adapter(r)[0] if p.adapter_dir is not None else "base"]))
     return [Session(label, reg, served, generator=make_generator(seed, reg.model.device)) for label, reg, served in picks]
 
 

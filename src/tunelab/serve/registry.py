@@ -6,7 +6,9 @@ costs microseconds and the base weights exist once. Names clients use:
 
     base                       the base model (also under its model name when given as one)
     final, best, step-N        adapters of a run directory (`--run-dir`)
-    NAME                       `--adapter NAME=PATH`; a bare PATH is named after its folder
+    NAME                       `--adapter NAME=REF`; a bare REF is named after its folder
+
+Every ref is a `models.ref.ModelRef`; the prompt template is the one the adapters' run trained with.
 
 At load time each adapter's effect on the base is measured on a probe prompt; an adapter that
 changes no logit (a LoRA whose B matrices are still zero, USERS.md 5) is reported loudly,
@@ -16,7 +18,6 @@ since serving it would silently serve the base.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,12 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from peft import PeftModel
 
+from tunelab.data.tokenize import end_of_turn, resolve_chat_template
 from tunelab.errors import ModelError
+from tunelab.models.adapters import is_variant_name, list_variants
+from tunelab.models.ref import ModelRef
 
 log = logging.getLogger(__name__)
 
-_RUN_REF = re.compile(r"^(final|best|step-\d+)$")
 PROBE = [{"role": "user", "content": "Write a Python function that returns the sum of a list."}]
 NOOP_ATOL = 1e-6  # max |logit change| at or below which an adapter counts as doing nothing
 
@@ -54,8 +58,6 @@ class ModelRegistry:
 
     def __init__(self, model: Any, tokenizer: Any, models: dict[str, ServedModel], template: str,
                  max_len: int | None = None) -> None:
-        from tunelab.data.tokenize import end_of_turn
-
         self.model, self.tok, self.models, self.template = model, tokenizer, models, template
         self.end_of_turn = end_of_turn(tokenizer)
         self.max_len = max_len or _context_length(model, tokenizer)
@@ -131,47 +133,18 @@ def parse_adapter(spec: str) -> tuple[str, str]:
     name, sep, ref = spec.partition("=")
     if not sep:
         ref = spec
-        name = spec if _RUN_REF.match(spec) else Path(spec.rstrip("/")).name
+        name = spec if is_variant_name(spec) else Path(spec.rstrip("/")).name
     if not name or not ref:
         raise ModelError(f"--adapter '{spec}': expected NAME=PATH or PATH")
     return name, ref
 
 
-def _is_adapter_ref(ref: str, run_dir: Path | None) -> bool:
-    return (run_dir is not None and bool(_RUN_REF.match(ref))) or (Path(ref) / "adapter_config.json").is_file()
-
-
-def _adapter_dir(ref: str, run_dir: Path | None) -> Path:
-    from tunelab.models.adapters import run_ref_dir
-
-    if run_dir is not None and _RUN_REF.match(ref):
-        return run_ref_dir(run_dir, ref)
-    path = Path(ref).expanduser()
-    if not (path / "adapter_config.json").is_file():
-        hint = " (final/best/step-N need --run-dir)" if _RUN_REF.match(ref) else ""
-        raise ModelError(f"adapter '{ref}' is not a PEFT adapter folder (no adapter_config.json){hint}")
-    return path
-
-
-def find_run(run_dir: Path | None, refs: Sequence[str]) -> Path | None:
-    """`run_dir`, else the run directory an adapter folder sits in (run/final, run/checkpoints/step-N)."""
-    if run_dir is not None:
-        return Path(run_dir)
-    for ref in refs:
-        for run in list(Path(ref).expanduser().resolve().parents)[:2]:
-            if (run / "config.yaml").is_file() and ((run / "train").exists() or (run / "checkpoints").exists()):
-                return run
-    return None
-
-
-def training_template(run_dir: Path | None, refs: Sequence[str]) -> str:
-    """The `data.chat_template` the adapters were trained with (run config), else "auto"."""
-    from tunelab.config import load_config
-
-    run = find_run(run_dir, refs)
-    if run is not None and (run / "config.yaml").is_file():
-        return load_config(run / "config.yaml").data.chat_template
-    return "auto"
+def adapter_ref(ref: str, run_dir: Path | None) -> ModelRef:
+    """The ModelRef of an adapter to serve; anything but a PEFT adapter is refused."""
+    parsed = ModelRef.parse(ref, run_dir)
+    if parsed.adapter_dir is None:
+        raise ModelError(f"adapter '{ref}' is not a PEFT adapter folder (no adapter_config.json)")
+    return parsed
 
 
 def load_registry(model: str | None = None, adapters: Sequence[str] = (), run_dir: Path | None = None,
@@ -180,18 +153,13 @@ def load_registry(model: str | None = None, adapters: Sequence[str] = (), run_di
     """Load a base model and adapters for serving or chatting.
 
     Args:
-        model: `base` (needs `run_dir`), a run ref or adapter folder (its base is loaded and the
-            adapter served under its name), or a model name (`builtin:NAME`, hub id, folder).
-            Default: `base` when `run_dir` is given.
-        adapters: `NAME=REF` or `REF` (REF: final/best/step-N with `run_dir`, or a folder).
-            With `run_dir` and neither `model` nor `adapters`: every variant of the run.
+        model: any model ref (`models.ref`): `base` (needs `run_dir`), a variant or adapter
+            folder (its base is loaded and the adapter served under its name), or a model name
+            (`builtin:NAME`, hub id, folder). Default: `base` when `run_dir` is given.
+        adapters: `NAME=REF` or `REF` (REF: final/best/step-N with `run_dir`, RUN_DIR:VARIANT,
+            or a folder). With `run_dir` and neither `model` nor `adapters`: every variant of the run.
         chat_template: auto/chatml/plain; default: the one the run was trained with.
     """
-    from tunelab.config import ModelConfig
-    from tunelab.data.tokenize import resolve_chat_template
-    from tunelab.models.adapters import list_variants, load_variant
-    from tunelab.models.loading import load_base
-
     run = Path(run_dir) if run_dir is not None else None
     if model is None:
         if run is None:
@@ -199,31 +167,27 @@ def load_registry(model: str | None = None, adapters: Sequence[str] = (), run_di
         model = "base"
         if not adapters:
             adapters = [v for v in list_variants(run) if v != "base"]
-    if run is None and _RUN_REF.match(model) and not Path(model).is_dir():
-        raise ModelError(f"the model ref '{model}' needs --run-dir (the run it belongs to)")
-    specs = [parse_adapter(a) for a in adapters]
+    main = ModelRef.parse(model, run)
+    specs = [(name, adapter_ref(ref, run)) for name, ref in (parse_adapter(a) for a in adapters)]
     served = {"base": ServedModel("base", None, model)}
-    if model == "base":
-        lm, tok = load_variant("base", run_dir=run, device=device)
-    elif not _is_adapter_ref(model, run):
-        lm, tok = load_base(ModelConfig(name=model, device=device or "auto"))
-        lm.eval()
-        served[model] = ServedModel(model, None, model)  # the base under its own name too
-    else:
-        lm, tok = load_variant(str(_adapter_dir(model, run)), run_dir=run, device=device)
+    lm, tok, _ = main.load(device)
+    if main.adapter_dir is not None:
         served["base"].source = f"base of {model}"
-        specs.insert(0, (parse_adapter(model)[0], model))
+        specs.insert(0, (parse_adapter(model)[0], main))
+    elif main.kind != "base":
+        served[model] = ServedModel(model, None, model)  # the base under its own name too
     for i, (name, ref) in enumerate(specs):
         if name in served:
             raise ModelError(f"two served models are named '{name}'; name them with --adapter NAME=PATH")
-        path = _adapter_dir(ref, run)
-        if i == 0 and hasattr(lm, "peft_config"):
-            internal = next(iter(lm.peft_config))  # the adapter load_variant attached
+        if i == 0 and main.adapter_dir is not None:
+            internal = next(iter(lm.peft_config))  # the adapter main.load() attached
         else:
             internal = f"adapter{i}"
-            lm = _attach(lm, path, internal)
-        served[name] = ServedModel(name, internal, str(path))
-    template = chat_template or training_template(run, [r for _, r in specs])
+            lm = _attach(lm, ref.adapter_dir, internal)
+        served[name] = ServedModel(name, internal, str(ref.adapter_dir))
+    # The adapters' training template: of the run they belong to, if any.
+    trained = next((r.chat_template for r in [main, *(r for _, r in specs)] if r.run_dir is not None), "auto")
+    template = chat_template or trained
     resolve_chat_template(tok, template)
     registry = ModelRegistry(lm, tok, served, template, max_len)
     measure_effects(registry)
@@ -232,8 +196,6 @@ def load_registry(model: str | None = None, adapters: Sequence[str] = (), run_di
 
 def _attach(lm: Any, path: Path, internal: str) -> Any:
     """Load the adapter at `path` into the shared PEFT model (wrapping a plain model first)."""
-    from peft import PeftModel
-
     try:
         if hasattr(lm, "load_adapter") and hasattr(lm, "peft_config"):
             lm.load_adapter(str(path), adapter_name=internal, is_trainable=False)

@@ -3,7 +3,10 @@
     checkpoints/step-N/
       adapter_model.safetensors, adapter_config.json   (LoRA; full fine-tuning: model.safetensors)
       trainer_state.pt    optimizer, scheduler, RNG states, step, data position, loop state
-      state.json          {"step", "val_loss", ...}: written last, marks the checkpoint complete
+      state.json          {"step", "val_loss", "base_model", ...}: written last, marks the
+                          checkpoint complete; `base_model` is the base identity it was trained on
+    final/                the last step's weights + tokenizer, and a state.json with the same
+                          `step` and `base_model`
 
 A checkpoint is written to `step-N.tmp/` and renamed to `step-N/` only when complete, so a run
 killed mid-save never leaves a half checkpoint for --resume to pick up.
@@ -21,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from tunelab.errors import TrainingError
+from tunelab.models.identity import same_base
 from tunelab.runs import RunPaths, read_json, write_json
 
 _STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -131,12 +136,14 @@ def save_checkpoint(
     return final
 
 
-def save_final(model: nn.Module, tokenizer, out_dir: Path) -> None:
-    """The run's final weights (+ tokenizer), replacing any earlier `final/` whole."""
+def save_final(model: nn.Module, tokenizer, out_dir: Path, info: dict[str, Any] | None = None) -> None:
+    """The run's final weights (+ tokenizer, + `info` as state.json), replacing any earlier `final/` whole."""
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     save_weights(model, tmp, tokenizer)
+    if info is not None:
+        write_json(tmp / STATE_JSON, info)
     _swap_in(tmp, out_dir)
 
 
@@ -183,7 +190,27 @@ def prune_checkpoints(paths: RunPaths, keep_last: int | None, best_step: int | N
 
 
 def checkpoint_info(ckpt_dir: Path) -> dict[str, Any]:
+    """The checkpoint's state.json (step, val_loss, base_model, ...)."""
     return read_json(ckpt_dir / STATE_JSON)
+
+
+def check_same_base(ckpt_dir: Path, now: str) -> None:
+    """Refuse to continue a checkpoint on other base weights than it was trained on.
+
+    Args:
+        ckpt_dir: the checkpoint to resume.
+        now: the base identity (`models.identity.base_identity`) of the model loaded now.
+
+    Raises:
+        TrainingError: the checkpoint records another base identity (names both).
+    """
+    recorded = checkpoint_info(ckpt_dir).get("base_model")
+    if not same_base(recorded, now):
+        raise TrainingError(
+            f"cannot resume from {ckpt_dir}: it was trained on the base weights {recorded}, but "
+            f"model.name now loads {now}; an adapter only fits the weights it was trained on. "
+            "Restore those weights, or start a new run with another --run-dir"
+        )
 
 
 def fingerprint(params: list[torch.Tensor]) -> str:

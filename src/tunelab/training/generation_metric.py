@@ -5,7 +5,7 @@ sentence chrF, or corpus BLEU, with sacrebleu as the `similarity` task does), lo
 val row of train/metrics.jsonl as `chrf` / `bleu` with `generation_samples`.
 
 Prompts come from the same validation split training uses (`build_splits` with the run's seed)
-and are rendered by the evaluation layer's generator with the training chat template. Only a
+and are rendered by the generation layer's generator (the one evaluation uses) with the training chat template. Only a
 single process generates: under DDP/FSDP the metric is skipped (with a warning), since
 generating on one rank while others hold shards would stall them.
 """
@@ -16,6 +16,9 @@ import logging
 from typing import Any
 
 import torch
+
+from tunelab.data.mixing import build_splits
+from tunelab.generation import GenerationSettings, Prompt, TransformersGenerator, unfence
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +34,8 @@ class GenerationMetric:
 
     def __init__(self, exp: Any, tokenizer: Any, prompts: list[Any] | None = None,
                  references: list[str] | None = None) -> None:
-        from tunelab.evaluation.task import Prompt
-
         self.cfg, self.exp, self.tok = exp.train.generation_metric, exp, tokenizer
         if prompts is None:
-            from tunelab.data.mixing import build_splits
-
             val = build_splits(exp.data, exp.seed).val[: self.cfg.samples]
             prompts, references = [], []
             for ex in val:
@@ -49,10 +48,6 @@ class GenerationMetric:
     def __call__(self, model: Any) -> dict[str, Any]:
         if not self.prompts:
             return {}
-        from tunelab.evaluation.generation import TransformersGenerator
-        from tunelab.evaluation.task import GenerationSettings
-        from tunelab.evaluation.tasks.similarity import unfence
-
         was_training = model.training
         model.eval()  # no dropout while generating; restored below
         cuda = [model.device] if model.device.type == "cuda" else []

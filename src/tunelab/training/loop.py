@@ -27,6 +27,7 @@ import torch
 
 from tunelab.config import Experiment
 from tunelab.errors import ConfigError, TrainingError
+from tunelab.models.identity import base_identity
 from tunelab.runs import (RunPaths, append_jsonl, peak_memory, prepare_run_dir, read_json,
                           truncate_metrics, write_json)
 from tunelab.training import checkpoint as ckpt
@@ -110,7 +111,9 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
         ckpt.remove_partial(paths)
     accelerator.wait_for_everyone()
     latest = ckpt.latest_checkpoint(paths) if resume else None
+    base_id = base_identity(exp.model)
     if latest is not None:
+        ckpt.check_same_base(latest[1], base_id)
         state = _from_dict(ckpt.load_checkpoint(latest[1], model, optimizer, scheduler))
         if not main:  # the saved window holds global sums; count them once
             state.window = [[0.0, 0.0, 0.0] for _ in state.window]
@@ -207,7 +210,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
                     _, bad = _flush_window(state, accelerator, order, keep=True)
                 if bad is None:
                     state.wall_time = clock()
-                    _save(accelerator, paths, model, optimizer, scheduler, state, cfg)
+                    _save(accelerator, paths, model, optimizer, scheduler, state, cfg, base_id)
             if bad is not None:
                 stop_reason = "nan"
         if stop_reason is None:
@@ -218,11 +221,9 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
 
     # ---- finish --------------------------------------------------------------------------------
     if stop_reason != "nan" and main:
-        ckpt.save_final(model, tokenizer, paths.final)
+        ckpt.save_final(model, tokenizer, paths.final, {"step": state.step, "base_model": base_id})
     # Every rank's weights must be identical after DDP; the DDP test compares these.
     hashes = gather_object([ckpt.fingerprint(params)]) if world > 1 else [ckpt.fingerprint(params)]
-    from tunelab.evaluation.generation import base_identity
-
     summary = {
         "stop_reason": stop_reason,
         "steps": state.step,
@@ -239,7 +240,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
         "best_val_loss": state.best_val if state.best_step is not None else None,
         **{f"final_{s}_{k}": state.last_eval.get(s, {}).get(k) for s in ("val", "test") for k in ("loss", "token_accuracy")},
         "world_size": world,
-        "base_model": base_identity(exp),
+        "base_model": base_id,
         "fast_loss": eval_model.fast,
         "padding_free": pack_to is not None,
         "adapter_sha256_per_rank": hashes,
@@ -405,12 +406,13 @@ def _track_best(state: LoopState, val: float, es) -> str | None:
     return None
 
 
-def _save(accelerator, paths: RunPaths, model, optimizer, scheduler, state: LoopState, cfg) -> None:
+def _save(accelerator, paths: RunPaths, model, optimizer, scheduler, state: LoopState, cfg, base_id: str) -> None:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         val = state.last_eval.get("val", {})
         info = {"val_loss": val.get("loss") if val.get("step") == state.step else None,
-                "best_step": state.best_step, "best_val_loss": state.best_val if state.best_step is not None else None}
+                "best_step": state.best_step, "best_val_loss": state.best_val if state.best_step is not None else None,
+                "base_model": base_id}
         ckpt.save_checkpoint(paths, state.step, model, optimizer, scheduler, _to_dict(state), info)
         ckpt.prune_checkpoints(paths, cfg.keep_last, state.best_step if cfg.keep_best else None)
     accelerator.wait_for_everyone()

@@ -17,7 +17,6 @@ re-reading every sentence; the values are sacrebleu's `corpus_score` to the last
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,8 +26,8 @@ from tunelab.evaluation.stats import SummedStatistic
 from tunelab.evaluation.task import (
     EvalError, GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext, Task,
 )
+from tunelab.generation.types import unfence
 
-_FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|$)", re.DOTALL)
 _CORPUS_METRICS = {"chrf_corpus": "chrf", "bleu": "bleu"}  # metric name -> corpus_stats kind
 
 
@@ -57,14 +56,6 @@ def load_chat_samples(dataset: str, split: str) -> list[Sample]:
         seen.add(sid)
         samples.append(Sample(sid, {"messages": ex.messages[:last], "reference": ex.messages[last]["content"]}))
     return samples
-
-
-def unfence(generation: str, reference: str) -> str:
-    """The first fenced block's content if the generation has one and the reference has none."""
-    if "```" in reference:
-        return generation
-    m = _FENCE.search(generation)
-    return m.group(1) if m else generation
 
 
 @dataclass

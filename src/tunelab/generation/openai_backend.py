@@ -19,14 +19,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tunelab.evaluation.generation import cut_at_stop
-from tunelab.evaluation.task import EvalError, GenerationSettings, Prompt
+from tunelab.errors import EvalError
+from tunelab.generation.types import GenerationSettings, Prompt, cut_at_stop
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
 class OpenAIGenerator:
-    """A `task.Generator` backed by an OpenAI-compatible server.
+    """A generator (`evaluation.task.Generator`) backed by an OpenAI-compatible server.
 
     Args:
         base_url: e.g. "http://127.0.0.1:8000/v1" (the part before /chat/completions).
