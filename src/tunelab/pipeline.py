@@ -136,7 +136,7 @@ def stage_train(exp: Experiment, paths: RunPaths, console: Console) -> str:
 def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
     if not exp.eval.tasks:
         return "no eval.tasks set; nothing to evaluate"
-    from tunelab.commands.eval import print_results
+    from tunelab.evaluation.console import print_results
     from tunelab.evaluation.engine import evaluate_run, expand_models, split_prompting
     from tunelab.evaluation.task import EvalError
     from tunelab.models.adapters import list_variants

@@ -178,7 +178,7 @@ def test_a_judge_that_cannot_be_read_makes_a_loud_warning_not_a_result():
     from rich.console import Console
 
     from tunelab.config import EvalConfig
-    from tunelab.commands.eval import print_results
+    from tunelab.evaluation.console import print_results
     from tunelab.evaluation.engine import summarize
 
     task = get_task("hint-judge")

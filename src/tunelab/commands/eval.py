@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from tunelab.config import EvalConfig, Experiment
+from tunelab.evaluation.console import print_results
 from tunelab.evaluation.registry import validate_eval_config
 from tunelab.evaluation.task import EvalError
 
@@ -79,28 +80,6 @@ def eval_command(run_dir: Path | None, models: str | None = None, tasks: str | N
     print_results(results, console)
     console.print(f"results in {run_dir / 'eval'}")
     return results
-
-
-def print_results(results: dict[str, dict[str, Any]], console: Console) -> None:
-    """One row per variant x task: each metric as value [CI low, high] and n."""
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title="evaluation")
-    for col in ("variant", "task", "metric", "value", "CI", "n"):
-        table.add_column(col)
-    for variant, by_task in results.items():
-        for label, summary in by_task.items():
-            for name, m in summary["metrics"].items():
-                arrow = "↑" if m["higher_is_better"] else "↓"
-                ci = "-" if m["n"] == 0 else f"[{m['ci_low']:.4g}, {m['ci_high']:.4g}]"
-                # Text, not a str: rich would read "[0.1, 0.3]" as markup and drop it.
-                table.add_row(variant, label, f"{name} {arrow}", f"{m['value']:.4g}", Text(ci), str(m["n"]))
-    console.print(table)
-    for variant, by_task in results.items():
-        for label, summary in by_task.items():
-            if summary.get("warning"):
-                console.print(Text(f"WARNING {variant} / {label}: {summary['warning']}", style="bold red"))
 
 
 def _csv(text: str | None) -> list[str] | None:

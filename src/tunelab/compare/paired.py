@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.evaluation import stats
+from tunelab.models.ref import split_prompting
 from tunelab.runs import read_json, read_jsonl
 
 
@@ -159,7 +160,7 @@ def paired_comparisons(run_dir: Path, reference: str, tuned: str | None, *, alph
     if reference in index:
         pairs += [(reference, v) for v in index if v != reference]
     if tuned in index:
-        pairs += [(v, tuned) for v in index if "+" in v and (v, tuned) not in pairs]
+        pairs += [(v, tuned) for v in index if split_prompting(v)[1] is not None and (v, tuned) not in pairs]
     kw = dict(alpha=alpha, power=power, confidence=confidence, n_resamples=n_resamples,
               permutation_resamples=permutation_resamples, seed=seed)
     rows = []

@@ -36,6 +36,7 @@ from tunelab.evaluation.task import (
     PROMPT_VARIANTS, EvalError, GenerationSettings, PromptOptions, Sample, SampleScore, ScoringContext, Task,
 )
 from tunelab.runs import append_jsonl, atomic_write_text, fingerprint as hash_json, read_json, read_jsonl, write_json
+from tunelab.models.ref import split_prompting as ref_split_prompting
 
 PROMPT_ALIASES = {"cot": "chain-of-thought"}
 
@@ -45,12 +46,12 @@ PROMPT_ALIASES = {"cot": "chain-of-thought"}
 
 def split_prompting(name: str) -> tuple[str, str | None]:
     """A variant name as (weights ModelRef, prompt variant or None): `base+cot` -> ("base",
-    "chain-of-thought"), `final` -> ("final", None). The one place the `+` suffix is read."""
-    weights, plus, prompt = name.rpartition("+")
-    if not plus or (prompt not in PROMPT_VARIANTS and prompt not in PROMPT_ALIASES and Path(name).is_dir()):
+    "chain-of-thought"), `final` -> ("final", None); the suffix is read by `models.ref`."""
+    weights, prompt = ref_split_prompting(name)
+    if prompt is None:
         return name, None  # no suffix, or an adapter folder whose path has a "+" in it
     known = [*PROMPT_VARIANTS, *PROMPT_ALIASES]
-    if prompt not in known or not weights:
+    if prompt not in known:
         raise EvalError(f"'{name}': '{prompt}' is not a prompt variant{did_you_mean(prompt, known)}; "
                         f"write VARIANT+PROMPT with PROMPT one of {', '.join(known)}")
     return weights, PROMPT_ALIASES.get(prompt, prompt)

@@ -87,7 +87,7 @@ class ModelRef:
         """
         text = str(text)
         run = Path(run_dir) if run_dir is not None else None
-        core, prompting = _split_prompting(text)
+        core, prompting = split_prompting(text)
         ref = _parse_core(core, run, base)
         if prompting is None:
             return ref
@@ -154,8 +154,9 @@ class ModelRef:
         return LoadedModel(model, tok, template)
 
 
-def _split_prompting(text: str) -> tuple[str, str | None]:
-    """`base+few-shot` -> ("base", "few-shot"); an existing path keeps its `+`."""
+def split_prompting(text: str) -> tuple[str, str | None]:
+    """`base+few-shot` -> ("base", "few-shot"); an existing path keeps its `+`. The one reader of
+    the `+STYLE` syntax (the evaluation engine checks that STYLE is a prompt variant)."""
     core, sep, style = text.rpartition("+")
     if not sep or not core or not _STYLE.match(style) or Path(text).expanduser().exists():
         return text, None
