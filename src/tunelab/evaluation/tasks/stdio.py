@@ -27,11 +27,11 @@ from typing import Any
 
 from tunelab.errors import DataError
 from tunelab.evaluation.task import (
-    EvalError, GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext,
+    EvalError, GenerationSettings, Prompt, PromptOptions, Sample, SampleScore, ScoringContext,
 )
 from tunelab.evaluation.tasks.code_extract import extract_code
 from tunelab.evaluation.tasks.humaneval import (
-    NO_CODE, CodeTask, check_ks, need_sandbox, pass_metrics, pass_values, result_fields,
+    NO_CODE, PassAtKTask, need_sandbox, pass_values, result_fields,
 )
 
 TOLERANCE = 1e-6
@@ -126,7 +126,7 @@ def _problem(row: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @dataclass
-class StdioTask(CodeTask):
+class StdioTask(PassAtKTask):
     """Built-in basic-python-stdio problems, or a LiveCodeBench JSONL via `path`."""
 
     name = "stdio"
@@ -145,16 +145,8 @@ class StdioTask(CodeTask):
     difficulty: str | None = None  # keep these difficulties (comma-separated: easy,medium,hard)
     date_from: str | None = None  # keep contest_date >= this (ISO date, inclusive)
     date_to: str | None = None  # keep contest_date <= this (ISO date, inclusive)
-    pass_k: tuple[int, ...] = (1,)  # pass@k for each k (n >= k generations)
     timeout_s: float = 30.0  # wall-clock per program, all its test cases together
     case_timeout_s: float = 6.0  # per test case
-
-    def __post_init__(self) -> None:
-        self.pass_k = check_ks(self.pass_k)
-
-    @property
-    def metrics(self) -> tuple[Metric, ...]:  # type: ignore[override]
-        return pass_metrics(self.pass_k)
 
     def load(self, split: str | None = None) -> list[Sample]:
         if self.path is None:
