@@ -363,3 +363,21 @@ def test_commands_on_an_existing_run_accept_only_their_settings(tmp_path):
     assert resolve_eval_config(run, ["eval.limit=3"], models=["final"])[1].limit == 3
     with pytest.raises(ConfigError, match="only compare.\\* and eval.\\* keys"):
         compare_command(run, ["lora.r=4"])
+
+
+def test_a_variant_of_another_run_is_stored_under_this_run_by_a_readable_name(tmp_path):
+    """`--models OTHER_RUN/final` (or OTHER_RUN:final) once wrote into OTHER_RUN itself (an absolute
+    path joined onto eval/); its results belong to the run being evaluated, under a short name."""
+    import yaml
+
+    run = make_run(tmp_path / "a")
+    other = make_run(tmp_path / "b")
+    (other / "config.yaml").write_text(yaml.safe_dump(EXP.model_dump(mode="json")))
+    seen = []
+    cfg = EvalConfig(tasks=["math-word"], models=[str(other / "final"), f"{other}:step-10"], limit=4)
+    results = evaluate_run(run, EXP, cfg, session_factory=lambda ref: seen.append(ref) or FakeSession("final", []))
+    assert list(results) == ["run:final", "run:step-10"]
+    assert (run / "eval" / "run:final" / "math-word" / "summary.json").is_file()
+    assert (run / "eval" / "run:step-10" / "math-word" / "summary.json").is_file()
+    assert not (other / "eval").exists()
+    assert seen == [str(other / "final"), f"{other}:step-10"]  # the weights are still the other run's

@@ -36,6 +36,7 @@ from tunelab.evaluation.task import (
     PROMPT_VARIANTS, EvalError, GenerationSettings, PromptOptions, Sample, SampleScore, ScoringContext, Task,
 )
 from tunelab.runs import append_jsonl, atomic_write_text, fingerprint as hash_json, read_json, read_jsonl, write_json
+from tunelab.models.ref import ModelRef
 from tunelab.models.ref import split_prompting as ref_split_prompting
 
 PROMPT_ALIASES = {"cot": "chain-of-thought"}
@@ -65,8 +66,8 @@ def expand_models(patterns: Sequence[str], available: Sequence[str]) -> list[str
         weights, prompt = split_prompting(pat)
         hits = [v for v in available if fnmatch.fnmatchcase(v, weights)]
         if not hits:
-            if not any(ch in weights for ch in "*?[") and Path(weights).is_dir():
-                hits = [weights]  # an adapter folder outside the run
+            if not any(ch in weights for ch in "*?[") and (Path(weights).is_dir() or _other_run_ref(weights)):
+                hits = [weights]  # an adapter folder outside the run, or RUN_DIR:VARIANT
             else:
                 raise EvalError(f"no model variant matches '{weights}'{did_you_mean(weights, available)}; "
                                 f"this run has: {', '.join(available)}")
@@ -75,6 +76,24 @@ def expand_models(patterns: Sequence[str], available: Sequence[str]) -> list[str
             hits = [h + suffix for h in hits]
         chosen += [h for h in hits if h not in chosen]
     return chosen
+
+
+def _other_run_ref(text: str) -> bool:
+    """`RUN_DIR:VARIANT` with an existing RUN_DIR (ModelRef checks the rest)."""
+    prefix, colon, _ = text.rpartition(":")
+    return bool(colon and prefix) and Path(prefix).expanduser().is_dir()
+
+
+def variant_folder(ref: str, run_dir: Path, exp: Experiment) -> str:
+    """The folder name under run_dir/eval/ for the variant `ref`: the ref itself for this run's
+    variants (`final`, `base+cot`), a readable name for anything else (`otherrun:final`, an
+    adapter folder's name), so results of another run's adapter stay in this run and never
+    land in a path built from an absolute one."""
+    weights, _ = split_prompting(ref)
+    suffix = ref[len(weights):]
+    if "/" not in weights and "\\" not in weights and ":" not in weights:
+        return ref
+    return ModelRef.parse(weights, run_dir, base=exp.model).name + suffix
 
 
 def make_tasks(cfg: EvalConfig) -> list[Task]:
@@ -313,7 +332,7 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
                 prompt_options(task, vcfg)  # a prompt a task lacks fails here, before any model loads
             except EvalError as e:
                 raise EvalError(f"{ref}: {e}" if prompt else str(e)) from None
-        plan.append((ref, weights, vcfg))
+        plan.append((variant_folder(ref, run_dir, exp), weights, vcfg))
     items = {t.name: load_samples(t, split or t.default_split, cfg.limit) for t in tasks}
     results: dict[str, dict[str, Any]] = {}
     with EvalContext(cfg, tasks, run_dir, exp, session_factory) as ectx, _progress(console) as bar:
