@@ -119,12 +119,12 @@ def test_an_interrupted_eval_resumes_without_redoing_finished_samples(tmp_path):
     # Other CI settings re-summarise the cached records without generating again.
     evaluate_run(run, EXP, cfg.model_copy(update={"confidence": 0.9}), session_factory=lambda ref: FakeSession(ref, log))
     assert log == [] and read_json(summary)["ci"]["confidence"] == 0.9
-    # Fewer items (a lower limit) is another summary, from the same cache.
+    # Fewer items (a lower limit) is another summary, from the same cache, beside the fuller one.
     evaluate_run(run, EXP, cfg.model_copy(update={"limit": 5}), session_factory=lambda ref: FakeSession(ref, log))
-    assert log == [] and read_json(summary)["n"] == 5
-    # Changing what generation depends on (here n) invalidates the cache.
+    assert log == [] and read_json(summary)["n"] == 10 and read_json(path.parent / "summary@limit-5.json")["n"] == 5
+    # Changing what generation depends on (here n) generates again; the old records stay cached.
     evaluate_run(run, EXP, cfg.model_copy(update={"n": 2}), session_factory=lambda ref: FakeSession(ref, log))
-    assert len(log) == 10 and len(read_jsonl(path)) == 10
+    assert len(log) == 10 and len(read_jsonl(path)) == 20
 
 
 @dataclasses.dataclass
@@ -381,3 +381,24 @@ def test_a_variant_of_another_run_is_stored_under_this_run_by_a_readable_name(tm
     assert (run / "eval" / "run:step-10" / "math-word" / "summary.json").is_file()
     assert not (other / "eval").exists()
     assert seen == [str(other / "final"), f"{other}:step-10"]  # the weights are still the other run's
+
+
+def test_a_capped_re_run_keeps_every_cached_sample_and_the_fuller_summary(tmp_path):
+    """`tunelab eval --limit 2` after a full eval once shrank samples.jsonl to 2 records and the
+    summary to n=2; caches only grow, and the capped summary goes beside the full one."""
+    run, log = make_run(tmp_path), []
+    cfg = EvalConfig(tasks=["math-word"], models=["final"], limit=8)
+    evaluate_run(run, EXP, cfg, session_factory=lambda ref: FakeSession(ref, log))
+    out = run / "eval" / "final" / "math-word"
+    assert len(read_jsonl(out / "samples.jsonl")) == 8 and len(log) == 8
+    capped = evaluate_run(run, EXP, cfg.model_copy(update={"limit": 2}), session_factory=lambda ref: FakeSession(ref, log))
+    assert capped["final"]["math-word"]["n"] == 2 and len(log) == 8  # served from the cache
+    assert len(read_jsonl(out / "samples.jsonl")) == 8
+    assert read_json(out / "summary.json")["n"] == 8
+    assert read_json(out / "summary@limit-2.json")["n"] == 2
+    # Other settings (another judge, prompt or generation length) add records, never replace them.
+    evaluate_run(run, EXP, cfg.model_copy(update={"limit": 2, "max_new_tokens": 64}),
+                 session_factory=lambda ref: FakeSession(ref, log))
+    assert len(read_jsonl(out / "samples.jsonl")) == 10 and len(log) == 10
+    evaluate_run(run, EXP, cfg, session_factory=lambda ref: FakeSession(ref, log))
+    assert len(log) == 10  # the first 8 are still cached

@@ -194,13 +194,14 @@ def items_fingerprint(samples: Sequence[Sample]) -> str:
 
 
 def load_cache(path: Path, fp: str, items: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Reusable records by sample id (`items`: id -> item hash); stale ones (other fingerprint
-    or changed item) are dropped from the file."""
+    """Reusable records by sample id (`items`: id -> item hash). The file only grows: records of
+    other items (a `--limit` run asks for fewer), settings or weights stay for the evaluation that
+    wants them again; only a torn line (killed mid-write) is dropped, so appends stay clean."""
     rows = read_jsonl(path)
     keep = {r["id"]: r for r in rows
             if r.get("fingerprint") == fp and r.get("id") in items and r.get("item") == items[r["id"]]}
-    if len(keep) != len(rows):  # rewrite without stale or torn lines, so appends stay clean
-        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep.values()))
+    if path.is_file() and len(rows) != sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()):
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
     return keep
 
 
@@ -262,8 +263,24 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
                    generation=dataclasses.asdict(settings) if task.mode == "generate" else None,
                    backend=session.backend if task.mode == "generate" else "transformers",
                    fingerprint=fp, judge=judge_id if task.mode == "generate" else None, items=items)
-    write_json(out_dir / "summary.json", summary)
+    write_json(_summary_path(out_dir, fp, len(samples), cfg.limit), summary)
     return summary
+
+
+def _summary_path(out_dir: Path, fp: str, n: int, limit: int | None) -> Path:
+    """summary.json, unless this is a capped look (`--limit`) at fewer items of an evaluation
+    whose summary.json already covers more with the same settings: then the capped summary goes
+    beside it (summary@limit-N.json) and the fuller one, which the report shows, stays."""
+    path = out_dir / "summary.json"
+    if limit is None or not path.is_file():
+        return path
+    try:
+        old = read_json(path)
+    except (OSError, ValueError):
+        return path
+    if old.get("fingerprint") == fp and int(old.get("n") or 0) > n:
+        return out_dir / f"summary@limit-{limit}.json"
+    return path
 
 
 def ci_settings(cfg: EvalConfig) -> dict[str, Any]:
