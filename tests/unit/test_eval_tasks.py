@@ -8,7 +8,8 @@ import torch
 from tunelab.evaluation.registry import get_task
 from tunelab.evaluation.task import EvalError, PromptOptions, Sample, ScoringContext
 from tunelab.evaluation.tasks.judge import parse_judgement
-from tunelab.evaluation.tasks.math import extract_flexible, extract_strict, normalize_number
+from tunelab.data.builtin import load_builtin
+from tunelab.evaluation.tasks.math import ANSWER_FORMAT, extract_flexible, extract_strict, normalize_number
 
 CTX = ScoringContext()
 
@@ -56,6 +57,28 @@ def test_math_prompt_variants_and_styles():
     comp = task.build_prompt(s, PromptOptions(variant="few-shot", style="completion"), shots)
     assert comp.text.count("Question:") == 3 and comp.text.endswith("Answer:")
     assert "\n\nQuestion:" in task.generation_settings(PromptOptions(style="completion")).stop
+
+
+def test_math_benchmark_prompt_format_adds_the_answer_line():
+    s = get_task("math-word").load("test")[0]
+    bench = get_task("math-word", prompt_format="benchmark").build_prompt(s, PromptOptions())
+    assert bench.messages[-1]["content"] == f"{s.data['question']}\n\n{ANSWER_FORMAT}"
+    with pytest.raises(EvalError, match="did you mean 'benchmark'"):
+        get_task("math-word", prompt_format="benchmrk")
+    assert get_task("math-word").version != "1"  # v1 cached samples had the answer line
+
+
+@pytest.mark.parametrize("task,dataset", [
+    ("math-word", "math-word"), ("basic-python", "basic-python"), ("stdio", "basic-python-stdio"),
+    ("repair", "repair"), ("hint-judge", "repair-hint"),
+])
+def test_default_prompt_equals_the_training_instruction(task, dataset):
+    # A model tuned on a built-in dataset is scored on the prompt it was tuned on.
+    t = get_task(task)
+    rows = {r["id"]: r for r in load_builtin(dataset, "test")}
+    for s in t.load("test")[:10]:
+        messages = t.build_prompt(s, PromptOptions(style=t.styles[0])).messages
+        assert messages[-1] == {"role": "user", "content": rows[s.id]["instruction"]}
 
 
 def test_math_reads_a_gsm8k_file(tmp_path):

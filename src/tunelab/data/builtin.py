@@ -114,13 +114,24 @@ def _function_row(p: Row) -> Row:
     return _alpaca(p, instruction, p["prompt"] + p["canonical_solution"], p["task_id"])
 
 
+def stdio_instruction(problem: Row) -> str:
+    """The instruction of a stdin/stdout problem (LiveCodeBench fields), as training rows and the
+    `stdio` task both word it."""
+    return f"{STDIO_INSTRUCTION}\n\n{problem['question_content']}"
+
+
 def _stdio_row(p: Row) -> Row:
-    return _alpaca(p, f"{STDIO_INSTRUCTION}\n\n{p['question_content']}", p["reference_solution"],
-                   p["question_id"])
+    return _alpaca(p, stdio_instruction(p), p["reference_solution"], p["question_id"])
+
+
+def math_instruction(problem: Row) -> str:
+    """The instruction of a GSM8K-style problem (`question`), as training rows and the
+    `math-word` task's default prompt both word it: the question alone."""
+    return problem["question"]
 
 
 def _math_row(p: Row) -> Row:
-    return _alpaca(p, p["question"], p["answer"], f"math-word/{p['split']}/{p['index']}")
+    return _alpaca(p, math_instruction(p), p["answer"], f"math-word/{p['split']}/{p['index']}")
 
 
 def _repair_row(m: Row) -> Row:

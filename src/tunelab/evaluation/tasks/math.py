@@ -5,6 +5,12 @@ Two extractions, both reported, for base and tuned models alike:
 - flexible: the last number anywhere in the generation (what a base or chatty model writes).
 Numbers are normalised before comparison: `$` and thousands commas removed, a trailing period
 dropped, then compared as numbers (so "1,200.00" == "1200").
+
+Prompts (chat style): `prompt_format: training` (the default) asks the question exactly as the
+built-in `math-word` training rows do (`tunelab.data.builtin.math_instruction`), so a tuned model
+is scored on the prompt it was tuned on; `benchmark` appends the answer-format line
+(`ANSWER_FORMAT`) that GSM8K-style evaluations of untuned models use. The chain-of-thought
+variant appends its own line (`COT_SUFFIX`) to the question in either format.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from tunelab.errors import did_you_mean
 from tunelab.evaluation.task import (
     EvalError, GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext, Task,
 )
@@ -27,6 +34,7 @@ _ANY = re.compile(_NUMBER)
 
 COT_SUFFIX = "Think step by step, then give the final answer on the last line as '#### <number>'."
 ANSWER_FORMAT = "Give the final answer on the last line as '#### <number>'."
+PROMPT_FORMATS = ("training", "benchmark")
 
 
 def normalize_number(text: str) -> str | None:
@@ -60,7 +68,7 @@ class MathWordTask(Task):
     """GSM8K-format word problems (built-in math-word, or any GSM8K JSONL via `path`)."""
 
     name = "math-word"
-    version = "1"
+    version = "2"  # 2: the default chat prompt is the training rows' (no answer-format line)
     description = "GSM8K-format word problems; accuracy of the '#### N' answer (strict) and last number (flexible)."
     data_source = "builtin:math-word (or a GSM8K JSONL with question/answer)"
     metrics = (
@@ -75,6 +83,12 @@ class MathWordTask(Task):
     generation = GenerationSettings(max_new_tokens=256)
 
     path: str | None = None  # a GSM8K-style JSONL file (question, answer) instead of the built-in data
+    prompt_format: str = "training"  # "training": as the training rows ask; "benchmark": + answer-format line
+
+    def __post_init__(self) -> None:
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise EvalError(f"task 'math-word': prompt_format must be one of {', '.join(PROMPT_FORMATS)}, got "
+                            f"'{self.prompt_format}'{did_you_mean(self.prompt_format, PROMPT_FORMATS)}")
 
     def load(self, split: str | None = None) -> list[Sample]:
         split = split or self.default_split
@@ -91,16 +105,24 @@ class MathWordTask(Task):
 
     def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
         shots = shots if opts.variant == "few-shot" else ()
-        instruction = COT_SUFFIX if opts.variant == "chain-of-thought" else ANSWER_FORMAT
         if opts.style == "completion":
             parts = [f"Question: {s.data['question']}\nAnswer: {s.data['answer']}\n\n" for s in shots]
             return Prompt(text="".join(parts) + f"Question: {sample.data['question']}\nAnswer:")
         messages: list[dict[str, str]] = []
         for s in shots:
-            messages += [{"role": "user", "content": f"{s.data['question']}\n\n{instruction}"},
+            messages += [{"role": "user", "content": self.user_message(s, opts)},
                          {"role": "assistant", "content": s.data["answer"]}]
-        messages.append({"role": "user", "content": f"{sample.data['question']}\n\n{instruction}"})
+        messages.append({"role": "user", "content": self.user_message(sample, opts)})
         return Prompt(messages=messages)
+
+    def user_message(self, sample: Sample, opts: PromptOptions) -> str:
+        """The chat prompt's question for one sample, in this task's `prompt_format`."""
+        from tunelab.data.builtin import math_instruction
+
+        text = math_instruction(sample.data)
+        if opts.variant == "chain-of-thought":
+            return f"{text}\n\n{COT_SUFFIX}"
+        return f"{text}\n\n{ANSWER_FORMAT}" if self.prompt_format == "benchmark" else text
 
     def generation_settings(self, opts: PromptOptions) -> GenerationSettings:
         # Completion style continues a "Question: ... Answer:" list; stop before the next question.

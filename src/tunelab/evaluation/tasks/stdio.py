@@ -183,9 +183,10 @@ class StdioTask(PassAtKTask):
         return ", ".join(f"{k}={v}" for k, v in f.items() if v is not None) or "no filters"
 
     def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
-        from tunelab.data.builtin import STDIO_INSTRUCTION
+        from tunelab.data.builtin import stdio_instruction
 
-        text = sample.data.get("instruction") or f"{STDIO_INSTRUCTION}\n\n{sample.data['question_content']}"
+        # A row's own instruction (built-in training rows carry theirs) wins, so rows are asked as taught.
+        text = sample.data.get("instruction") or stdio_instruction(sample.data)
         if sample.data.get("starter_code"):
             text += f"\n\nStart from:\n```python\n{sample.data['starter_code']}\n```"
         return Prompt(messages=[{"role": "user", "content": text}])
