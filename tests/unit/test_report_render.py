@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape as html_escape
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,9 @@ from tunelab.errors import ConfigError, TunelabError
 from tunelab.report import RUN_SECTIONS, parse_report_overrides, write_report
 
 SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
+
+
+MATH_PROMPT = "Tom has {i} apples & buys 2 <more>. How many now? ({variant})"
 
 
 def _w(path: Path, obj) -> None:
@@ -80,6 +84,7 @@ def build_run(root: Path) -> Path:
                                         ("step-20", 2, 30, "zero-shot"), ("step-40", 2, 40, "zero-shot"),
                                         ("final", 2, 40, "zero-shot")):
         recs = [{"id": f"m{i}", "values": {"accuracy": float(i % rate == 0)}, "generations": [f"#### {i}"],
+                 "prompt": [{"role": "user", "content": MATH_PROMPT.format(i=i, variant=variant)}],
                  "scores": [{"verdict": "correct" if i % rate == 0 else "wrong_answer", "detail": f"expected {i + 1}"}]}
                 for i in range(30)]
         _eval(run, variant, "math-word", recs, math_metrics, prompt,
@@ -87,6 +92,7 @@ def build_run(root: Path) -> Path:
         if variant.startswith("base+"):
             continue
         recs = [{"id": f"s{i}", "values": {"chrf": chrf + (i % 7), "edit": 10 - chrf / 10 + i % 3},
+                 "prompt": f"def f{i}():\n    \"\"\"Return one.\"\"\"\n",
                  "generations": ["def f():\n    return 1\n" if variant != "base" else "The function returns one."],
                  "scores": [{"verdict": "inexact"}]} for i in range(20)]
         _eval(run, variant, "similarity", recs, sim_metrics)
@@ -245,6 +251,19 @@ def test_bad_arguments(tmp_path):
         parse_report_overrides(["train.lr=1"])
     with pytest.raises(ConfigError):
         parse_report_overrides(["report.price_per_device_hour=-1"])
+
+
+def test_each_task_shows_the_prompt_of_its_first_item(report):
+    _, html, md = report
+    results = html.split('id="results"')[1].split("</section>")[0]
+    math = results.split("math-word (v1")[1].split("<h3>")[0]
+    # The base variant's first record, escaped as text; a prompting baseline's prompt is not the one shown.
+    assert "prompt of item m0 as base got it" in math and "[user]" in math
+    assert html_escape(MATH_PROMPT.format(i=0, variant="base")) in math and "base+few-shot)" not in math
+    sim = results.split("similarity (v1")[1]
+    assert "prompt of item s0 as base got it (samples.jsonl): the text the model continued" in sim
+    assert html_escape('def f0():\n    """Return one."""') in sim
+    assert MATH_PROMPT.format(i=0, variant="base") in md
 
 
 def test_wins_and_losses_item_by_item(report):

@@ -10,6 +10,7 @@ from tunelab.report import plots
 from tunelab.report.blocks import (Cell, Columns, Figure, Heading, Para, Pre, Section, Table, cut, fmt, fmt_ci,
                                    fmt_p, table, visible)
 from tunelab.report.load import RunFiles, variant_order
+from tunelab.report.sections_run import prompt_block
 from tunelab.runs import read_jsonl
 
 SUCCESS = {"passed", "correct", "exact", "ok", "yes"}  # verdicts that are not failures
@@ -92,6 +93,9 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
                 s.blocks.append(Para(f"Warning ({v}): {run.evals[v][task]['warning']}", "warn"))
         methods = sorted({mv.get("ci_method", "bootstrap") for mv in first.get("metrics", {}).values()})
         s.blocks.append(Table(cols, rows, f"value [{round(100 * conf)}% CI: {', '.join(methods)}]"))
+        asked = prompt_block(run, task, variants)
+        if asked is not None:
+            s.blocks.append(asked)
         if partial:
             s.blocks.append(Para("A Δ marked 'on N paired items' is the paired difference over the items both variants "
                                  "have a value for; the values beside it are each variant's mean over all its own items, "

@@ -4,7 +4,9 @@ run has no data for it."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 from tunelab.report import plots
@@ -231,6 +233,44 @@ def cost_section(run: RunFiles, sid: str, cfg: Any) -> Section | None:
     return s
 
 
+PROMPT_CHARS = 4000  # a prompt is shown whole unless it is huge (long few-shot lists); cuts are marked
+
+
+def prompt_block(run: RunFiles, task: str, variants: list[str]) -> Pre | None:
+    """The prompt of one item of `task` as the model got it: the first record of samples.jsonl of
+    the first variant asked with the task's default prompt (not a `+prompt` baseline). A text
+    prompt (completion style) is shown as it is; chat messages are shown one by one, as stored,
+    since the rendered chat template is not on disk. None when no record holds a prompt."""
+    shown = [v for v in variants if "+" not in v] + [v for v in variants if "+" in v]
+    for v in shown:
+        folder = run.eval_dirs.get(v, {}).get(task)
+        rec = _first_record(folder / "samples.jsonl") if folder is not None else None
+        if not rec or not rec.get("prompt"):  # loss-style tasks store no prompt
+            continue
+        prompt = rec["prompt"]
+        if isinstance(prompt, list):
+            text = "\n\n".join(f"[{m.get('role')}]\n{m.get('content', '')}" for m in prompt)
+            template = (run.data_stats or {}).get("chat_template")
+            how = ("the chat messages, before the backend applies the model's chat template"
+                   + (f"; training used the '{template}' template" if template else ""))
+        else:
+            text, how = str(prompt), "the text the model continued"
+        return Pre([("", cut(text, PROMPT_CHARS, max_lines=200))],
+                   f"prompt of item {rec.get('id')} as {v} got it (samples.jsonl): {how}")
+    return None
+
+
+def _first_record(path: Path) -> dict[str, Any] | None:
+    # Only the first line: samples files of large tasks run to megabytes.
+    try:
+        with open(path, encoding="utf-8") as f:
+            line = next((ln for ln in f if ln.strip()), "")
+        rec = json.loads(line) if line else None
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
 def _conf(run: RunFiles) -> str:
     c = ((run.config.get("eval") or {}).get("confidence")) or 0.95
     return f"{round(100 * c)}%"
@@ -241,4 +281,4 @@ def _slug(text: str) -> str:
 
 
 __all__ = ["experiment_section", "data_section", "training_section", "checkpoint_section", "cost_section",
-           "variant_order", "mask_segments", "selected_checkpoint"]
+           "variant_order", "mask_segments", "selected_checkpoint", "prompt_block"]
