@@ -46,9 +46,14 @@ def test_track_counts_the_items_of_a_loop():
 
 
 def test_the_eval_output_in_a_non_terminal_run_shows_the_counts(tmp_path):
+    from test_eval_runner import (  # tests/unit is on sys.path (rootdir conftest)
+        EXP,
+        FakeSession,
+        make_run,
+    )
+
     from tunelab.config import EvalConfig
     from tunelab.evaluation.engine import evaluate_run
-    from test_eval_runner import EXP, FakeSession, make_run  # tests/unit is on sys.path (rootdir conftest)
 
     console, buf = plain_console()
     run = make_run(tmp_path, steps=())
