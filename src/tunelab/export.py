@@ -29,6 +29,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -40,8 +41,10 @@ from tunelab.data.tokenize import end_of_turn, resolve_chat_template
 from tunelab.errors import ModelError, TunelabError
 from tunelab.models.loading import load_model, load_tokenizer
 from tunelab.models.ref import ModelRef
+from tunelab.progress import Progress
 
 MAX_PROMPTS = 6
+EXPORT_STAGES = 5  # load, adapter vs base, merge, save, reload and check
 MAX_TOKENS = 128  # per prompt: enough positions to see a divergence, small enough for 150k vocabularies
 MERGE_RTOL = 1e-3  # float32 merge vs adapter: max |logit difference| / max(1, largest |logit|)
 SAVE_RTOL = 1e-4  # reloaded files vs the merged weights in memory (only arithmetic noise allowed)
@@ -145,8 +148,11 @@ def _stop_on_end_of_turn(model: Any, tok: Any) -> None:
 
 
 def export_adapter(ref: str, out: Path, run_dir: Path | None = None, dtype: str = "auto", atol: float | None = None,
-                   prompts: Path | None = None, force: bool = False) -> dict[str, Any]:
+                   prompts: Path | None = None, force: bool = False,
+                   done: Callable[[str], None] = lambda stage: None) -> dict[str, Any]:
     """Merge `ref`'s adapter into its base, save it to `out`, check it; returns the check.
+
+    `done(stage)` is called after each of the `EXPORT_STAGES` stages (for progress).
 
     Raises:
         ModelError: `ref` is no adapter, `out` holds something else, or the check failed
@@ -167,13 +173,16 @@ def export_adapter(ref: str, out: Path, run_dir: Path | None = None, dtype: str 
     template = resolve_chat_template(tok, mode)
     save_dtype = _stored_dtype(model) if dtype == "auto" else dtype
     ids, source = held_out_prompts(run, tok, prompts)
+    done("load")
 
     adapter_logits = _logits(model, ids)
     with model.disable_adapter():
         effect = compare(_logits(model, ids), adapter_logits)
+    done("adapter vs base")
     merged = _merge(model)
     merged_logits = _logits(merged, ids)
     merge_math = compare(adapter_logits, merged_logits)  # float32: the merge itself
+    done("merge")
     _stop_on_end_of_turn(merged, tok)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -187,6 +196,7 @@ def export_adapter(ref: str, out: Path, run_dir: Path | None = None, dtype: str 
         rounded = _logits(merged, ids)
     del model, merged
     gc.collect()
+    done("save")
 
     # Reload exactly what was written, as a user would, and compute in float32.
     reloaded = load_model(ModelConfig(name=str(tmp), dtype="float32", device="cpu"), "cpu").eval()
@@ -197,6 +207,7 @@ def export_adapter(ref: str, out: Path, run_dir: Path | None = None, dtype: str 
     tokenizer_ok = all(tok2(t, add_special_tokens=False)["input_ids"] == tok(t, add_special_tokens=False)["input_ids"]
                        for t in texts) and tok2.chat_template == tok.chat_template
 
+    done("reload and check")
     scale = max(max(float(x.abs().max()) for x in adapter_logits), 1.0)
     tol = atol if atol is not None else MERGE_RTOL * scale
     end_to_end = compare(adapter_logits, saved)
@@ -240,7 +251,10 @@ def export_command(ref: str, out: Path, run_dir: Path | None = None, dtype: str 
                    prompts: Path | None = None, force: bool = False, console: Console | None = None) -> dict[str, Any]:
     """`tunelab export`: merge, save, check, and print what the check measured."""
     console = console or Console()
-    check = export_adapter(ref, out, run_dir=run_dir, dtype=dtype, atol=atol, prompts=prompts, force=force)
+    with Progress(console) as bar:
+        tid = bar.add_task("export", total=EXPORT_STAGES)
+        check = export_adapter(ref, out, run_dir=run_dir, dtype=dtype, atol=atol, prompts=prompts, force=force,
+                               done=lambda stage: (bar.update(tid, description=f"export: {stage}"), bar.advance(tid)))
     f32, m, e = check["merge_float32_vs_adapter"], check["merged_vs_adapter"], check["adapter_vs_base"]
     status = "passed" if check["passed"] else "FAILED (kept because of --force)"
     lines = [

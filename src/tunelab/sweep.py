@@ -37,6 +37,7 @@ from rich.console import Console
 
 from tunelab.config import Experiment, SweepConfig, load_config
 from tunelab.errors import ConfigError, TunelabError
+from tunelab.progress import track
 from tunelab.report import write_report
 from tunelab.runs import default_run_dir, read_json, write_json
 from tunelab.tradeoff import pareto_points, tradeoff_rows
@@ -147,7 +148,7 @@ def run_sweep(config: Path, overrides: Sequence[str] = (), sweep_dir: Path | Non
     root = Path(sweep_dir) if sweep_dir else default_run_dir(exp)
     (root / "trials").mkdir(parents=True, exist_ok=True)
     status: dict[str, str] = {}
-    for i, t in enumerate(trials, 1):
+    for i, t in enumerate(track(trials, "sweep trials", console), 1):
         tdir = root / "trials" / t.name
         status[t.name] = _run_trial(t, tdir, config, list(overrides), exp, launch, console, f"[{i}/{len(trials)}]")
     result = summarize_sweep(root, exp, trials, status, config, console)

@@ -1,6 +1,7 @@
 """The in-process transformers backend: batching, left padding, stops, seeds, n samples."""
 
 import pytest
+import torch
 
 from tunelab.generation import GenerationSettings, Prompt, TransformersGenerator, cut_at_stop
 
@@ -79,3 +80,75 @@ def test_vllm_backend_reports_a_missing_install_clearly(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
     with pytest.raises(EvalError, match="pip install vllm"):
         VLLMGenerator("some/model")
+
+
+def test_length_sorted_batches_return_outputs_in_prompt_order(model_tok, monkeypatch):
+    model, tok = model_tok
+    settings = GenerationSettings(max_new_tokens=6)
+    gen = TransformersGenerator(model, tok, batch_size=2)
+    widths = []
+    real = gen._generate_batch
+
+    def spy(ids, *args):
+        widths.append([len(x) for x in ids])
+        return real(ids, *args)
+
+    monkeypatch.setattr(gen, "_generate_batch", spy)
+    out = gen.generate(PROMPTS, settings)
+    # Batches are formed longest first (less padding), whatever the prompt order ...
+    flat = [w for batch in widths for w in batch]
+    assert flat == sorted(flat, reverse=True) and flat != [len(gen._encode(p)) for p in PROMPTS]
+    # ... and each output is the one of its own prompt.
+    alone = TransformersGenerator(model, tok, batch_size=1)
+    assert out == [alone.generate([p], settings)[0] for p in PROMPTS]
+
+
+@pytest.fixture(scope="module")
+def adapter_folder(tmp_path_factory):
+    """A LoRA adapter on the tiny random model with non-zero weights (B != 0: it changes outputs)."""
+    from peft import LoraConfig, get_peft_model
+
+    from tunelab.config import ModelConfig
+    from tunelab.models.loading import load_base
+
+    model, _ = load_base(ModelConfig(name="builtin:tiny-random-qwen2", dtype="float32", device="cpu"))
+    torch.manual_seed(0)
+    cfg = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
+                     init_lora_weights=False)
+    peft_model = get_peft_model(model, cfg)
+    out = tmp_path_factory.mktemp("adapter")
+    peft_model.save_pretrained(out)
+    return out
+
+
+def _session(adapter_folder, tmp_path):
+    from tunelab.config import EvalConfig, validate_config
+    from tunelab.evaluation.generation import VariantSession
+
+    exp = validate_config({"model": {"name": "builtin:tiny-random-qwen2", "dtype": "float32", "device": "cpu"},
+                           "data": {"sources": [{"builtin": "math-word"}]}})
+    return VariantSession(str(adapter_folder), tmp_path, exp, EvalConfig(batch_size=2))
+
+
+def test_a_session_generates_on_a_merged_copy_with_the_adapters_greedy_outputs(adapter_folder, tmp_path, model_tok):
+    settings = GenerationSettings(max_new_tokens=12)
+    session = _session(adapter_folder, tmp_path)
+    gen = session.generator()
+    assert not hasattr(gen.model, "peft_config")  # merged: plain transformers layers, no LoRA
+    merged_out = gen.generate(PROMPTS, settings)
+    adapter, tok, _ = session.model_ref.load()  # the same ref loaded again: base + LoRA layers
+    assert hasattr(adapter, "peft_config")
+    assert merged_out == TransformersGenerator(adapter, tok, batch_size=2).generate(PROMPTS, settings)
+    base, base_tok = model_tok
+    assert merged_out != TransformersGenerator(base, base_tok, batch_size=2).generate(PROMPTS, settings)
+
+
+def test_a_merged_copy_that_fails_the_parity_check_falls_back_to_the_adapter(adapter_folder, tmp_path, monkeypatch,
+                                                                            caplog):
+    from tunelab.evaluation import generation
+
+    monkeypatch.setattr(generation, "MERGE_RTOL", -1.0)  # no merged copy can match: the check must fail
+    with caplog.at_level("WARNING", logger="tunelab.evaluation.generation"):
+        gen = _session(adapter_folder, tmp_path).generator()
+    assert hasattr(gen.model, "peft_config")
+    assert "evaluating on the adapter" in caplog.text and "max |logit difference|" in caplog.text

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from tunelab.errors import ConfigError
+from tunelab.progress import Progress
 from tunelab.training.schedule import lr_factor
 from tunelab_build.pretrain.config import PretrainConfig
 from tunelab_build.pretrain.corpus import build_corpus
@@ -160,43 +161,47 @@ def pretrain(
 
     model.train()
     t0, tokens = time.time(), 0
-    while step < cfg.max_steps:
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(step, cfg)
-        x = get_batch(train_data, step, cfg, device)
-        with autocast():
-            logits = fwd(input_ids=x[:, :-1], use_cache=False).logits
-        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        step += 1
-        tokens += x[:, 1:].numel()
-        if time_budget and tokens == 30 * x[:, 1:].numel():
-            per_step = (time.time() - t0) / 30
-            # Leave 10% for evaluations and checkpoints.
-            fit = int(0.9 * time_budget / per_step)
-            if fit < cfg.max_steps:
-                cfg.max_steps = budgeted = max(fit, cfg.warmup_steps + 1)
-                log(f"time budget {time_budget:.0f}s: max_steps set to {cfg.max_steps}")
-        if step % 50 == 0:
-            rate = tokens / (time.time() - t0)
-            log(f"step {step}/{cfg.max_steps} loss {loss.item():.4f} lr {learning_rate(step, cfg):.2e} {rate:,.0f} tok/s")
-        if step % cfg.eval_every == 0 or step == cfg.max_steps:
-            val = evaluate(model, val_data, cfg, device, autocast)
-            history.append({"step": step, "train_loss": loss.item(), "val_loss": val, "time": time.time() - t0})
-            log(f"step {step}: held-out loss {val:.4f} (ppl {math.exp(val):.1f})")
-            if val < best:
-                best = val
-                model.save_pretrained(work_dir / "best", safe_serialization=True)
-                PreTrainedTokenizerFast.from_pretrained(corpus_dir / "tokenizer").save_pretrained(work_dir / "best")
-                (work_dir / "best" / "pretrain_meta.json").write_text(
-                    json.dumps({"step": step, "val_loss": val, "config": cfg.model_dump(),
-                                "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"},
-                               indent=2)
-                )
-        if step % cfg.save_every == 0 or step == cfg.max_steps:
-            save_state()
+    with Progress() as bar:  # counts and ETA on a terminal; plain lines in a job's log
+        tid = bar.add_task("pretrain steps", total=cfg.max_steps, completed=step)
+        while step < cfg.max_steps:
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step, cfg)
+            x = get_batch(train_data, step, cfg, device)
+            with autocast():
+                logits = fwd(input_ids=x[:, :-1], use_cache=False).logits
+            loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            tokens += x[:, 1:].numel()
+            bar.advance(tid)
+            if time_budget and tokens == 30 * x[:, 1:].numel():
+                per_step = (time.time() - t0) / 30
+                # Leave 10% for evaluations and checkpoints.
+                fit = int(0.9 * time_budget / per_step)
+                if fit < cfg.max_steps:
+                    cfg.max_steps = budgeted = max(fit, cfg.warmup_steps + 1)
+                    bar.update(tid, total=cfg.max_steps)
+                    log(f"time budget {time_budget:.0f}s: max_steps set to {cfg.max_steps}")
+            if step % 50 == 0:
+                rate = tokens / (time.time() - t0)
+                log(f"step {step}/{cfg.max_steps} loss {loss.item():.4f} lr {learning_rate(step, cfg):.2e} {rate:,.0f} tok/s")
+            if step % cfg.eval_every == 0 or step == cfg.max_steps:
+                val = evaluate(model, val_data, cfg, device, autocast)
+                history.append({"step": step, "train_loss": loss.item(), "val_loss": val, "time": time.time() - t0})
+                log(f"step {step}: held-out loss {val:.4f} (ppl {math.exp(val):.1f})")
+                if val < best:
+                    best = val
+                    model.save_pretrained(work_dir / "best", safe_serialization=True)
+                    PreTrainedTokenizerFast.from_pretrained(corpus_dir / "tokenizer").save_pretrained(work_dir / "best")
+                    (work_dir / "best" / "pretrain_meta.json").write_text(
+                        json.dumps({"step": step, "val_loss": val, "config": cfg.model_dump(),
+                                    "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"},
+                                   indent=2)
+                    )
+            if step % cfg.save_every == 0 or step == cfg.max_steps:
+                save_state()
     (work_dir / "history.json").write_text(json.dumps(history, indent=2))
     return {"step": step, "best_val_loss": best, "history": history}

@@ -25,6 +25,7 @@ from rich.console import Console
 from tunelab.compare.generations import decoding_settings, generate_outputs, side_by_side
 from tunelab.compare.paired import baseline_table, eval_index, paired_comparisons
 from tunelab.compare.token_classes import class_shares
+from tunelab.progress import track
 from tunelab.runs import fingerprint, read_json, read_jsonl, write_json
 
 __all__ = ["run_compare", "compare_command"]
@@ -139,7 +140,7 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
     tuned = variants[1]
     order = variants if all(c.reference for c in cases) else [tuned] + [v for v in variants if v != tuned]
     replies = [(c.reference, "reference reply") if c.reference else (None, f"{tuned}'s output") for c in cases]
-    for ref in order:
+    for ref in track(order, "compare variants", console):
         t0 = time.perf_counter()
         console.print(f"compare: {ref} on {len(cases)} prompts")
         model, tok, _ = ModelRef.parse(ref, run_dir, base=exp.model).load()

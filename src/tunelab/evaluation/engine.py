@@ -36,6 +36,7 @@ from tunelab.evaluation.task import (
     PROMPT_VARIANTS, EvalError, GenerationSettings, PromptOptions, Sample, SampleScore, ScoringContext, Task,
 )
 from tunelab.runs import append_jsonl, atomic_write_text, fingerprint as hash_json, read_json, read_jsonl, write_json
+from tunelab.progress import Progress
 from tunelab.models.ref import ModelRef
 from tunelab.models.ref import split_prompting as ref_split_prompting
 
@@ -366,11 +367,8 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
     return results
 
 
-def _progress(console: Console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=True, disable=not console.is_terminal)
+def _progress(console: Console) -> Progress:
+    return Progress(console, transient=True)  # counts and ETA; plain lines when not a terminal
 
 
 # ---- scoring generations made elsewhere ---------------------------------------------------------
