@@ -29,9 +29,8 @@ def export(work_dir: Path, dest: Path) -> None:
     if dest.exists():
         shutil.rmtree(dest)
     model.save_pretrained(dest, safe_serialization=True)
-    # The tokenizer files written by the corpus step, not the ones save_pretrained rewrote:
-    # they declare the generic PreTrainedTokenizerFast, so transformers does not swap in
-    # Qwen2Tokenizer (whose own pre-tokenizer would re-tokenize our BPE differently).
+    # The tokenizer files written by the corpus step (Qwen2Tokenizer with the chat template), the
+    # ones whose ids plain AutoTokenizer reproduces.
     tok_src = work_dir / "corpus" / "tokenizer"
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(tok_src / name, dest / name)
