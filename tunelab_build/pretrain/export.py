@@ -118,7 +118,8 @@ quickstart, the docs and the tests fine-tune a genuinely pretrained model offlin
 - **Architecture**: Qwen2 (transformers `Qwen2ForCausalLM`), {meta['parameters'] / 1e6:.1f}M parameters,
   hidden {cfg['hidden_size']}, {cfg['num_layers']} layers, {cfg['num_heads']} heads ({cfg['num_kv_heads']} key/value heads),
   context trained at {cfg['seq_len']} tokens, tied embeddings; weights stored in bfloat16.
-- **Tokenizer**: byte-level BPE, {cfg['vocab_size']} tokens, trained on the training files only; ChatML chat
+- **Tokenizer**: byte-level BPE, {cfg['vocab_size']} tokens, trained on the training files only with Qwen2's
+  pre-tokenizer and normalizer (plain `AutoTokenizer` loads it as `Qwen2Tokenizer` with the same ids); ChatML chat
   template (`<|im_start|>`, `<|im_end|>`), end of text `<|endoftext|>`.
 - **Data**: {corpus['source']}: {corpus['files']['train']} files / {corpus['tokens']['train']:,} tokens for training,
   {corpus['files']['val']} files / {corpus['tokens']['val']:,} tokens held out by module ({corpus['held_out_percent']}% of
