@@ -220,11 +220,13 @@ def export(
     atol: Annotated[Optional[float], typer.Option(help="Max |logit difference| merged vs adapter (default by dtype).")] = None,
     prompts: Annotated[Optional[Path], typer.Option(help="Text file, one held-out prompt per line (default: the run's test split).")] = None,
     force: Annotated[bool, typer.Option(help="Keep the export even if the check fails.")] = False,
+    allow_tokenizer_mismatch: Annotated[bool, typer.Option(help="Export even if plain AutoTokenizer tokenizes differently from training (recorded and warned).")] = False,
 ) -> None:
     """Merge an adapter into its base, save a plain transformers model, and check it behaves like the adapter."""
     from tunelab.export import export_command
 
-    export_command(adapter, out, run_dir=run_dir, dtype=dtype, atol=atol, prompts=prompts, force=force, console=console)
+    export_command(adapter, out, run_dir=run_dir, dtype=dtype, atol=atol, prompts=prompts, force=force,
+                   allow_tokenizer_mismatch=allow_tokenizer_mismatch, console=console)
 
 
 StagesOpt = Annotated[

@@ -13,7 +13,15 @@ next-token logits at every position:
    B = 0, changes nothing), and by more than four times the export's own error: rounding to
    bfloat16 can erase a small adapter's effect, and then the export says so;
 4. **the tokenizer round-trips**: the saved tokenizer tokenizes the prompts the same way and
-   carries the training chat template.
+   carries the training chat template;
+5. **plain transformers sees the same model**: a fresh Python process that imports no tunelab
+   loads the folder the way a user, vLLM or TGI does (`AutoTokenizer`, `AutoModelForCausalLM`, no
+   trust_remote_code) and must give the training tokenizer's ids on probe texts (code with
+   digits, whitespace runs, the chat-templated prompt) and the greedy reply `tunelab generate`
+   gives. transformers swaps in its own tokenizer class for some model types (Qwen2Tokenizer
+   rebuilds the pre-tokenizer), so a custom tokenizer.json can tokenize differently there;
+   `--allow-tokenizer-mismatch` exports anyway and records `tokenizer_parity: false` with the
+   first differing token.
 
 The result goes to `OUT/export_check.json` in every case. When a check fails the weights are
 not kept (unless `--force`) and the command fails. The tokenizer is saved with the training
@@ -27,6 +35,8 @@ import gc
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from collections.abc import Callable
@@ -39,6 +49,7 @@ from tunelab.config import ModelConfig, load_config
 from tunelab.data.mixing import build_splits
 from tunelab.data.tokenize import end_of_turn, resolve_chat_template
 from tunelab.errors import ModelError, TunelabError
+from tunelab.generation import GenerationSettings, Prompt, TransformersGenerator
 from tunelab.models.loading import load_model, load_tokenizer
 from tunelab.models.ref import ModelRef
 from tunelab.progress import Progress
@@ -57,6 +68,36 @@ FALLBACK_PROMPTS = (
     "Explain what a linked list is in one sentence.",
 )
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# What a custom tokenizer gets wrong first: digits, whitespace runs and tabs, non-ASCII letters.
+PARITY_TEXTS = (
+    "x = 123 + 4567",
+    "def f(a, b):\n    return a  *  b   # 2 spaces\n\n\n\tpass",
+    "caf\u00e9 na\u00efve \u00c5 2024-01-31 3.14159",
+)
+PARITY_CHAT = ({"role": "user", "content": "Write a function add(a, b); add(12, 30) should be 42."},)
+PARITY_NEW_TOKENS = 24
+# Run with `python -c` in a fresh process: only transformers, as a user, vLLM or TGI loads a model.
+_PLAIN_LOAD = """
+import json, sys
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+folder, probe = sys.argv[1], json.loads(sys.stdin.read())
+tok = AutoTokenizer.from_pretrained(folder)
+prompt = tok.apply_chat_template(probe["messages"], tokenize=False, add_generation_prompt=True)
+enc = tok(prompt, add_special_tokens=False, return_tensors="pt")
+model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+with torch.inference_mode():
+    gen = model.generate(**enc, max_new_tokens=probe["max_new_tokens"], do_sample=False, pad_token_id=pad)
+new = gen[0, enc["input_ids"].shape[1]:].tolist()
+print(json.dumps({
+    "tokenizer_class": type(tok).__name__, "ids": [tok(t)["input_ids"] for t in probe["texts"]],
+    "prompt": prompt, "prompt_ids": enc["input_ids"][0].tolist(),
+    "greedy": tok.decode(new, skip_special_tokens=True),
+    "tunelab_imported": any(m == "tunelab" or m.startswith("tunelab.") for m in sys.modules),
+}))
+"""
 
 
 def held_out_prompts(run: Path | None, tok: Any, prompts_file: Path | None) -> tuple[list[list[int]], str]:
@@ -147,12 +188,97 @@ def _stop_on_end_of_turn(model: Any, tok: Any) -> None:
     gen.eos_token_id = sorted({i for i in [*eos, tok.eos_token_id, eot_id] if isinstance(i, int)})
 
 
+def _greedy(model: Any, tok: Any, mode: str) -> tuple[str, str]:
+    """The parity probe's prompt text and greedy reply, exactly as `tunelab generate --chat` makes them."""
+    gen, probe = TransformersGenerator(model, tok, batch_size=1, chat_template=mode), Prompt(messages=PARITY_CHAT)
+    return gen.render(probe), gen.generate([probe], GenerationSettings(max_new_tokens=PARITY_NEW_TOKENS))[0][0]
+
+
+def plain_transformers_view(folder: Path, texts: list[str]) -> dict[str, Any]:
+    """Load `folder` in a fresh process with plain transformers; its ids, prompt and greedy reply.
+
+    Raises:
+        ModelError: that process could not load the folder (the last line of its error).
+    """
+    probe = {"texts": texts, "messages": list(PARITY_CHAT), "max_new_tokens": PARITY_NEW_TOKENS}
+    env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}
+    res = subprocess.run([sys.executable, "-c", _PLAIN_LOAD, str(folder)], input=json.dumps(probe),
+                         capture_output=True, text=True, env=env, cwd=folder)
+    if res.returncode != 0:
+        last = (res.stderr.strip().splitlines() or [f"exit code {res.returncode}"])[-1]
+        raise ModelError(f"plain transformers cannot load the export (AutoTokenizer + AutoModelForCausalLM, "
+                         f"no trust_remote_code): {last}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def first_difference(tok: Any, text: str, trained: list[int], plain: list[int]) -> dict[str, Any]:
+    """Where two tokenizations of `text` part: the token index and both token lists around it."""
+    i = next((k for k, (a, b) in enumerate(zip(trained, plain)) if a != b), min(len(trained), len(plain)))
+    lo = max(0, i - 4)
+    return {"text": text, "position": i, "trained_tokens": tok.convert_ids_to_tokens(trained[lo:i + 12]),
+            "plain_tokens": tok.convert_ids_to_tokens(plain[lo:i + 12]), "from_token": lo}
+
+
+def _mismatch_message(m: dict[str, Any], cls: str) -> str:
+    got = m["plain_tokens"][m["position"] - m["from_token"]:][:1]
+    want = m["trained_tokens"][m["position"] - m["from_token"]:][:1]
+    return (f"plain AutoTokenizer ({cls}) tokenizes {m['text'][:60]!r} differently from the tokenizer the adapter "
+            f"was trained with: token {m['position']} is {got[0] if got else '<end>'!r} instead of "
+            f"{want[0] if want else '<end>'!r} (trained: {' '.join(m['trained_tokens'])} | plain: "
+            f"{' '.join(m['plain_tokens'])}), so transformers, vLLM and TGI generate different text "
+            f"from tunelab's")
+
+
+def parity_check(folder: Path, tok: Any, texts: list[str], prompt: str, reference: str) -> dict[str, Any]:
+    """Compare plain transformers' view of `folder` with tunelab's: token ids, template, greedy reply."""
+    try:
+        plain = plain_transformers_view(folder, texts)
+    except ModelError as e:
+        return {"loads": False, "error": str(e), "tokenizer_parity": False, "template_parity": False,
+                "greedy_parity": False, "mismatch": None}
+    trained = [tok(t)["input_ids"] for t in texts]
+    pairs = [(t, a, b) for t, a, b in zip(texts, trained, plain["ids"], strict=True)]
+    pairs.append((prompt, tok(prompt, add_special_tokens=False)["input_ids"], plain["prompt_ids"]))
+    bad = next(((t, a, b) for t, a, b in pairs if a != b), None)
+    return {
+        "loads": True, "error": None, "tokenizer_class": plain["tokenizer_class"], "texts": len(pairs),
+        "tokenizer_parity": bad is None, "mismatch": first_difference(tok, *bad) if bad else None,
+        "template_parity": plain["prompt"] == prompt, "greedy_parity": plain["greedy"] == reference,
+        "greedy": {"tunelab": reference, "plain": plain["greedy"]}, "tunelab_imported": plain["tunelab_imported"],
+    }
+
+
+def _parity_problems(parity: dict[str, Any], allow_mismatch: bool) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of a parity check; an allowed tokenizer mismatch is a loud warning."""
+    if not parity["loads"]:
+        return [parity["error"]], []
+    problems, warnings = [], []
+    if not parity["template_parity"]:
+        problems.append("plain transformers renders the chat template differently from training")
+    if not parity["tokenizer_parity"]:
+        msg = _mismatch_message(parity["mismatch"], parity["tokenizer_class"])
+        if allow_mismatch:
+            warnings.append(f"TOKENIZER MISMATCH (exported anyway: --allow-tokenizer-mismatch): {msg}")
+        else:
+            problems.append(f"{msg}; re-pretrain the base with a tokenizer that round-trips, or export anyway "
+                            f"with --allow-tokenizer-mismatch")
+    elif not parity["greedy_parity"]:  # same ids but another reply: the model files or generation config
+        g = parity["greedy"]
+        problems.append(f"plain transformers generates {g['plain']!r} where tunelab generates {g['tunelab']!r}")
+    return problems, warnings
+
+
 def export_adapter(ref: str, out: Path, run_dir: Path | None = None, dtype: str = "auto", atol: float | None = None,
                    prompts: Path | None = None, force: bool = False,
+                   allow_tokenizer_mismatch: bool = False,
                    done: Callable[[str], None] = lambda stage: None) -> dict[str, Any]:
     """Merge `ref`'s adapter into its base, save it to `out`, check it; returns the check.
 
     `done(stage)` is called after each of the `EXPORT_STAGES` stages (for progress).
+
+    Args:
+        allow_tokenizer_mismatch: keep an export that plain `AutoTokenizer` tokenizes differently
+            from training (recorded as `tokenizer_parity: false` with the example, and warned).
 
     Raises:
         ModelError: `ref` is no adapter, `out` holds something else, or the check failed
@@ -176,6 +302,7 @@ def export_adapter(ref: str, out: Path, run_dir: Path | None = None, dtype: str 
     done("load")
 
     adapter_logits = _logits(model, ids)
+    prompt_text, adapter_greedy = _greedy(model, tok, mode)  # what `tunelab generate` answers with the adapter
     with model.disable_adapter():
         effect = compare(_logits(model, ids), adapter_logits)
     done("adapter vs base")
@@ -190,10 +317,13 @@ def export_adapter(ref: str, out: Path, run_dir: Path | None = None, dtype: str 
     merged.save_pretrained(tmp, safe_serialization=True)
     tok.save_pretrained(tmp)
     # Upcasting the saved-dtype weights is lossless: these are the weights the files must hold.
-    rounded = merged_logits
+    rounded, reference = merged_logits, adapter_greedy
     if save_dtype != "float32":
         _cast_parameters(merged, torch.float32)
         rounded = _logits(merged, ids)
+        # The files hold rounded weights: plain transformers must reply as tunelab does with
+        # those; whether rounding itself matters is the logit checks' call.
+        reference = _greedy(merged, tok, mode)[1]
     del model, merged
     gc.collect()
     done("save")
@@ -204,6 +334,8 @@ def export_adapter(ref: str, out: Path, run_dir: Path | None = None, dtype: str 
     del reloaded
     tok2 = load_tokenizer(ModelConfig(name=str(tmp)))
     texts = [tok.decode(p) for p in ids]
+    parity = parity_check(tmp, tok, [*PARITY_TEXTS, *texts], prompt_text, reference)
+    parity["greedy"] = {**parity.get("greedy", {}), "adapter": adapter_greedy}
     tokenizer_ok = all(tok2(t, add_special_tokens=False)["input_ids"] == tok(t, add_special_tokens=False)["input_ids"]
                        for t in texts) and tok2.chat_template == tok.chat_template
 
@@ -228,11 +360,15 @@ def export_adapter(ref: str, out: Path, run_dir: Path | None = None, dtype: str 
                         f"export's error ({end_to_end['mean_abs_diff']:.3g}, {save_dtype}); export in float32")
     if not tokenizer_ok:
         problems.append("the saved tokenizer or chat template differs from the one the adapter was used with")
+    parity_problems, warnings = _parity_problems(parity, allow_tokenizer_mismatch)
+    problems += parity_problems
     check = {
         "passed": not problems, "problems": problems, "adapter": str(ref), "run_dir": str(run) if run else None,
         "dtype": save_dtype, "chat_template": template, "prompts": source, "n_prompts": len(ids),
         "tolerance": tol, "logit_scale": scale, "merge_float32_vs_adapter": merge_math,
         "saved_vs_merged": save, "merged_vs_adapter": end_to_end, "adapter_vs_base": effect, "tokenizer_roundtrip": tokenizer_ok,
+        "tokenizer_parity": parity["tokenizer_parity"], "tokenizer_mismatch": parity["mismatch"],
+        "greedy_parity": parity["greedy_parity"], "plain_transformers": parity, "warnings": warnings,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if problems and not force:
@@ -248,14 +384,19 @@ def export_adapter(ref: str, out: Path, run_dir: Path | None = None, dtype: str 
 
 
 def export_command(ref: str, out: Path, run_dir: Path | None = None, dtype: str = "auto", atol: float | None = None,
-                   prompts: Path | None = None, force: bool = False, console: Console | None = None) -> dict[str, Any]:
+                   prompts: Path | None = None, force: bool = False, allow_tokenizer_mismatch: bool = False,
+                   console: Console | None = None) -> dict[str, Any]:
     """`tunelab export`: merge, save, check, and print what the check measured."""
     console = console or Console()
     with Progress(console) as bar:
         tid = bar.add_task("export", total=EXPORT_STAGES)
         check = export_adapter(ref, out, run_dir=run_dir, dtype=dtype, atol=atol, prompts=prompts, force=force,
+                               allow_tokenizer_mismatch=allow_tokenizer_mismatch,
                                done=lambda stage: (bar.update(tid, description=f"export: {stage}"), bar.advance(tid)))
     f32, m, e = check["merge_float32_vs_adapter"], check["merged_vs_adapter"], check["adapter_vs_base"]
+    p = check["plain_transformers"]
+    plain = (f"tokenizer ids {'identical' if p['tokenizer_parity'] else 'DIFFERENT'} on {p['texts']} texts, "
+             f"greedy reply {'identical' if p['greedy_parity'] else 'DIFFERENT'}" if p["loads"] else "does not load")
     status = "passed" if check["passed"] else "FAILED (kept because of --force)"
     lines = [
         f"merged {ref} -> {out} ({check['dtype']}); check {status} on {check['n_prompts']} prompts ({check['prompts']})",
@@ -264,9 +405,12 @@ def export_command(ref: str, out: Path, run_dir: Path | None = None, dtype: str 
         f"top-1 agreement {m['top1_agreement']:.3f}",
         f"  adapter vs base:            max |dlogit| {e['max_abs_diff']:.3g}, mean {e['mean_abs_diff']:.3g}, "
         f"top-1 agreement {e['top1_agreement']:.3f}",
+        f"  plain transformers (fresh process, AutoTokenizer + AutoModelForCausalLM): {plain}",
         f"  written to {out / 'export_check.json'}",
     ]
     console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+    for w in check["warnings"]:
+        console.print(f"WARNING: {w}", style="bold red", markup=False, highlight=False, soft_wrap=True)
     for p in check["problems"]:
         console.print(f"warning: {p}", markup=False, highlight=False, soft_wrap=True)
     return check

@@ -1,8 +1,10 @@
-"""tunelab.export: merged model == adapter (checked on the saved files), no-op and divergent merges fail loudly."""
+"""tunelab.export: merged model == adapter (checked on the saved files), no-op and divergent merges fail loudly,
+and plain transformers in a fresh process sees the model tunelab trained."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,8 @@ from tunelab.cli import app
 from tunelab.config import LoraConfig, ModelConfig
 from tunelab.data.tokenize import CHATML_TEMPLATE
 from tunelab.errors import ModelError
-from tunelab.export import export_adapter
+from tunelab.export import PARITY_CHAT, PARITY_NEW_TOKENS, export_adapter
+from tunelab.generation import generate_text
 from tunelab.models.ref import ModelRef
 from tunelab.models.loading import load_model, load_tokenizer
 from tunelab.models.lora import attach_lora
@@ -33,15 +36,28 @@ def _save_adapter(base_dir: Path, out: Path, scale: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, tiny_qwen2_dir) -> Path:
+def qwen2_compatible_dir(tmp_path_factory, tiny_qwen2_dir) -> Path:
+    """The tiny random Qwen2 with a tokenizer from the pretraining recipe (Qwen2's own pre-tokenizer),
+    the same 8192 tokens and special-token ids as the built-in one: plain AutoTokenizer reproduces it."""
+    from tunelab_build.pretrain import corpus
+
+    out = tmp_path_factory.mktemp("qwen2-compatible") / "model"
+    shutil.copytree(tiny_qwen2_dir, out)
+    files = [f for f in corpus.list_sources() if "/" not in f.relpath][:60]
+    corpus.train_tokenizer(files, 8192, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, qwen2_compatible_dir) -> Path:
     """A run trained with the chatml template: a trained-looking final/ and an untrained step-1/."""
     run = tmp_path_factory.mktemp("export") / "run"
     (run / "train").mkdir(parents=True)
-    config = {"name": "t", "model": {"name": str(tiny_qwen2_dir), "device": "cpu"},
+    config = {"name": "t", "model": {"name": str(qwen2_compatible_dir), "device": "cpu"},
               "data": {"sources": [{"builtin": "anything"}], "chat_template": "chatml"}}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    _save_adapter(tiny_qwen2_dir, run / "final", scale=0.1)
-    _save_adapter(tiny_qwen2_dir, run / "checkpoints" / "step-1", scale=0.0)  # LoRA B = 0: does nothing
+    _save_adapter(qwen2_compatible_dir, run / "final", scale=0.1)
+    _save_adapter(qwen2_compatible_dir, run / "checkpoints" / "step-1", scale=0.0)  # LoRA B = 0: does nothing
     return run
 
 
@@ -69,6 +85,38 @@ def test_export_saves_a_plain_model_that_behaves_like_the_adapter(run_dir, tmp_p
     assert tok.convert_tokens_to_ids("<|im_end|>") in merged.generation_config.eos_token_id
 
 
+def test_plain_transformers_in_a_fresh_process_tokenizes_and_generates_as_tunelab(run_dir, tmp_path):
+    check = export_adapter("final", tmp_path / "m", run_dir=run_dir)
+    plain = check["plain_transformers"]
+    assert check["passed"] and check["tokenizer_parity"] and check["greedy_parity"] and check["warnings"] == []
+    assert plain["loads"] and plain["tokenizer_class"] == "Qwen2Tokenizer" and not plain["tunelab_imported"]
+    assert plain["template_parity"] and check["tokenizer_mismatch"] is None
+    reply = generate_text("final", PARITY_CHAT[0]["content"], run_dir=run_dir, max_new_tokens=PARITY_NEW_TOKENS,
+                          chat=True)
+    assert reply and plain["greedy"]["plain"] == reply == plain["greedy"]["adapter"]
+
+
+def test_a_tokenizer_plain_transformers_reads_differently_fails_the_export_unless_allowed(tiny_qwen2_dir, tmp_path):
+    # The built-in tiny-code tokenizer: transformers loads a qwen2 folder with Qwen2Tokenizer, whose
+    # pre-tokenizer splits digits and whitespace runs differently from the one it was trained with.
+    _save_adapter(tiny_qwen2_dir, tmp_path / "a", scale=0.1)
+    with pytest.raises(ModelError, match=r"plain AutoTokenizer \(Qwen2Tokenizer\) tokenizes 'x = 123 \+ 4567' "
+                                         r"differently .* token \d+ is .* instead of .*--allow-tokenizer-mismatch"):
+        export_adapter(str(tmp_path / "a"), tmp_path / "strict")
+    check = json.loads((tmp_path / "strict" / "export_check.json").read_text())
+    assert check["passed"] is False and check["tokenizer_parity"] is False
+    assert not (tmp_path / "strict" / "model.safetensors").exists()
+    m = check["tokenizer_mismatch"]
+    assert m["text"] == "x = 123 + 4567" and m["trained_tokens"] != m["plain_tokens"]
+    res = CliRunner().invoke(app, ["export", str(tmp_path / "a"), "--out", str(tmp_path / "loose"),
+                                   "--allow-tokenizer-mismatch"])
+    assert res.exit_code == 0, res.output
+    assert "WARNING: TOKENIZER MISMATCH" in res.output and "tokenizer ids DIFFERENT" in res.output
+    check = json.loads((tmp_path / "loose" / "export_check.json").read_text())
+    assert check["passed"] and check["tokenizer_parity"] is False and check["tokenizer_mismatch"]["position"] >= 0
+    assert check["warnings"] and (tmp_path / "loose" / "model.safetensors").is_file()
+
+
 def test_half_precision_export_keeps_the_adapter_and_the_files_hold_exactly_the_rounded_merge(run_dir, tmp_path):
     check = export_adapter("final", tmp_path / "bf16", run_dir=run_dir, dtype="bfloat16")
     assert check["passed"] and check["dtype"] == "bfloat16"
@@ -81,8 +129,8 @@ def test_half_precision_export_keeps_the_adapter_and_the_files_hold_exactly_the_
         assert f.get_tensor(next(iter(f.keys()))).dtype == torch.bfloat16
 
 
-def test_a_small_adapter_whose_effect_bfloat16_rounding_erases_is_refused(tiny_qwen2_dir, tmp_path):
-    _save_adapter(tiny_qwen2_dir, tmp_path / "weak", scale=3e-5)
+def test_a_small_adapter_whose_effect_bfloat16_rounding_erases_is_refused(qwen2_compatible_dir, tmp_path):
+    _save_adapter(qwen2_compatible_dir, tmp_path / "weak", scale=3e-5)
     assert export_adapter(str(tmp_path / "weak"), tmp_path / "f32")["passed"]  # float32 keeps it
     with pytest.raises(ModelError, match="lost in the export's error"):
         export_adapter(str(tmp_path / "weak"), tmp_path / "b16", dtype="bfloat16")

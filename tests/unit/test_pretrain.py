@@ -92,11 +92,63 @@ def test_pretrain_resumes_exactly_and_exports_a_loadable_model(tmp_path, monkeyp
     sys.version_info[:3] != (3, 11, 7) or platform.python_implementation() != "CPython",
     reason="the shipped tokenizer was trained on the CPython 3.11.7 standard library",
 )
+@pytest.mark.skipif(
+    json.loads((SHIPPED / "tokenizer_config.json").read_text()).get("tokenizer_class") != "Qwen2Tokenizer",
+    reason="the shipped tokenizer predates the recipe's Qwen2 pre-tokenizer; it is reproduced once the "
+           "built-in model is re-pretrained with the recipe",
+)
 def test_recipe_reproduces_the_shipped_tokenizer(tmp_path):
     cfg = load_recipe(RECIPE)
     files = [f for f in corpus.list_sources() if not corpus.is_held_out(f.module_key, cfg.held_out_percent)]
     corpus.train_tokenizer(files, cfg.vocab_size, tmp_path)
     assert json.loads((tmp_path / "tokenizer.json").read_text()) == json.loads((SHIPPED / "tokenizer.json").read_text())
+
+
+# Run in a fresh interpreter that never imports tunelab: what a user, vLLM or TGI does.
+_PLAIN_LOAD = """
+import json, sys
+from tokenizers import Tokenizer
+from transformers import AutoTokenizer
+
+folder, texts = sys.argv[1], json.loads(sys.argv[2])
+auto = AutoTokenizer.from_pretrained(folder)
+raw = Tokenizer.from_file(folder + "/tokenizer.json")
+chat = auto.apply_chat_template([{"role": "user", "content": "Add 12 and 30."}], tokenize=False,
+                                add_generation_prompt=True)
+print(json.dumps({
+    "class": type(auto).__name__, "tunelab_imported": any(m.startswith("tunelab") for m in sys.modules),
+    "auto": [auto(t)["input_ids"] for t in [*texts, chat]],
+    "raw": [raw.encode(t, add_special_tokens=False).ids for t in [*texts, chat]],
+    "eos": auto.eos_token, "pad": auto.pad_token, "im_end": auto.convert_tokens_to_ids("<|im_end|>"),
+}))
+"""
+
+
+def test_recipe_tokenizer_loads_identically_with_plain_auto_tokenizer(tmp_path):
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+    assert corpus.QWEN2_PRETOKENIZE_REGEX == PRETOKENIZE_REGEX  # the copy tracks transformers' class
+    wanted = {"json/decoder.py", "textwrap.py", "string.py", "bisect.py", "heapq.py", "fractions.py"}
+    files = [f for f in corpus.list_sources() if f.relpath in wanted]
+    assert len(files) == len(wanted)
+    corpus.train_tokenizer(files, 600, tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2", "vocab_size": 600}))
+    texts = [
+        (corpus.stdlib_dir() / "heapq.py").read_text(encoding="utf-8")[:3000],
+        "x = 123 + 4567 - 0.25e10\n", " 123", "    if a:\n\t\treturn  b   \n\n\n    \n",
+        "caf\u0065\u0301 na\u00efve \u00c5ngstr\u00f6m \U0001f600", "<|im_start|>user\nhi<|im_end|>\n<|endoftext|>",
+    ]
+    import subprocess
+
+    res = subprocess.run([sys.executable, "-c", _PLAIN_LOAD, str(tmp_path), json.dumps(texts)],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout.strip().splitlines()[-1])
+    assert got["class"] == "Qwen2Tokenizer" and not got["tunelab_imported"]
+    for auto, raw in zip(got["auto"], got["raw"], strict=True):
+        assert auto == raw
+    assert (got["eos"], got["pad"]) == (corpus.EOS, corpus.PAD)
+    assert got["im_end"] in got["auto"][-1]  # the chat template's markers are single special tokens
 
 
 def test_bf16_precision_autocasts_and_is_named_on_the_card(tmp_path, monkeypatch):

@@ -99,18 +99,39 @@ def iter_texts(files: list[SourceFile]) -> Iterator[str]:
             yield text
 
 
-def train_tokenizer(files: list[SourceFile], vocab_size: int, out_dir: Path) -> None:
-    """Train a byte-level BPE on the training files and save it as a transformers tokenizer.
+# Qwen2's pre-tokenization, copied from transformers' Qwen2Tokenizer: transformers (5.x) loads
+# every `qwen2` folder through that class, which rebuilds the pre-tokenizer and normalizer from
+# these constants and ignores tokenizer.json's own. A BPE trained with exactly these pieces is
+# tokenized identically by tunelab, plain `AutoTokenizer`, vLLM and TGI.
+QWEN2_PRETOKENIZE_REGEX = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
 
+
+def train_tokenizer(files: list[SourceFile], vocab_size: int, out_dir: Path) -> None:
+    """Train a byte-level BPE on the training files and save it as a Qwen2 tokenizer folder.
+
+    The normalizer (NFC), pre-tokenizer (Qwen2's split regex, then byte-level without its own
+    regex) and decoder are exactly those `Qwen2Tokenizer` builds, and `tokenizer_config.json`
+    declares that class, so `AutoTokenizer.from_pretrained` on a folder with a qwen2
+    config.json gives the same ids as `tokenizers.Tokenizer.from_file` on this tokenizer.json.
     Written with `tokenizers` directly (not `AutoTokenizer.train_new_from_iterator`) because
     there is no base tokenizer to start from here.
+
+    Args:
+        files: The training split's source files.
+        vocab_size: Size of the vocabulary, special tokens included.
+        out_dir: Folder for tokenizer.json, tokenizer_config.json and special_tokens_map.json.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=SPECIAL_TOKENS,
@@ -122,11 +143,12 @@ def train_tokenizer(files: list[SourceFile], vocab_size: int, out_dir: Path) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     tok.save(str(out_dir / "tokenizer.json"))
     config = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
+        "tokenizer_class": "Qwen2Tokenizer",
         "bos_token": None,
         "eos_token": EOS,
         "pad_token": PAD,
         "unk_token": None,
+        "add_prefix_space": False,
         "model_max_length": 2048,
         "clean_up_tokenization_spaces": False,
         "additional_special_tokens": [IM_START, IM_END],

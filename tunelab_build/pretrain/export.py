@@ -29,9 +29,8 @@ def export(work_dir: Path, dest: Path) -> None:
     if dest.exists():
         shutil.rmtree(dest)
     model.save_pretrained(dest, safe_serialization=True)
-    # The tokenizer files written by the corpus step, not the ones save_pretrained rewrote:
-    # they declare the generic PreTrainedTokenizerFast, so transformers does not swap in
-    # Qwen2Tokenizer (whose own pre-tokenizer would re-tokenize our BPE differently).
+    # The tokenizer files written by the corpus step (Qwen2Tokenizer with the chat template), the
+    # ones whose ids plain AutoTokenizer reproduces.
     tok_src = work_dir / "corpus" / "tokenizer"
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(tok_src / name, dest / name)
@@ -119,7 +118,8 @@ quickstart, the docs and the tests fine-tune a genuinely pretrained model offlin
 - **Architecture**: Qwen2 (transformers `Qwen2ForCausalLM`), {meta['parameters'] / 1e6:.1f}M parameters,
   hidden {cfg['hidden_size']}, {cfg['num_layers']} layers, {cfg['num_heads']} heads ({cfg['num_kv_heads']} key/value heads),
   context trained at {cfg['seq_len']} tokens, tied embeddings; weights stored in bfloat16.
-- **Tokenizer**: byte-level BPE, {cfg['vocab_size']} tokens, trained on the training files only; ChatML chat
+- **Tokenizer**: byte-level BPE, {cfg['vocab_size']} tokens, trained on the training files only with Qwen2's
+  pre-tokenizer and normalizer (plain `AutoTokenizer` loads it as `Qwen2Tokenizer` with the same ids); ChatML chat
   template (`<|im_start|>`, `<|im_end|>`), end of text `<|endoftext|>`.
 - **Data**: {corpus['source']}: {corpus['files']['train']} files / {corpus['tokens']['train']:,} tokens for training,
   {corpus['files']['val']} files / {corpus['tokens']['val']:,} tokens held out by module ({corpus['held_out_percent']}% of
