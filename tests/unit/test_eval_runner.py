@@ -464,3 +464,24 @@ def test_variants_with_the_same_weights_are_generated_and_scored_once(tmp_path):
     evaluate_run(run, EXP, cfg.model_copy(update={"models": ["step-20"], "limit": 8}), session_factory=factory)
     evaluate_run(run, EXP, cfg.model_copy(update={"models": ["final"], "limit": 8}), session_factory=factory)
     assert len(log) == 14
+
+
+def test_a_selection_with_other_settings_is_written_beside_the_runs_own(tmp_path, monkeypatch):
+    import tunelab.evaluation.tasks.math as math_task
+
+    monkeypatch.setattr(math_task.MathWordTask, "splits", ("train", "val", "test"))
+    original = math_task.MathWordTask.load
+    monkeypatch.setattr(math_task.MathWordTask, "load",
+                        lambda self, split=None: original(self, "test")[:12] if split == "val" else original(self, split))
+    run, own = own_run(tmp_path, tasks=["math-word"], models=["base", "step-*", "final"], limit=12)
+    log = []
+    select_checkpoint(run, EXP, own, session_factory=lambda ref: FakeSession(ref, log))
+    plain = (run / "eval" / "selection.json").read_bytes()
+    other = own.model_copy(update={"selection": own.selection.model_copy(update={"metric": "accuracy_flexible"}),
+                                   "limit": 6})
+    result = select_checkpoint(run, EXP, other, session_factory=lambda ref: FakeSession(ref, log))
+    assert (run / "eval" / "selection.json").read_bytes() == plain
+    keyed = list((run / "eval").glob("selection@*.json"))
+    assert len(keyed) == 1 and read_json(keyed[0])["metric"] == "accuracy_flexible" == result["metric"]
+    assert result["keyed"]["metric"] == {"run": None, "here": "accuracy_flexible"}
+    assert result["keyed"]["limit"] == {"run": 12, "here": 6}
