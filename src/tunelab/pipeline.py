@@ -144,11 +144,13 @@ def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
     variants = expand_models(exp.eval.models, list_variants(paths.root))
     key = _eval_fingerprint(exp, paths, variants)
     stamp = paths.root / "eval" / "fingerprint.txt"
-    if stamp.is_file() and stamp.read_text().strip() == key:
+    if stamp.is_file() and stamp.read_text().strip() == key and _own_summaries_current(exp, paths, variants):
         # Same settings, weights, task versions and items: the results on disk are current.
         # (Re-summarising every task would redo its bootstrap CIs, seconds for corpus metrics.)
+        # Only the run's own summary.json files count: a one-off `tunelab eval` with other
+        # settings writes summary@KEY.json beside them.
         return "eval settings and weights unchanged, task versions and items too; results kept"
-    results = evaluate_run(paths.root, exp, exp.eval, console=console)
+    results = evaluate_run(paths.root, exp, exp.eval, console=console, run_eval=exp.eval)
     print_results(results, console)
     note = f"{len(results)} variants x {len(exp.eval.tasks)} tasks"
     candidates = [v for v in variants if v not in ("base", "best") and split_prompting(v)[1] is None]
@@ -156,12 +158,29 @@ def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
         from tunelab.evaluation.selection import select_checkpoint
 
         try:
-            chosen = select_checkpoint(paths.root, exp, exp.eval, console=console)
+            chosen = select_checkpoint(paths.root, exp, exp.eval, console=console, run_eval=exp.eval)
             note += f"; selected {chosen['best']} on {chosen['selection_split']}"
         except EvalError as e:  # e.g. the task has no validation split: evaluation itself succeeded
             note += f"; no checkpoint selection ({e})"
     atomic_write_text(stamp, key + "\n")
     return note
+
+
+def _own_summaries_current(exp: Experiment, paths: RunPaths, variants: list[str]) -> bool:
+    """Whether every summary.json of the run's own variants x tasks that exists covers the items
+    the run's own settings score (a one-off eval of older tunelab versions wrote over them)."""
+    from tunelab.evaluation.engine import items_fingerprint, load_samples, make_tasks, task_label, variant_folder
+    from tunelab.runs import read_json
+
+    ev = exp.eval
+    for task in make_tasks(ev):
+        split = ev.split or task.default_split
+        want = items_fingerprint(load_samples(task, split, ev.limit))
+        for v in variants:
+            path = paths.root / "eval" / variant_folder(v, paths.root, exp) / task_label(task, split) / "summary.json"
+            if path.is_file() and read_json(path).get("items", want) != want:
+                return False
+    return True
 
 
 def _eval_fingerprint(exp: Experiment, paths: RunPaths, variants: list[str]) -> str:

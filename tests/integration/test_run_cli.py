@@ -87,9 +87,13 @@ def test_compare_scores_the_tuned_output_token_by_token_when_a_prompt_has_no_ref
 
     run = tmp_path / "run"
     shutil.copytree(smoke_run, run)
+    own = (run / "compare" / "next_token.json").read_bytes()
     invoke("compare", str(run), "--set", "compare.prompts=['Write a function add(a, b).']")
-    nt = json.loads((run / "compare" / "next_token.json").read_text())
-    gens = json.loads((run / "compare" / "generations.json").read_text())
+    # Other prompts than the run's own: written beside its files, which the report reads.
+    assert (run / "compare" / "next_token.json").read_bytes() == own
+    (nt_file,), (gens_file,) = (run / "compare").glob("next_token@*.json"), (run / "compare").glob("generations@*.json")
+    nt = json.loads(nt_file.read_text())
+    gens = json.loads(gens_file.read_text())
     reply = nt["prompts"][0]["reply"]
     assert reply["source"] == "final's output"
     final_text = gens["items"][0]["outputs"]["final"]["text"]

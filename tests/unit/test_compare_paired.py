@@ -125,3 +125,24 @@ def test_corpus_metrics_get_a_paired_bootstrap_with_the_tasks_own_scorer(tmp_pat
         assert r["diff"] == pytest.approx(expected) and expected > 10
         assert r["ci_low"] <= r["diff"] <= r["ci_high"] and r["ci_low"] > 0
         assert r["significant"] and r["better"] and r["p_value"] < 0.05
+
+
+def test_a_compare_with_other_settings_writes_beside_the_runs_own_files(run):
+    """`tunelab compare RUN --set ...` once overwrote compare/*.json, which the report reads."""
+    from rich.console import Console
+
+    from tunelab.compare import run_compare
+    from tunelab.config import validate_config
+
+    exp = validate_config({"model": {"name": "builtin:tiny-random-qwen2"}, "data": {"sources": [{"builtin": "math-word"}]},
+                           "compare": {"variants": ["base", "missing"]}, "eval": {"bootstrap_resamples": 50}})
+    quiet = Console(quiet=True)
+    run_compare(run, exp, quiet)
+    own = {p.name: p.read_bytes() for p in (run / "compare").glob("*.json")}
+    assert set(own) == {"paired.json", "baselines.json", "token_classes.json"}
+    other = exp.model_copy(update={"compare": exp.compare.model_copy(update={"alpha": 0.01})})
+    written = run_compare(run, other, quiet, run_exp=exp)
+    assert {p.name: p.read_bytes() for p in (run / "compare").glob("*.json") if "@" not in p.name} == own
+    keyed = json.loads(Path(written["paired"]).read_text())
+    assert Path(written["paired"]).name.startswith("paired@") and keyed["keyed"] == {"alpha": {"run": 0.05, "here": 0.01}}
+    assert keyed["settings"]["alpha"] == 0.01

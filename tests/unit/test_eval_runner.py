@@ -402,3 +402,86 @@ def test_a_capped_re_run_keeps_every_cached_sample_and_the_fuller_summary(tmp_pa
     assert len(read_jsonl(out / "samples.jsonl")) == 10 and len(log) == 10
     evaluate_run(run, EXP, cfg, session_factory=lambda ref: FakeSession(ref, log))
     assert len(log) == 10  # the first 8 are still cached
+
+
+def own_run(tmp_path: Path, **eval_settings) -> tuple[Path, EvalConfig]:
+    """A run whose config.yaml evaluates `eval_settings` (its own configuration)."""
+    run = make_run(tmp_path)
+    exp = validate_config({**EXP.model_dump(mode="json"), "eval": eval_settings})
+    (run / "config.yaml").write_text(exp.to_yaml())
+    return run, exp.eval
+
+
+def test_a_one_off_eval_with_other_settings_writes_beside_the_runs_own_summary(tmp_path):
+    """`tunelab eval RUN --set eval.task_options...={path: x.jsonl} --limit 5` once replaced the
+    run's 8-item summary.json, which the report then compared with base's as if alike."""
+    from tunelab.evaluation.results import summary_records
+
+    run, own = own_run(tmp_path, tasks=["math-word"], models=["base", "final"], limit=8)
+    log = []
+    evaluate_run(run, EXP, own, session_factory=lambda ref: FakeSession(ref, log))
+    out = run / "eval" / "final" / "math-word"
+    before = {p: p.read_bytes() for p in run.glob("eval/*/math-word/summary.json")}
+    records_before = summary_records(out)
+    rows = [{"question": q, "answer": f"#### {a}"} for q, a in list(ANSWERS.items())[20:25]]
+    data = tmp_path / "x.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    other = own.model_copy(update={"task_options": {"math-word": {"path": str(data)}}, "limit": 5})
+    res = evaluate_run(run, EXP, other, session_factory=lambda ref: FakeSession(ref, log))
+    assert {p: p.read_bytes() for p in run.glob("eval/*/math-word/summary.json")} == before
+    assert summary_records(out) == records_before  # the one-off's records do not leak into it
+    keyed = [p for p in out.glob("summary@*.json")]
+    assert len(keyed) == 1 and read_json(keyed[0])["n"] == 5 == res["final"]["math-word"]["n"]
+    assert read_json(keyed[0])["keyed"]["limit"] == {"run": 8, "here": 5}
+    assert read_json(keyed[0])["keyed"]["options"]["here"] == {"path": str(data)}
+    # Only the limit differs: a readable key. The run's own settings again: summary.json, cached.
+    evaluate_run(run, EXP, own.model_copy(update={"limit": 3}), session_factory=lambda ref: FakeSession(ref, log))
+    assert read_json(out / "summary@limit-3.json")["n"] == 3 and read_json(out / "summary.json")["n"] == 8
+    n = len(log)
+    evaluate_run(run, EXP, own, session_factory=lambda ref: FakeSession(ref, log))
+    assert len(log) == n and {p: p.read_bytes() for p in run.glob("eval/*/math-word/summary.json")} == before
+
+
+def test_variants_with_the_same_weights_are_generated_and_scored_once(tmp_path):
+    """`final` and the last `step-N` are usually byte-identical adapters: one generation each item."""
+    run, log = make_run(tmp_path), []
+
+    def factory(ref):
+        session = FakeSession(ref, log)
+        if ref in ("step-20", "final"):
+            session.identity = "fake:same-adapter"
+        return session
+
+    cfg = EvalConfig(tasks=["math-word"], models=["step-*", "final"], limit=6)
+    results = evaluate_run(run, EXP, cfg, session_factory=factory)
+    assert len(log) == 12  # step-10 and step-20; final shares step-20's generations
+    final = read_json(run / "eval" / "final" / "math-word" / "summary.json")
+    assert final["variant"] == "final" and final["shared_with"] == "step-20"
+    assert final["metrics"] == results["step-20"]["math-word"]["metrics"]
+    copied = read_jsonl(run / "eval" / "final" / "math-word" / "samples.jsonl")
+    assert len(copied) == 6 and {r["copied_from"] for r in copied} == {"step-20"}
+    # Also across commands: final alone later, with a longer limit, generates only the new items.
+    evaluate_run(run, EXP, cfg.model_copy(update={"models": ["step-20"], "limit": 8}), session_factory=factory)
+    evaluate_run(run, EXP, cfg.model_copy(update={"models": ["final"], "limit": 8}), session_factory=factory)
+    assert len(log) == 14
+
+
+def test_a_selection_with_other_settings_is_written_beside_the_runs_own(tmp_path, monkeypatch):
+    import tunelab.evaluation.tasks.math as math_task
+
+    monkeypatch.setattr(math_task.MathWordTask, "splits", ("train", "val", "test"))
+    original = math_task.MathWordTask.load
+    monkeypatch.setattr(math_task.MathWordTask, "load",
+                        lambda self, split=None: original(self, "test")[:12] if split == "val" else original(self, split))
+    run, own = own_run(tmp_path, tasks=["math-word"], models=["base", "step-*", "final"], limit=12)
+    log = []
+    select_checkpoint(run, EXP, own, session_factory=lambda ref: FakeSession(ref, log))
+    plain = (run / "eval" / "selection.json").read_bytes()
+    other = own.model_copy(update={"selection": own.selection.model_copy(update={"metric": "accuracy_flexible"}),
+                                   "limit": 6})
+    result = select_checkpoint(run, EXP, other, session_factory=lambda ref: FakeSession(ref, log))
+    assert (run / "eval" / "selection.json").read_bytes() == plain
+    keyed = list((run / "eval").glob("selection@*.json"))
+    assert len(keyed) == 1 and read_json(keyed[0])["metric"] == "accuracy_flexible" == result["metric"]
+    assert result["keyed"]["metric"] == {"run": None, "here": "accuracy_flexible"}
+    assert result["keyed"]["limit"] == {"run": 12, "here": 6}

@@ -78,3 +78,24 @@ def test_one_fingerprint_for_settings_whatever_their_key_order():
     assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": [1, 2], "a": 1})
     assert fingerprint({"a": 1}) != fingerprint({"a": 2}) and len(fingerprint(None)) == 16
     assert fingerprint({"p": Path("x")}) == fingerprint({"p": "x"})  # paths hash as their text
+
+
+def test_the_eval_stage_keeps_results_only_while_the_runs_own_summaries_are_its_own(tmp_path, monkeypatch):
+    """A summary.json that a one-off eval of an older tunelab wrote over (other items) is not kept."""
+    import tunelab.evaluation.engine as engine
+    from tunelab.pipeline import stage_eval
+
+    exp = load_config(SMOKE, ["eval.tasks=[math-word]", "eval.models=[base]", "eval.limit=3"])
+    paths = RunPaths(tmp_path / "run")
+    paths.root.mkdir()
+    calls = []
+    monkeypatch.setattr(engine, "evaluate_run", lambda *a, **k: calls.append(k.get("run_eval")) or {"base": {}})
+    stage_eval(exp, paths, Console(quiet=True))
+    assert calls == [exp.eval]  # the pipeline evaluates the run's own settings
+    out = paths.root / "eval" / "base" / "math-word"
+    out.mkdir(parents=True)
+    (out / "summary.json").write_text(json.dumps({"items": "other-items", "n": 5}))
+    assert not stage_eval(exp, paths, Console(quiet=True)).endswith("results kept") and len(calls) == 2
+    (out / "summary@abc.json").write_text(json.dumps({"items": "other-items", "n": 5}))
+    (out / "summary.json").unlink()
+    assert stage_eval(exp, paths, Console(quiet=True)).endswith("results kept")  # keyed ones do not count

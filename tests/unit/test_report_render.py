@@ -359,3 +359,34 @@ def test_cost_adds_up_every_session_of_a_stage_including_stand_alone_commands(tm
     total = 95.0 + sum(state["stages"][k]["seconds_total"] for k in ("data", "eval", "compare", "report"))
     assert float(rows["eval"][2]) == pytest.approx(60.0 / 3600, abs=1e-4)  # device-hours: both sessions
     assert float(rows["total"][2]) == pytest.approx(total / 3600, abs=1e-4)  # training + every session
+
+
+def test_variants_scored_on_other_items_get_no_delta_and_one_off_results_change_nothing(tmp_path):
+    """A one-off eval (other task data, --limit 5) once replaced final's summary.json: the report
+    showed base on 30 items against final on 5 others as a delta, and the wins mixed both."""
+    run = build_run(tmp_path)
+    for v in ("base", "final"):  # what the engine records: the fingerprint and items of each summary
+        sp = run / "eval" / v / "math-word" / "summary.json"
+        _w(sp, {**json.loads(sp.read_text()), "fingerprint": f"fp-{v}", "items": "items-30"})
+        recs = [json.loads(x) for x in (sp.parent / "samples.jsonl").read_text().splitlines()]
+        _w(sp.parent / "samples.jsonl", "".join(json.dumps({**r, "fingerprint": f"fp-{v}"}) + "\n" for r in recs))
+    def body() -> str:  # the page without the time it was written
+        page = write_report([run]).read_text()
+        return page[page.index("<nav"):]
+
+    page = body()
+    # The one-off: records of other items appended to the caches, its summaries keyed beside.
+    for v in ("base", "final"):
+        out = run / "eval" / v / "math-word"
+        with (out / "samples.jsonl").open("a") as f:
+            for i in range(5):
+                f.write(json.dumps({"id": f"m{i}", "fingerprint": "fp-other", "values": {"accuracy": 1.0 * (v == "final")},
+                                    "generations": ["other"], "scores": [{"verdict": "judge_unparsed"}]}) + "\n")
+        _w(out / "summary@abc.json", {"task": "math-word", "n": 5, "items": "items-5", "metrics": {}})
+    assert body() == page
+    sp = run / "eval" / "final" / "math-word" / "summary.json"
+    _w(sp, {**json.loads(sp.read_text()), "items": "items-5"})  # as an older tunelab wrote it over
+    page = write_report([run]).read_text()
+    results = page[page.index('id="results"'):page.index('id="paired"')]
+    math = results[results.index("math-word"):results.index("similarity")]
+    assert "other items" in math and "scored on different items" in math

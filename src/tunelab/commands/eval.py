@@ -16,6 +16,7 @@ from rich.console import Console
 from tunelab.config import EvalConfig, Experiment
 from tunelab.evaluation.console import print_results
 from tunelab.evaluation.registry import validate_eval_config
+from tunelab.evaluation.results import key_name
 from tunelab.evaluation.task import EvalError
 
 
@@ -72,14 +73,28 @@ def eval_command(run_dir: Path | None, models: str | None = None, tasks: str | N
     if select:
         from tunelab.evaluation.selection import select_checkpoint
 
-        chosen = select_checkpoint(run_dir, exp, cfg, console=console)
+        chosen = select_checkpoint(run_dir, exp, cfg, console=console, run_eval=exp.eval)
+        name = f"selection@{key_name(chosen['keyed'])}.json" if chosen.get("keyed") else "selection.json"
         console.print(f"best on {chosen['selection_split']} by {chosen['task']}/{chosen['metric']}: {chosen['best']}; "
-                      f"written to {run_dir / 'eval' / 'selection.json'}")
+                      f"written to {run_dir / 'eval' / name}" + _differs_note(chosen.get("keyed")))
         return chosen
-    results = evaluate_run(run_dir, exp, cfg, console=console)
+    results = evaluate_run(run_dir, exp, cfg, console=console, run_eval=exp.eval)
     print_results(results, console)
     console.print(f"results in {run_dir / 'eval'}")
+    keyed = sorted({key_name(sm["keyed"]): sm["keyed"] for tasks in results.values() for sm in tasks.values()
+                    if sm.get("keyed")}.items())
+    for name, diff in keyed:
+        console.print(f"written as summary@{name}.json beside the run's own summary.json" + _differs_note(diff),
+                      markup=False, highlight=False)
     return results
+
+
+def _differs_note(diff: dict[str, Any] | None) -> str:
+    """`(settings other than the run's own: limit 8 -> 5, ...)`, or "" when none differ."""
+    if not diff:
+        return ""
+    return " (settings other than the run's own: " + ", ".join(f"{k} {d['run']} -> {d['here']}"
+                                                               for k, d in diff.items()) + ")"
 
 
 def _csv(text: str | None) -> list[str] | None:

@@ -12,6 +12,9 @@
 `run_compare(run_dir, exp)` loads each variant once (next tokens and generations together);
 the model views are reused while their fingerprint (settings, data, the variants' weights)
 is unchanged, so a re-run after a crash or a new eval only redoes the cheap file-based parts.
+The plain names belong to the run's own settings (its config.yaml), which the report reads; a
+compare with other prompts or settings (`tunelab compare RUN --set compare.prompts=[...]`) writes
+`compare/<view>@KEY.json` beside them, with what differs under "keyed", never over them.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from rich.console import Console
 from tunelab.compare.generations import decoding_settings, generate_outputs, side_by_side
 from tunelab.compare.paired import baseline_table, eval_index, paired_comparisons
 from tunelab.compare.token_classes import class_shares
+from tunelab.evaluation.results import summary_records
 from tunelab.progress import track
-from tunelab.runs import fingerprint, read_json, read_jsonl, write_json
+from tunelab.runs import fingerprint, read_json, write_json
 
 __all__ = ["run_compare", "compare_command"]
 
@@ -46,14 +50,29 @@ def compare_command(run_dir: Path, overrides: list[str], console: Console | None
 
     exp = load_config(run_dir / "config.yaml", overrides)
     validate_eval_config(exp.eval, runs_tasks=bool(exp.compare.baselines))
-    return run_compare(run_dir, exp, console)
+    return run_compare(run_dir, exp, console, run_exp=load_config(run_dir / "config.yaml"))
 
 
-def run_compare(run_dir: Path, exp: Any, console: Console | None = None) -> dict[str, Any]:
-    """Run every compare view for `exp.compare.variants` of a run; returns {view: file written}."""
+def compare_settings(exp: Any) -> dict[str, Any]:
+    """What the compare views depend on besides the weights: compare.* and the eval seed and CI settings."""
+    ev = exp.eval
+    return {**exp.compare.model_dump(mode="json"), "eval_seed": ev.seed, "confidence": ev.confidence,
+            "bootstrap_resamples": ev.bootstrap_resamples}
+
+
+def run_compare(run_dir: Path, exp: Any, console: Console | None = None, run_exp: Any = None) -> dict[str, Any]:
+    """Run every compare view for `exp.compare.variants` of a run; returns {view: file written}.
+
+    `run_exp` is the run's own experiment (default: `exp`): when `exp`'s compare settings differ
+    from it, every view is written as `<view>@KEY.json`, beside the run's own files.
+    """
     console = console or Console(stderr=True)
     run_dir, cfg = Path(run_dir), exp.compare
     out, notes, written = run_dir / "compare", [], {}
+    own, mine = compare_settings(run_exp or exp), compare_settings(exp)
+    keyed = {k: {"run": own.get(k), "here": v} for k, v in mine.items() if own.get(k) != v}
+    suffix = f"@{fingerprint({k: d['here'] for k, d in keyed.items()})}" if keyed else ""
+    extra = {"keyed": keyed} if keyed else {}
     if cfg.baselines:
         from tunelab.compare.baselines import run_baselines
 
@@ -62,19 +81,20 @@ def run_compare(run_dir: Path, exp: Any, console: Console | None = None) -> dict
     variants, missing = _available(run_dir, cfg.variants)
     notes += [f"variant {v} is not in this run; left out" for v in missing]
     if len(variants) >= 2:
-        written.update(_model_views(run_dir, exp, variants, console))
+        written.update(_model_views(run_dir, exp, variants, console, suffix, extra))
     else:
         notes.append(f"next-token and side-by-side views need two variants; this run has {variants or 'none'}")
 
-    written["token_classes"] = _write(out / "token_classes.json", token_class_report(run_dir))
+    written["token_classes"] = _write(out / f"token_classes{suffix}.json",
+                                      {**token_class_report(run_dir, out / f"generations{suffix}.json"), **extra})
     reference = variants[0] if variants else cfg.variants[0]
     tuned = variants[1] if len(variants) > 1 else None
     ev = exp.eval
     paired = paired_comparisons(run_dir, reference, tuned, alpha=cfg.alpha, power=cfg.power, confidence=ev.confidence,
                                 n_resamples=ev.bootstrap_resamples, permutation_resamples=cfg.permutation_resamples,
                                 seed=ev.seed)
-    written["paired"] = _write(out / "paired.json", {**paired, "notes": notes})
-    written["baselines"] = _write(out / "baselines.json", {"rows": baseline_table(run_dir)})
+    written["paired"] = _write(out / f"paired{suffix}.json", {**paired, "notes": notes, **extra})
+    written["baselines"] = _write(out / f"baselines{suffix}.json", {"rows": baseline_table(run_dir), **extra})
     for n in notes:
         console.print(f"compare: {n}", markup=False, highlight=False)
     return written
@@ -103,7 +123,8 @@ def _fingerprint(run_dir: Path, exp: Any, variants: list[str]) -> str:
     return fingerprint(key)
 
 
-def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console) -> dict[str, str]:
+def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console, suffix: str = "",
+                 extra: dict[str, Any] | None = None) -> dict[str, str]:
     """next_token.json and generations.json: each variant loaded once, one after the other."""
     import gc
 
@@ -117,7 +138,7 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
 
     cfg, out = exp.compare, run_dir / "compare"
     fp = _fingerprint(run_dir, exp, variants)
-    files = {"next_token": out / "next_token.json", "generations": out / "generations.json"}
+    files = {"next_token": out / f"next_token{suffix}.json", "generations": out / f"generations{suffix}.json"}
     if all(f.is_file() and read_json(f).get("fingerprint") == fp for f in files.values()):
         # The model outputs are current; the analysis of them (diffs, code checks) is cheap and
         # redone, so a fix there reaches old runs without regenerating.
@@ -171,7 +192,7 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
             "reply": reply_view(tok, replies[i][1], {v: scored[v][i] for v in variants}, reference),
         })
     meta = {"fingerprint": fp, "variants": variants, "reference": reference, "seconds": timing,
-            "chat_template": exp.data.chat_template}
+            "chat_template": exp.data.chat_template, **(extra or {})}
     write_json(files["next_token"], {**meta, "top_k": cfg.top_k, "units": "bits", "prompts": items})
     rows = side_by_side(outputs, reference)
     gens = [{"id": c.id, "messages": c.messages, "reference": c.reference, "in_train": overlap[i]["status"],
@@ -181,17 +202,18 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console)
     return {k: str(v) for k, v in files.items()}
 
 
-def token_class_report(run_dir: Path) -> dict[str, Any]:
-    """Token-class shares per variant over the compare generations and each eval task's generations."""
+def token_class_report(run_dir: Path, gens_file: Path | None = None) -> dict[str, Any]:
+    """Token-class shares per variant over the compare generations (`gens_file`, default the
+    run's compare/generations.json) and each eval task's generations."""
     by_variant: dict[str, dict[str, Any]] = {}
-    gens_file = run_dir / "compare" / "generations.json"
+    gens_file = gens_file or run_dir / "compare" / "generations.json"
     if gens_file.is_file():
         items = read_json(gens_file).get("items", [])
         for v in (items[0]["outputs"] if items else {}):
             by_variant.setdefault(v, {})["compare"] = class_shares(it["outputs"][v]["text"] for it in items)
     for v, tasks in eval_index(run_dir).items():
         for task, folder in tasks.items():
-            texts = [g for r in read_jsonl(folder / "samples.jsonl") for g in (r.get("generations") or []) if g]
+            texts = [g for r in summary_records(folder) for g in (r.get("generations") or []) if g]
             if texts:
                 by_variant.setdefault(v, {})[f"eval/{task}"] = class_shares(texts)
     return {"unit": "lexical tokens (words, numbers, operators, whitespace runs)", "by_variant": by_variant}

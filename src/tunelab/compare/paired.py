@@ -18,7 +18,8 @@ from typing import Any
 
 from tunelab.evaluation import stats
 from tunelab.models.ref import split_prompting
-from tunelab.runs import read_json, read_jsonl
+from tunelab.evaluation.results import summary_records
+from tunelab.runs import read_json
 
 
 def eval_index(run_dir: Path) -> dict[str, dict[str, Path]]:
@@ -35,9 +36,10 @@ def eval_index(run_dir: Path) -> dict[str, dict[str, Path]]:
 
 
 def per_sample_values(result_dir: Path, metric: str) -> dict[str, float]:
-    """sample id -> value of `metric` (samples where it is None are left out)."""
+    """sample id -> value of `metric` (samples where it is None are left out), from the records
+    the folder's summary.json was computed from."""
     out = {}
-    for r in read_jsonl(result_dir / "samples.jsonl"):
+    for r in summary_records(result_dir):
         v = (r.get("values") or {}).get(metric)
         if v is not None and "id" in r:
             out[str(r["id"])] = float(v)
@@ -109,8 +111,8 @@ def corpus_pair(row: dict[str, Any], a_dir: Path, b_dir: Path, summary: dict[str
     except (TunelabError, OSError, KeyError, TypeError) as e:
         row.update(test=None, note=f"corpus metric: no paired test, the task's references could not be loaded ({e})")
         return row
-    ra = {str(r["id"]): r for r in read_jsonl(a_dir / "samples.jsonl") if "id" in r}
-    rb = {str(r["id"]): r for r in read_jsonl(b_dir / "samples.jsonl") if "id" in r}
+    ra = {str(r["id"]): r for r in summary_records(a_dir) if "id" in r}
+    rb = {str(r["id"]): r for r in summary_records(b_dir) if "id" in r}
     ids = [i for i in ra if i in rb and i in samples]
     row.update(n=len(ids), n_a=len(ra), n_b=len(rb))
     if len(ids) < len(ra) or len(ids) < len(rb):

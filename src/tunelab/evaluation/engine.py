@@ -32,6 +32,7 @@ from tunelab.config import EvalConfig, Experiment
 from tunelab.errors import did_you_mean
 from tunelab.evaluation import stats
 from tunelab.evaluation.context import EvalContext, SessionFactory
+from tunelab.evaluation.results import differing_settings, summary_path
 from tunelab.evaluation.task import (
     PROMPT_VARIANTS, EvalError, GenerationSettings, PromptOptions, Sample, SampleScore, ScoringContext, Task,
 )
@@ -208,10 +209,18 @@ def load_cache(path: Path, fp: str, items: dict[str, str]) -> dict[str, dict[str
 
 def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cfg: EvalConfig,
              out_dir: Path, ctx: ScoringContext, judge_id: str | None = None,
-             progress: Callable[[int], None] | None = None, variant: str | None = None) -> dict[str, Any]:
+             progress: Callable[[int], None] | None = None, variant: str | None = None,
+             keyed: dict[str, dict[str, Any]] | None = None, siblings: Sequence[Path] = ()) -> dict[str, Any]:
     """Evaluate one task on one variant, resuming from `out_dir/samples.jsonl`; returns the summary.
 
-    `variant` is the name the summary records (e.g. `base+cot`); default: the session's ref.
+    Args:
+        variant: the name the summary records (e.g. `base+cot`); default: the session's ref.
+        keyed: the settings that differ from the run's own (`results.differing_settings`):
+            non-empty -> the summary goes to `summary@KEY.json`; None: no own result to protect.
+        siblings: result folders of other variants of this task. Their records with the same
+            fingerprint (same weights identity and settings) are copied instead of generated
+            again, and a current summary of theirs is shared: `final` and the last `step-N`
+            are usually the same adapter.
     """
     opts = prompt_options(task, cfg)
     settings = generation_settings(task, opts, cfg)
@@ -221,19 +230,31 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
     done = load_cache(path, fp, hashes)
     if progress is not None and done:
         progress(len(done))
-    pending = [s for s in samples if s.id not in done]
     ci = ci_settings(cfg)
     items = items_fingerprint(samples)
-    if not pending and (out_dir / "summary.json").is_file():
+    target = summary_path(out_dir, keyed, fp, len(samples), cfg.limit)
+    pending = [s for s in samples if s.id not in done]
+    for sib in siblings if pending else ():
+        copied = load_cache(sib / "samples.jsonl", fp, {s.id: hashes[s.id] for s in pending})
+        for s in pending:
+            if s.id in copied:
+                done[s.id] = {**copied[s.id], "copied_from": sib.parent.name}
+                append_jsonl(path, done[s.id])
+        if progress is not None and copied:
+            progress(len(copied))
+        pending = [s for s in pending if s.id not in done]
+    if not pending:
         # Every record is cached: the summary (bootstrap CIs cost seconds per corpus metric) is
-        # current if it was written for these records, items and CI settings.
-        try:
-            old = read_json(out_dir / "summary.json")
-        except (OSError, ValueError):
-            old = {}
-        fresh = all("ci_method" in m for m in (old.get("metrics") or {}).values())  # else: older interval rules
-        if old.get("fingerprint") == fp and old.get("items") == items and old.get("ci") == ci and fresh:
-            return old
+        # current if it was written for these records, items and CI settings; a sibling's
+        # current one is shared under this variant's name.
+        for source in [target, *(sib / target.name for sib in siblings)]:
+            old = _current_summary(source, fp, items, ci)
+            if old is not None and source == target:
+                return old
+            if old is not None:
+                shared = {**old, "variant": variant or session.ref, "shared_with": source.parent.parent.name}
+                write_json(target, shared)
+                return shared
     shots = fewshot_examples(task, opts, split, samples) if opts.variant == "few-shot" and pending else []
     chunk = max(1, cfg.batch_size) * 2
     for start in range(0, len(pending), chunk):
@@ -263,25 +284,23 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
     summary.update(variant=variant or session.ref, split=split, prompt=dataclasses.asdict(opts),
                    generation=dataclasses.asdict(settings) if task.mode == "generate" else None,
                    backend=session.backend if task.mode == "generate" else "transformers",
-                   fingerprint=fp, judge=judge_id if task.mode == "generate" else None, items=items)
-    write_json(_summary_path(out_dir, fp, len(samples), cfg.limit), summary)
+                   fingerprint=fp, judge=judge_id if task.mode == "generate" else None, items=items,
+                   item_ids=[s.id for s in samples], keyed=keyed or None)
+    write_json(target, summary)
     return summary
 
 
-def _summary_path(out_dir: Path, fp: str, n: int, limit: int | None) -> Path:
-    """summary.json, unless this is a capped look (`--limit`) at fewer items of an evaluation
-    whose summary.json already covers more with the same settings: then the capped summary goes
-    beside it (summary@limit-N.json) and the fuller one, which the report shows, stays."""
-    path = out_dir / "summary.json"
-    if limit is None or not path.is_file():
-        return path
+def _current_summary(path: Path, fp: str, items: str, ci: dict[str, Any]) -> dict[str, Any] | None:
+    """The summary at `path` if it was written for these records, items and CI settings."""
+    if not path.is_file():
+        return None
     try:
         old = read_json(path)
     except (OSError, ValueError):
-        return path
-    if old.get("fingerprint") == fp and int(old.get("n") or 0) > n:
-        return out_dir / f"summary@limit-{limit}.json"
-    return path
+        return None
+    fresh = all("ci_method" in m for m in (old.get("metrics") or {}).values())  # else: older interval rules
+    ok = old.get("fingerprint") == fp and old.get("items") == items and old.get("ci") == ci and fresh
+    return old if ok else None
 
 
 def ci_settings(cfg: EvalConfig) -> dict[str, Any]:
@@ -333,38 +352,59 @@ def summarize(task: Task, samples: Sequence[Sample], records: Sequence[dict[str,
 
 
 def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factory: SessionFactory | None = None,
-                 split: str | None = None, console: Console | None = None) -> dict[str, dict[str, Any]]:
-    """Evaluate `cfg.models` x `cfg.tasks` of a run; returns {variant: {task label: summary}}."""
+                 split: str | None = None, console: Console | None = None,
+                 run_eval: EvalConfig | None = None) -> dict[str, dict[str, Any]]:
+    """Evaluate `cfg.models` x `cfg.tasks` of a run; returns {variant: {task label: summary}}.
+
+    `run_eval` is the run's own `eval` section (default: read from run_dir/config.yaml): a task
+    it evaluates with other result-relevant settings than `cfg`'s is written beside that
+    task's summary.json, keyed (see `results`), never over it. Variants with the same weights
+    identity are generated and scored once (see `run_task`'s `siblings`).
+    """
     from tunelab.models.adapters import list_variants
 
     console = console or Console(stderr=True)
     tasks = make_tasks(cfg)
     check_code_execution(tasks, cfg.allow_code_execution)  # before anything slow is loaded
     split = split or cfg.split
-    plan = []  # (variant name, weights ref, its eval settings)
+    own = run_eval if run_eval is not None else run_eval_config(run_dir)
+    plan = []  # (variant name, weights ref, its eval settings, the run's own for it)
     for ref in expand_models(cfg.models, list_variants(run_dir)):
         weights, prompt = split_prompting(ref)
         vcfg = cfg if prompt is None else cfg.model_copy(update={"prompt": prompt})
+        vown = own if prompt is None or own is None else own.model_copy(update={"prompt": prompt})
         for task in tasks:
             try:
                 prompt_options(task, vcfg)  # a prompt a task lacks fails here, before any model loads
             except EvalError as e:
                 raise EvalError(f"{ref}: {e}" if prompt else str(e)) from None
-        plan.append((variant_folder(ref, run_dir, exp), weights, vcfg))
+        plan.append((variant_folder(ref, run_dir, exp), weights, vcfg, vown))
     items = {t.name: load_samples(t, split or t.default_split, cfg.limit) for t in tasks}
     results: dict[str, dict[str, Any]] = {}
+    eval_dir = run_dir / "eval"
     with EvalContext(cfg, tasks, run_dir, exp, session_factory) as ectx, _progress(console) as bar:
-        for ref, weights, vcfg in plan:
+        for ref, weights, vcfg, vown in plan:
             session = ectx.session(weights)  # base and base+cot share one loaded model
             results[ref] = {}
             for task in tasks:
                 s = split or task.default_split
                 label = task_label(task, s)
                 tid = bar.add_task(f"{ref} / {label}", total=len(items[task.name]))
-                results[ref][label] = run_task(task, items[task.name], s, session, vcfg, run_dir / "eval" / ref / label,
+                siblings = sorted(d / label for d in eval_dir.iterdir() if d.is_dir() and d.name != ref
+                                  and (d / label).is_dir()) if eval_dir.is_dir() else []
+                results[ref][label] = run_task(task, items[task.name], s, session, vcfg, eval_dir / ref / label,
                                                ectx.scoring(task), ectx.judge_id,
-                                               progress=lambda k, tid=tid: bar.advance(tid, k), variant=ref)
+                                               progress=lambda k, tid=tid: bar.advance(tid, k), variant=ref,
+                                               keyed=differing_settings(vcfg, vown, task.name), siblings=siblings)
     return results
+
+
+def run_eval_config(run_dir: Path) -> EvalConfig | None:
+    """The `eval` section of the run's own config.yaml (what `tunelab run` evaluates), or None."""
+    from tunelab.config import load_config
+
+    path = Path(run_dir) / "config.yaml"
+    return load_config(path).eval if path.is_file() else None
 
 
 def _progress(console: Console) -> Progress:

@@ -39,6 +39,19 @@ class RunFiles:
     def name(self) -> str:
         return str(self.config.get("name") or self.root.name)
 
+    def records(self, variant: str, task: str) -> list[dict[str, Any]]:
+        """The samples.jsonl records that `variant`'s `task` summary was computed from (the cache
+        also holds records of other settings, which a one-off eval adds)."""
+        from tunelab.evaluation.results import summary_records
+
+        return summary_records(self.eval_dirs[variant][task], self.evals[variant][task])
+
+    def same_items(self, a: str, b: str, task: str) -> bool:
+        """Whether variants a and b were scored on the same items of `task` (same items hash;
+        summaries without one are taken as alike)."""
+        ia, ib = (self.evals.get(v, {}).get(task, {}).get("items") for v in (a, b))
+        return ia is None or ib is None or ia == ib
+
     def report_config(self, overrides: dict[str, Any] | None = None) -> Any:
         """The run's `report` section (defaults where missing) with `overrides` applied."""
         from tunelab.config import ReportConfig

@@ -11,7 +11,6 @@ from tunelab.report.blocks import (Cell, Columns, Figure, Heading, Para, Pre, Se
                                    fmt_p, table, visible)
 from tunelab.report.load import RunFiles, variant_order
 from tunelab.report.sections_run import prompt_block
-from tunelab.runs import read_jsonl
 
 SUCCESS = {"passed", "correct", "exact", "ok", "yes"}  # verdicts that are not failures
 
@@ -74,6 +73,10 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
                     row.append(Cell("", "muted"))
                 else:
                     rm = ((run.evals.get(ref) or {}).get(task) or {}).get("metrics", {}).get(m, {})
+                    if task in run.evals.get(ref, {}) and not run.same_items(ref, v, task):
+                        row.append(Cell("other items", "muted", f"{v} and {ref} were scored on different items "
+                                                                 f"of {task}: their values do not compare"))
+                        continue
                     p = paired.get((ref, v, task, m))
                     cell = delta_cell(p, mv.get("value"), rm.get("value"), mv.get("higher_is_better", True))
                     if p is not None and p.get("diff") is not None and not p.get("n") == mv.get("n") == rm.get("n"):
@@ -270,8 +273,7 @@ def wins_section(run: RunFiles, sid: str, per_task: int, max_chars: int) -> Sect
         if name is None:
             continue
         higher = metrics[name].get("higher_is_better", True)
-        recs = {v: {str(r["id"]): r for r in read_jsonl(run.eval_dirs[v][task] / "samples.jsonl") if "id" in r}
-                for v in (ref, tuned)}
+        recs = {v: {str(r["id"]): r for r in run.records(v, task) if "id" in r} for v in (ref, tuned)}
         gains = []
         for i, r in recs[tuned].items():
             a, b = (recs[ref].get(i, {}).get("values") or {}).get(name), (r.get("values") or {}).get(name)
@@ -365,9 +367,9 @@ def failures_section(run: RunFiles, sid: str, per_category: int, max_chars: int)
     ref = _reference(run)
     tuned = (run.compare.get("paired") or {}).get("tuned")
     for v in [x for x in (tuned, ref) if x in run.eval_dirs]:
-        for task, folder in run.eval_dirs[v].items():
+        for task in run.eval_dirs[v]:
             shown: dict[str, int] = {}
-            for rec in read_jsonl(folder / "samples.jsonl"):
+            for rec in run.records(v, task):
                 for gen, sc in zip(rec.get("generations") or [], rec.get("scores") or []):
                     verdict = str(sc.get("verdict", ""))
                     if verdict in SUCCESS or shown.get(verdict, 0) >= per_category:
