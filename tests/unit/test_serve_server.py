@@ -289,7 +289,7 @@ def test_over_the_queue_limit_requests_get_429_at_once_never_a_hang(registry):
 
 
 def test_a_request_that_waits_too_long_in_the_queue_gets_503(registry):
-    from tunelab.serve.engine import Job
+    from tunelab.serve.worker import Job
 
     release = threading.Event()
 
