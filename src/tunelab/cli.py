@@ -187,11 +187,14 @@ def serve(
     chat_template: Annotated[Optional[str], typer.Option(help="auto, chatml or plain (default: the one used in training).")] = None,
     max_queue: Annotated[int, typer.Option(min=1, help="Requests that may wait while one generates; more get 429.")] = 16,
     max_tokens: Annotated[int, typer.Option(min=1, help="Default max_tokens when a request gives none.")] = 256,
+    max_batch_size: Annotated[int, typer.Option(min=1, help="Requests decoded together per forward pass; 1 = one at a time.")] = 16,
+    max_batch_wait_ms: Annotated[float, typer.Option(min=0, help="How long a batch's first request waits for others.")] = 5.0,
 ) -> None:
     """Serve a base model and its adapters over an OpenAI-compatible HTTP API (see docs/serving.md)."""
     from tunelab.serve.server import serve_command
 
-    serve_command(model, adapter or [], run_dir, host, port, api_key_env, device, chat_template, max_queue, max_tokens)
+    serve_command(model, adapter or [], run_dir, host, port, api_key_env, device, chat_template, max_queue, max_tokens,
+                  max_batch_size, max_batch_wait_ms)
 
 
 @app.command()

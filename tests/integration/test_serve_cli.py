@@ -55,7 +55,7 @@ def adapter(tmp_path, tiny_qwen2_dir):
 def test_serve_answers_then_shuts_down_gracefully_on_sigterm(tiny_qwen2_dir, adapter):
     port = _free_port()
     cmd = [sys.executable, "-m", "tunelab.cli", "serve", "--model", str(tiny_qwen2_dir), "--adapter", f"tuned={adapter}",
-           "--port", str(port), "--device", "cpu"]
+           "--port", str(port), "--device", "cpu", "--max-batch-size", "4", "--max-batch-wait-ms", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1", "TUNELAB_API_KEY": ""})
     try:

@@ -272,6 +272,65 @@ def test_32_concurrent_clients_all_get_correct_answers(server, expected):
     print(f"32 concurrent requests (10 tokens each) in {elapsed:.2f} s = {32 / elapsed:.1f} requests/s")
 
 
+def _answer(url: str, body: dict) -> list[tuple[str, str]]:
+    """(text, finish_reason) of each choice, streamed or not."""
+    chat_ = "messages" in body
+    path = "/chat/completions" if chat_ else "/completions"
+    if not body.get("stream"):
+        choices = ok(url, path, body)["choices"]
+        return [(c["message"]["content"] if chat_ else c["text"], c["finish_reason"]) for c in choices]
+    out: dict[int, list[str]] = {}
+    finish: dict[int, str] = {}
+    for c in sse(url, path, body):
+        for ch in c["choices"]:
+            piece = ch["delta"].get("content", "") if chat_ else ch["text"]
+            out.setdefault(ch["index"], []).append(piece)
+            if ch["finish_reason"]:
+                finish[ch["index"]] = ch["finish_reason"]
+    return [("".join(out[i]), finish[i]) for i in sorted(out)]
+
+
+def test_requests_waiting_together_are_batched_per_adapter_and_answer_as_one_at_a_time(registry):
+    prompts = [TEXT, "x = 1", "import os\nimport sys\n\nclass Parser:\n    def __init__(self, text):", "for"]
+    messages = [CHAT, [{"role": "user", "content": "Hi"}],
+                [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Sort a list of numbers."}]]
+    bodies = []
+    for i in range(14):
+        name = ("a", "b", "base")[i % 3]
+        if i % 2:
+            body = {"model": name, "messages": messages[i % 3], "max_tokens": 3 + 2 * i, "temperature": 0}
+        else:
+            body = {"model": name, "prompt": prompts[i % 4], "max_tokens": 3 + 2 * i, "temperature": 0}
+        bodies.append({**body, "stream": i % 4 in (1, 2)})
+    bodies[6]["n"] = 2  # greedy: decoded once, sent to both choices
+    bodies[7] |= {"temperature": 1.0, "seed": 3, "n": 2}
+    bodies[8]["stop"] = ["\n"]
+    with ServerThread(registry, ServeSettings(port=0, max_batch_size=1)) as s:
+        alone = [_answer(s.url, b) for b in bodies]
+    from tunelab.serve.worker import Job
+
+    release = threading.Event()
+
+    def hold(cancelled):  # keeps the worker busy until every request is queued: batching is certain
+        release.wait(30)
+        yield from ()
+
+    with ServerThread(registry, ServeSettings(port=0, max_queue=32, max_batch_size=16)) as s:
+        worker = s.app.worker
+        worker.submit(Job(run=hold, emit=lambda event: None))
+        _wait_for(lambda: worker.queued == 0 and worker.stats["submitted"] == 1)
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            futures = [pool.submit(_answer, s.url, b) for b in bodies]
+            _wait_for(lambda: worker.queued == len(bodies))
+            release.set()
+            together = [f.result(60) for f in futures]
+        stats = dict(worker.stats)
+    assert together == alone
+    assert len({a for a in alone for a in a}) > 10  # the answers really differ from each other
+    assert stats["batches"] == 3 and stats["batched_rows"] == len(bodies) + 1  # one batch per adapter
+    assert stats["completed"] == len(bodies) + 1 and stats["errors"] == 0
+
+
 def test_over_the_queue_limit_requests_get_429_at_once_never_a_hang(registry):
     body = {"model": "a", "messages": CHAT, "max_tokens": 150, "temperature": 1.0, "seed": 1,
             "logit_bias": {"0": -100, "2": -100}}
@@ -289,7 +348,7 @@ def test_over_the_queue_limit_requests_get_429_at_once_never_a_hang(registry):
 
 
 def test_a_request_that_waits_too_long_in_the_queue_gets_503(registry):
-    from tunelab.serve.engine import Job
+    from tunelab.serve.worker import Job
 
     release = threading.Event()
 

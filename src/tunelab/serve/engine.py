@@ -1,7 +1,10 @@
-"""Token-by-token decoding with logprobs and stop handling, and the one worker thread that runs it.
+"""Token-by-token decoding with logprobs and stop handling, for one sequence or a batch of them.
 
-The server, `tunelab chat` and nothing else generate through `stream_tokens`: one sequence, KV
-cache, greedy (temperature 0) or seeded sampling, stop on end-of-sequence ids or stop strings.
+The server, `tunelab chat` and nothing else generate through `decode_batch` (`stream_tokens` is
+its one-sequence form): a batch of prompts, left-padded under an attention mask, one forward pass
+per token for every unfinished row over the model's KV cache. Each row samples with its own
+settings and random state and stops on its own end-of-sequence ids, stop strings or max_tokens;
+a finished row leaves the batch (its cache rows are dropped), so it never touches the others.
 Greedy decoding picks the same tokens as `TransformersGenerator` (transformers' `generate`), so
 the server answers what `tunelab eval` would see in-process.
 
@@ -10,25 +13,17 @@ decoded text that is a prefix of some stop string is held back until the next to
 and a tail that decodes to U+FFFD (half of a multi-byte character) waits for the rest. So a
 streamed answer, concatenated, equals the non-streamed one, and neither contains the stop text.
 
-All model calls happen in `Worker`'s single thread: adapters are switched on the one shared
-model (`registry.activate`), which is only safe when one request runs at a time. The queue in
-front of it is bounded; a full queue is the caller's cue to answer 429 instead of waiting.
+The queue and the thread that call this live in `serve.worker`.
 """
 
 from __future__ import annotations
 
-import logging
-import queue
-import threading
-import time
-from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import closing
+import inspect
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,11 +113,146 @@ def _pick(logits: torch.Tensor, s: Sampling, counts: dict[int, int], gen: torch.
     return int(torch.multinomial(probs, 1, generator=gen))
 
 
+@dataclass
+class Seq:
+    """One answer to decode: its prompt, how to pick tokens, and what ends it."""
+
+    prompt_ids: Sequence[int]
+    sampling: Sampling
+    stop_ids: Sequence[int] = ()  # eos, end-of-turn: end the answer, not part of the text
+    generator: torch.Generator | None = None  # random state for sampling (unused when greedy)
+    cancelled: Callable[[], bool] | None = None  # polled before every step; True ends it "cancelled"
+
+
+class _Answer:
+    """The decoding state of one row: tokens so far, and how much of their text is final."""
+
+    def __init__(self, seq: Seq, tokenizer: Any, token_text: _TokenText) -> None:
+        self.seq, self.tok, self.token_text = seq, tokenizer, token_text
+        self.stops = [s for s in seq.sampling.stop if s]
+        self.stop_set = set(seq.stop_ids)
+        self.generated: list[int] = []
+        self.counts: dict[int, int] = {}
+        self.pending: list[TokenInfo] = []  # tokens whose text is not released yet
+        self.released = 0  # characters of the decoded text already yielded
+        self.text = ""
+        self.done = False
+
+    def end(self, reason: str, text: str = "") -> Delta:
+        self.done = True
+        return Delta(text, self.pending, reason, len(self.generated))
+
+    def push(self, logits: torch.Tensor) -> Delta | None:
+        """Pick the next token from `logits` [V]; return the text it makes final, if any."""
+        s = self.seq.sampling
+        tid = _pick(logits, s, self.counts, self.seq.generator)
+        self.generated.append(tid)
+        if s.logprobs:
+            logp = torch.log_softmax(logits, dim=-1)
+            top = []
+            if s.top_logprobs:
+                vals, idx = torch.topk(logp, s.top_logprobs)
+                top = [(self.token_text(int(i)), float(v)) for v, i in zip(vals, idx)]
+            self.pending.append(TokenInfo(tid, self.token_text(tid), float(logp[tid]), top))
+        if tid in self.stop_set:
+            # The end-of-sequence token carries no text: release whatever was held back.
+            return self.end("stop", self.text[self.released:])
+        self.counts[tid] = self.counts.get(tid, 0) + 1
+        text = self.text = self.tok.decode(self.generated, skip_special_tokens=True)
+        hit = _find_stop(text, self.stops, self.released)
+        if hit >= 0:
+            return self.end("stop", text[self.released:hit])
+        if len(self.generated) >= s.max_tokens:
+            return self.end("length", text[self.released:])
+        if not text.endswith("\ufffd"):
+            safe = len(text) - _held_back(text, self.stops)
+            if safe > self.released or (self.pending and safe == len(text)):
+                delta = Delta(text[self.released:safe], self.pending)
+                self.pending, self.released = [], safe
+                return delta
+        return None
+
+
+def _takes_logits_to_keep(model: Any) -> bool:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
 @torch.inference_mode()
+def decode_batch(model: Any, tokenizer: Any, seqs: Sequence[Seq]) -> Iterator[tuple[int, Delta]]:
+    """Generate one continuation of each of `seqs` together, yielding text as it becomes final.
+
+    Args:
+        model: a causal LM (plain or PEFT) with the wanted adapter already active.
+        tokenizer: decodes the generated ids.
+        seqs: the answers to generate; prompts may differ in length (they are left-padded).
+
+    Yields:
+        (index into `seqs`, `Delta`); each sequence's last delta has `finish_reason` and
+        `completion_tokens` set.
+    """
+    token_text = _TokenText(tokenizer)
+    answers = [_Answer(s, tokenizer, token_text) for s in seqs]
+    device = model.device
+    width = max(len(s.prompt_ids) for s in seqs)
+    # Left padding: [B, T] with every prompt flush right, so each row's next token is column -1.
+    # The pad id is arbitrary: the mask hides it, and position ids count real tokens only.
+    ids = torch.tensor([[0] * (width - len(s.prompt_ids)) + list(s.prompt_ids) for s in seqs], device=device)
+    mask = torch.tensor([[0] * (width - len(s.prompt_ids)) + [1] * len(s.prompt_ids) for s in seqs], device=device)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, T]
+    live = list(range(len(seqs)))  # the sequence in each batch row
+    past = None
+    extra = {"logits_to_keep": 1} if _takes_logits_to_keep(model) else {}
+
+    def keep(rows: list[int]) -> None:
+        nonlocal ids, mask, pos, live
+        if len(rows) == len(live):
+            return
+        if not rows:  # everyone is done: nothing left to select
+            live = []
+            return
+        idx = torch.tensor(rows, dtype=torch.long, device=device)
+        if past is not None:
+            past.batch_select_indices(idx)
+        ids, mask, pos, live = ids[idx], mask[idx], pos[idx], [live[k] for k in rows]
+
+    while True:
+        # Rows whose client gave up (or that may not generate at all) leave before the next step.
+        rows = []
+        for k, i in enumerate(live):
+            s = seqs[i]
+            if s.cancelled is not None and s.cancelled():
+                yield i, answers[i].end("cancelled")
+            elif s.sampling.max_tokens <= 0:
+                yield i, answers[i].end("length")
+            else:
+                rows.append(k)
+        keep(rows)
+        if not live:
+            return
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=past, use_cache=True, **extra)
+        past = out.past_key_values
+        logits = out.logits[:, -1].float()  # [B, V]
+        rows, nxt = [], []
+        for k, i in enumerate(live):
+            delta = answers[i].push(logits[k])
+            if delta is not None:
+                yield i, delta
+            if not answers[i].done:
+                rows.append(k)
+                nxt.append(answers[i].generated[-1])
+        keep(rows)
+        if not live:
+            return
+        ids = torch.tensor(nxt, device=device)[:, None]  # [B, 1]
+        mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
+        pos = pos[:, -1:] + 1
+
+
 def stream_tokens(model: Any, tokenizer: Any, prompt_ids: Sequence[int], sampling: Sampling,
                   stop_ids: Sequence[int] = (), cancelled: Callable[[], bool] | None = None,
                   generator: torch.Generator | None = None) -> Iterator[Delta]:
-    """Generate one continuation of `prompt_ids`, yielding text as it becomes final.
+    """Generate one continuation of `prompt_ids` (a batch of one), yielding text as it becomes final.
 
     Args:
         model: a causal LM (plain or PEFT) with the wanted adapter already active.
@@ -134,49 +264,8 @@ def stream_tokens(model: Any, tokenizer: Any, prompt_ids: Sequence[int], samplin
     Yields:
         `Delta`s; the last one has `finish_reason` and `completion_tokens` set.
     """
-    token_text = _TokenText(tokenizer)
-    stops = [s for s in sampling.stop if s]
-    stop_set = set(stop_ids)
-    ids = torch.tensor([list(prompt_ids)], device=model.device)  # [1, T]
-    past = None
-    generated: list[int] = []
-    counts: dict[int, int] = {}
-    pending: list[TokenInfo] = []  # tokens whose text is not released yet
-    released = 0  # characters of the decoded text already yielded
-    text = ""
-    for _ in range(sampling.max_tokens):
-        if cancelled is not None and cancelled():
-            yield Delta("", pending, "cancelled", len(generated))
-            return
-        out = model(input_ids=ids, past_key_values=past, use_cache=True)
-        past = out.past_key_values
-        logits = out.logits[0, -1].float()  # [V]
-        tid = _pick(logits, sampling, counts, generator)
-        generated.append(tid)
-        if sampling.logprobs:
-            logp = torch.log_softmax(logits, dim=-1)
-            top = []
-            if sampling.top_logprobs:
-                vals, idx = torch.topk(logp, sampling.top_logprobs)
-                top = [(token_text(int(i)), float(v)) for v, i in zip(vals, idx)]
-            pending.append(TokenInfo(tid, token_text(tid), float(logp[tid]), top))
-        if tid in stop_set:
-            # The end-of-sequence token carries no text: release whatever was held back.
-            yield Delta(text[released:], pending, "stop", len(generated))
-            return
-        counts[tid] = counts.get(tid, 0) + 1
-        text = tokenizer.decode(generated, skip_special_tokens=True)
-        hit = _find_stop(text, stops, released)
-        if hit >= 0:
-            yield Delta(text[released:hit], pending, "stop", len(generated))
-            return
-        if not text.endswith("\ufffd"):
-            safe = len(text) - _held_back(text, stops)
-            if safe > released or (pending and safe == len(text)):
-                yield Delta(text[released:safe], pending)
-                pending, released = [], safe
-        ids = torch.tensor([[tid]], device=model.device)
-    yield Delta(text[released:], pending, "length", len(generated))
+    for _, delta in decode_batch(model, tokenizer, [Seq(prompt_ids, sampling, stop_ids, generator, cancelled)]):
+        yield delta
 
 
 def make_generator(seed: int | None, device: torch.device) -> torch.Generator:
@@ -187,122 +276,3 @@ def make_generator(seed: int | None, device: torch.device) -> torch.Generator:
     else:
         gen.manual_seed(seed)
     return gen
-
-
-# ---- the worker ---------------------------------------------------------------------------------
-
-
-class Overloaded(Exception):
-    """The queue is full (answer 429) or the worker is shutting down (answer 503)."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass
-class Job:
-    """One request: `n` answers to each prompt with one served model.
-
-    `emit` is called from the worker thread with ("delta", choice_index, Delta), then ("end",
-    None, None) or ("error", None, message); it must be thread-safe (the server hands events to
-    its event loop with `call_soon_threadsafe`).
-    """
-
-    run: Callable[[Callable[[], bool]], Generator[tuple[int, Delta], None, None]]
-    emit: Callable[[tuple[str, Any, Any]], None]
-    cancel: threading.Event = field(default_factory=threading.Event)
-    enqueued: float = field(default_factory=time.monotonic)
-
-
-class Worker:
-    """One thread that runs `Job`s one at a time from a bounded queue.
-
-    Args:
-        max_queue: jobs that may wait while one runs; `submit` raises `Overloaded(429)` beyond.
-        queue_timeout_s: a job that waited longer is answered with an error instead of run
-            (its client has probably given up; running it would only delay the others).
-    """
-
-    def __init__(self, max_queue: int = 16, queue_timeout_s: float = 120.0) -> None:
-        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_queue)
-        self.max_queue, self.queue_timeout_s = max_queue, queue_timeout_s
-        self._closing = threading.Event()
-        self.stats = {"submitted": 0, "completed": 0, "cancelled": 0, "rejected": 0, "errors": 0,
-                      "expired": 0, "busy_s": 0.0}
-        self._thread = threading.Thread(target=self._loop, name="tunelab-generate", daemon=True)
-        self._thread.start()
-
-    @property
-    def queued(self) -> int:
-        return self._queue.qsize()
-
-    def submit(self, job: Job) -> None:
-        """Queue `job`, or raise `Overloaded` at once (never blocks)."""
-        if self._closing.is_set():
-            raise Overloaded("the server is shutting down", 503)
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            self.stats["rejected"] += 1
-            raise Overloaded(f"server busy: {self.max_queue} requests already queued; retry later", 429) from None
-        self.stats["submitted"] += 1
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Refuse new jobs, answer queued ones with an error, stop after the running one."""
-        self._closing.set()
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                self._safe_emit(job, ("error", 503, "the server is shutting down"))
-        self._queue.put(None)  # wake the thread; the queue was just emptied so this cannot block
-        self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while True:
-            job = self._queue.get()  # blocks: no busy waiting
-            if job is None:
-                return
-            if job.cancel.is_set():
-                self.stats["cancelled"] += 1
-                continue
-            if time.monotonic() - job.enqueued > self.queue_timeout_s:
-                self.stats["expired"] += 1
-                self._safe_emit(job, ("error", 503, f"request waited over {self.queue_timeout_s:g} s in the queue"))
-                continue
-            t0 = time.monotonic()
-            self._run(job)
-            self.stats["busy_s"] += time.monotonic() - t0
-
-    def _run(self, job: Job) -> None:
-        try:
-            # closing(): a job stopped early still leaves its `with registry.activate(...)`.
-            with closing(job.run(job.cancel.is_set)) as deltas:
-                for index, delta in deltas:
-                    if not self._safe_emit(job, ("delta", index, delta)):
-                        break
-                    if delta.finish_reason == "cancelled":
-                        break
-        except Exception as e:  # noqa: BLE001 - one bad request must not kill the worker
-            log.exception("generation failed")
-            self.stats["errors"] += 1
-            self._safe_emit(job, ("error", 500, f"generation failed: {type(e).__name__}: {e}"))
-            return
-        if job.cancel.is_set():
-            self.stats["cancelled"] += 1
-        else:
-            self.stats["completed"] += 1
-            self._safe_emit(job, ("end", None, None))
-
-    @staticmethod
-    def _safe_emit(job: Job, event: tuple[str, Any, Any]) -> bool:
-        """Deliver an event; False (and the job cancelled) when its receiver is gone."""
-        try:
-            job.emit(event)
-            return True
-        except RuntimeError:  # the event loop is closed: nobody is listening any more
-            job.cancel.set()
-            return False

@@ -6,8 +6,9 @@
     GET  /health                         liveness and queue counters (no API key needed)
 
 Requests are parsed and validated on the event loop; generation runs in one worker thread
-(`engine.Worker`) that takes them one at a time from a bounded queue, so the event loop never
-blocks on the model and a request over the limit gets 429 at once instead of a hang. Every
+(`worker.Worker`) fed by a bounded queue, so the event loop never blocks on the model and a
+request over the limit gets 429 at once instead of a hang. Requests that wait together are
+decoded together (grouped per adapter, up to `max_batch_size` rows per forward pass). Every
 error is an OpenAI-shaped JSON body with a 4xx status (500 only for a bug). A client that hangs
 up cancels its request at the next token. On SIGINT/SIGTERM uvicorn stops accepting
 connections and lets the requests it holds (running and queued) finish for up to
@@ -25,7 +26,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,8 @@ from typing import Any
 
 from tunelab.errors import TunelabError
 from tunelab.serve import openai_schema as oa
-from tunelab.serve.engine import Job, Overloaded, Worker, make_generator, stream_tokens
+from tunelab.serve.engine import Seq, decode_batch, make_generator
+from tunelab.serve.worker import Answers, Job, Overloaded, Worker
 from tunelab.serve.registry import ModelRegistry, ServedModel
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,9 @@ class ServeSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None  # required as `Authorization: Bearer KEY` when set
-    max_queue: int = 16  # requests waiting while one generates; more get 429
+    max_queue: int = 16  # requests waiting while a batch generates; more get 429
+    max_batch_size: int = 16  # sequences decoded together in one forward pass; 1 = one request at a time
+    max_batch_wait_ms: float = 5.0  # how long a batch's first request waits for others to join
     queue_timeout_s: float = 120.0  # a request that waited longer gets 503 instead of running
     request_timeout_s: float = 600.0  # longest wait for the next token before answering 503
     default_max_tokens: int = 256  # when the request gives none (capped by the context)
@@ -139,7 +143,7 @@ class App:
         n = req.n or 1
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[tuple[str, Any, Any]] = asyncio.Queue()
-        job = Job(run=self._runner(served, prompts, n, sampling, chat),
+        job = Job(answers=self._answers(served, prompts, n, sampling, chat),
                   emit=lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev))
         assert self.worker is not None
         try:
@@ -192,26 +196,31 @@ class App:
                               code="context_length_exceeded")
         return asked if asked is not None else min(self.settings.default_max_tokens, room)
 
-    def _runner(self, served: ServedModel, prompts: list[list[int]], n: int, sampling: Any, chat: bool):
-        """The job body (runs in the worker thread): n answers per prompt with `served` active."""
+    def _answers(self, served: ServedModel, prompts: list[list[int]], n: int, sampling: Any, chat: bool) -> Answers:
+        """The job's sequences: n answers per prompt, decoded with `served`'s adapter active.
+
+        Greedy answers are all the first one, so each prompt is decoded once for its n choices.
+        Sampled answer j of a prompt draws from seed + j (when the client gave a seed), so the
+        answers do not depend on which other requests share the batch.
+        """
         reg = self.registry
         stop_ids = reg.stop_ids(chat)
+        seqs, choices = [], []
+        for p, ids in enumerate(prompts):
+            if sampling.temperature == 0:
+                seqs.append(Seq(ids, sampling, stop_ids))
+                choices.append([p * n + j for j in range(n)])
+                continue
+            for j in range(n):
+                seed = None if sampling.seed is None else sampling.seed + j
+                seqs.append(Seq(ids, sampling, stop_ids, make_generator(seed, reg.model.device)))
+                choices.append([p * n + j])
 
-        def run(cancelled):
+        def decode(batch: list[Seq]) -> Iterator[tuple[int, Any]]:  # runs in the worker thread
             with reg.activate(served) as lm:
-                for p, ids in enumerate(prompts):
-                    gen = make_generator(sampling.seed, lm.device)
-                    first: list[Any] = []
-                    for j in range(n):
-                        if j and sampling.temperature == 0:  # greedy: every answer is the first
-                            for d in first:
-                                yield p * n + j, d
-                            continue
-                        for d in stream_tokens(lm, reg.tok, ids, sampling, stop_ids, cancelled, gen):
-                            if j == 0:
-                                first.append(d)
-                            yield p * n + j, d
-        return run
+                yield from decode_batch(lm, reg.tok, batch)
+
+        return Answers(served.adapter, seqs, choices, decode)
 
     # ---- answers ----------------------------------------------------------------------------
 
@@ -334,7 +343,8 @@ def create_app(registry: ModelRegistry, settings: ServeSettings) -> Any:
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
-        app.worker = Worker(settings.max_queue, settings.queue_timeout_s)
+        app.worker = Worker(settings.max_queue, settings.queue_timeout_s, settings.max_batch_size,
+                            settings.max_batch_wait_ms / 1000)
         try:
             yield
         finally:
@@ -421,7 +431,7 @@ def _exit_zero_on_signal():
 
 def serve_command(model: str | None, adapters: list[str], run_dir: Path | None, host: str, port: int,
                   api_key_env: str, device: str | None, chat_template: str | None, max_queue: int,
-                  default_max_tokens: int) -> None:
+                  default_max_tokens: int, max_batch_size: int = 16, max_batch_wait_ms: float = 5.0) -> None:
     """`tunelab serve`: load the models, then serve until SIGINT/SIGTERM."""
     from rich.console import Console
 
@@ -432,7 +442,8 @@ def serve_command(model: str | None, adapters: list[str], run_dir: Path | None, 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     registry = load_registry(model, adapters, run_dir, device, chat_template)
     settings = ServeSettings(host=host, port=port, api_key=os.environ.get(api_key_env) or None,
-                             max_queue=max_queue, default_max_tokens=default_max_tokens)
+                             max_queue=max_queue, default_max_tokens=default_max_tokens,
+                             max_batch_size=max_batch_size, max_batch_wait_ms=max_batch_wait_ms)
     server = _uvicorn_server(registry, settings)
     for m in registry.models.values():
         note = "" if m.adapter is None else f"  (adapter {m.source}; max logit change {m.effect:.3g})"
