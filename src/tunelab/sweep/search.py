@@ -68,7 +68,7 @@ class OptunaSearch:
         self.pruning = optuna.create_study(study_name=f"{exp.name}:pruning", storage=storage, load_if_exists=True,
                                            direction=self.cfg.prune_direction, pruner=self._pruner())
         if not self.study.trials:
-            for params in self.cfg.enqueue:
+            for params in self.cfg.enqueue[: self.cfg.n_trials]:  # beyond the budget they would never run
                 self.study.enqueue_trial(self._labels(params))
         self._retry_unfinished()
 
