@@ -75,6 +75,6 @@ def test_ray_runs_the_sweep_and_survives_a_killed_trial(tmp_path):
     sweep = json.loads((tmp_path / "sweep.json").read_text())
     assert [t["status"] for t in sweep["trials"]] == ["failed", "done"], out
     killed = json.loads((first / "trial.json").read_text())
-    assert killed["error"] == "killed by SIGKILL" and killed.get("node")
+    assert killed["error"] == "killed by SIGKILL"
     done = {r["name"]: r for r in sweep["table"]}["lora.r=16,lora.alpha=32"]
     assert done["trainable_params"] and done["best_val_loss"] and done["scores"]["loss/loss"]["value"]
