@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[dev,bench,tracking,serve]'
+	$(BIN)/pip install -q -e '.[dev,bench,tracking,serve,sweep]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -269,9 +269,75 @@ class CompareConfig(Section):
     permutation_resamples: int = Field(10000, ge=100, description="Sign flips of the permutation test (exact below 2^16).")
 
 
-class SweepConfig(Section):
-    """Trials over config keys: a grid (every combination), zipped lists (element by element) and seeds."""
+class SearchRange(Section):
+    """A numeric range Optuna samples one key from."""
 
+    low: float
+    high: float
+    log: bool = Field(False, description="Sample on a log scale (learning rates).")
+    step: float | None = Field(None, gt=0, description="Grid step inside the range; None = continuous.")
+    integer: bool = Field(False, description="Integer values (LoRA r, batch size).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SearchRange:
+        if not self.low < self.high:
+            raise ValueError(f"low must be below high (got {self.low} and {self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        if self.log and self.step is not None:
+            raise ValueError("a range is either log or stepped, not both")
+        return self
+
+
+# Trade-off columns an objective may name besides TASK/METRIC; all are better when lower.
+COST_OBJECTIVES = ("best_val_loss", "wall_time_s", "peak_memory_mb", "trainable_params", "device_hours", "cost")
+
+
+class Objective(Section):
+    """One value the study optimises, read from the trial's trade-off row when it finishes."""
+
+    metric: str = Field(description="TASK/METRIC of the tuned variant, or best_val_loss, wall_time_s, peak_memory_mb, "
+                                    "trainable_params, device_hours, cost.")
+    direction: Literal["minimize", "maximize"] | None = Field(
+        None, description="Which way is better; None = minimize for losses and costs (a task metric must say).")
+
+    @model_validator(mode="after")
+    def _direction(self) -> Objective:
+        if self.direction is None:
+            if self.metric not in COST_OBJECTIVES:
+                raise ValueError(f"objective {self.metric!r}: set direction (maximize or minimize)")
+            self.direction = "minimize"
+        return self
+
+
+class OptunaConfig(Section):
+    """`sweep.search: optuna`: sampled trials, their objectives, and pruning of trials that fall behind."""
+
+    sampler: Literal["tpe", "random"] = Field("tpe", description="TPE (learns from finished trials) or random.")
+    n_trials: int = Field(10, ge=1, description="Settings to try in all (a re-run counts the ones already tried).")
+    space: dict[str, SearchRange] = Field(
+        default_factory=dict, description="Dotted key -> numeric range, e.g. {train.lr: {low: 1e-5, high: 1e-2, log: true}}; "
+                                          "sweep.grid lists are categorical choices.")
+    objectives: list[Objective] = Field(
+        default_factory=lambda: [Objective(metric="best_val_loss")], min_length=1,
+        description="One or several objectives (several: a Pareto study).")
+    enqueue: list[dict[str, Any]] = Field(default_factory=list, description="Settings to try first, e.g. a known-good one.")
+    pruner: Literal["none", "median", "halving"] = Field(
+        "median", description="Stop trials whose validation metric falls behind: median of finished trials, or "
+                              "successive halving.")
+    prune_metric: str = Field("loss", description="Key of the val rows of train/metrics.jsonl the pruner watches.")
+    prune_direction: Literal["minimize", "maximize"] = "minimize"
+    warmup_steps: int = Field(0, ge=0, description="No pruning before this training step.")
+    startup_trials: int = Field(1, ge=0, description="Median pruner: trials that must finish before it prunes.")
+    seed: int | None = Field(None, description="Sampler seed; None = the experiment's seed.")
+
+
+class SweepConfig(Section):
+    """Trials over config keys (a grid, zipped lists and seeds, or an Optuna search), run serially,
+    side by side on this machine's devices, or as Ray tasks."""
+
+    search: Literal["grid", "optuna"] = Field(
+        "grid", description="grid: the listed trials (grid x zip x seeds); optuna: sampled (see sweep.optuna).")
     grid: dict[str, list[Any]] = Field(
         default_factory=dict, description="Dotted key -> values; every combination is a trial, e.g. {lora.r: [8, 16]}."
     )
@@ -280,9 +346,19 @@ class SweepConfig(Section):
         description="Dotted key -> values of equal length, taken together (r=8 with alpha=16, ...); crossed with grid.",
     )
     seeds: list[int] = Field(default_factory=list, description="Repeat every trial with these seeds; empty = the config's seed.")
+    optuna: OptunaConfig = Field(default_factory=OptunaConfig)
     stages: list[Literal["data", "train", "eval", "compare", "report"]] = Field(
         default_factory=lambda: ["data", "train", "eval"], description="Stages of `tunelab run` each trial runs."
     )
+    executor: Literal["local", "ray"] = Field(
+        "local", description="local: trial processes on this machine; ray: one Ray task per trial.")
+    max_concurrent: int | None = Field(
+        None, ge=1, description="Trials at once; None = local: one per GPU group (1 on CPU), ray: as many as the cluster fits.")
+    gpus_per_trial: int = Field(1, ge=0, description="GPUs each trial gets (CUDA_VISIBLE_DEVICES locally, num_gpus on Ray).")
+    cpus_per_trial: int | None = Field(
+        None, ge=1, description="CPU cores each trial gets; None = local: the cores split between concurrent trials, ray: 1.")
+    ray_address: str | None = Field(
+        None, description="Ray cluster to join (auto, ray://HOST:10001); None = start a local one for the sweep.")
     metric: str | None = Field(
         None, description="TASK/METRIC of the Pareto plot (default: first eval task's first metric, else best val loss)."
     )
@@ -298,6 +374,13 @@ class SweepConfig(Section):
         both = set(self.grid) & set(self.zip)
         if both:
             raise ValueError(f"keys in both sweep.grid and sweep.zip: {sorted(both)}")
+        if self.search == "optuna":
+            if self.zip or self.seeds:
+                raise ValueError("sweep.zip and sweep.seeds are for search: grid; an Optuna search samples "
+                                 "sweep.grid (choices) and sweep.optuna.space (ranges)")
+            both = set(self.grid) & set(self.optuna.space)
+            if both:
+                raise ValueError(f"keys in both sweep.grid and sweep.optuna.space: {sorted(both)}")
         return self
 
 

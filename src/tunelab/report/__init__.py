@@ -63,9 +63,9 @@ def run_sections(run: RunFiles, overrides: dict[str, Any] | None = None, prefix:
 
 
 def multi_sections(rows: list[dict[str, Any]], pareto: dict[str, Any], trials: list[dict[str, Any]] | None,
-                   price: float | None, currency: str) -> list[Section]:
+                   price: float | None, currency: str, search: dict[str, Any] | None = None) -> list[Section]:
     """The sections over several runs (a sweep's trials, or run directories given together)."""
-    built = [ss.trials_section(trials, rows, "trials") if trials else None,
+    built = [ss.trials_section(trials, rows, "trials", search) if trials else None,
              ss.tradeoff_section(rows, "tradeoff", currency), ss.pareto_section(pareto, "pareto", ""),
              ss.curves_section(rows, "val-curves", ""), ss.seeds_section(rows, "seeds"),
              ss.sweep_cost_section(rows, "sweep-cost", price, currency)]
@@ -90,7 +90,8 @@ def write_report(dirs: Sequence[Path], output: Path | None = None, overrides: di
         rows = sweep.get("table") or []  # the sweep's own table and front, as it wrote them
         if "price_per_device_hour" in overrides:
             rows = priced(rows, price)
-        sections = multi_sections(rows, sweep.get("pareto") or {}, sweep.get("trials"), price, currency)
+        sections = multi_sections(rows, sweep.get("pareto") or {}, sweep.get("trials"), price, currency,
+                                  sweep.get("search"))
         title, subtitle = f"Sweep: {sweep.get('name')}", f"{len(sweep.get('trials') or [])} trials in {dirs[0]} · {stamp}"
         out_dir = output or dirs[0]
     elif len(dirs) == 1:

@@ -18,13 +18,41 @@ def _values_text(values: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in values.items()) or "-"
 
 
-def trials_section(trials: list[dict[str, Any]], rows: list[dict[str, Any]], sid: str) -> Section:
+def trials_section(trials: list[dict[str, Any]], rows: list[dict[str, Any]], sid: str,
+                   search: dict[str, Any] | None = None) -> Section:
+    """Every trial, its overrides and why it ended (finished, pruned at which step, failed how),
+    after a line saying what was searched."""
     errors = {r["name"]: r.get("error") for r in rows}
     out = [[t["name"], _values_text(t.get("values") or {}),
-            Cell(str(t.get("status")), "" if t.get("status") == "done" else "worse"), errors.get(t["name"]) or ""]
+            Cell(str(t.get("status")), {"done": "", "pruned": "num"}.get(str(t.get("status")), "worse")),
+            t.get("why") or errors.get(t["name"]) or ""]
            for t in trials]
-    return Section(sid, "Sweep trials", [table(["trial", "overrides", "status", "error"], out,
-                                               "each trial is its own run directory under trials/")])
+    counts = {s: sum(t.get("status") == s for t in trials) for s in ("done", "pruned", "failed")}
+    blocks = [Para(_search_text(search))] if search else []
+    blocks.append(table(["trial", "overrides", "status", "how it ended"], out,
+                        "each trial is its own run directory under trials/; "
+                        + ", ".join(f"{n} {s}" for s, n in counts.items())))
+    return Section(sid, "Sweep trials", blocks)
+
+
+def _search_text(search: dict[str, Any]) -> str:
+    """What the sweep searched, in one sentence."""
+    if search.get("method") != "optuna":
+        parts = [f"grid over {', '.join(search['grid'])}" if search.get("grid") else "",
+                 f"zipped {', '.join(search['zip'])}" if search.get("zip") else "",
+                 f"seeds {search['seeds']}" if search.get("seeds") else ""]
+        return "Searched: " + (" x ".join(p for p in parts if p) or "the listed trials") + "."
+    space = [f"{k} in {v}" for k, v in (search.get("choices") or {}).items()]
+    space += [f"{k} in [{r['low']}, {r['high']}]{' (log)' if r.get('log') else ''}"
+              for k, r in (search.get("space") or {}).items()]
+    goals = ", ".join(f"{o['metric']} ({o['direction']})" for o in search.get("objectives") or [])
+    text = (f"Searched with Optuna ({search.get('sampler')} sampler, {search.get('n_trials')} trials): "
+            f"{'; '.join(space)}. Objectives: {goals}.")
+    if search.get("pruner") not in (None, "none"):
+        text += f" Pruning: {search['pruner']} on the val {search.get('prune_metric')} at every eval step."
+    if search.get("best"):
+        text += f" Best: {', '.join(str(b) for b in search['best'])}."
+    return text
 
 
 def tradeoff_section(rows: list[dict[str, Any]], sid: str, currency: str) -> Section | None:
