@@ -99,7 +99,8 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
     packed = bool(train_rows) and getattr(train_rows[0], "position_ids", None) is not None
     from tunelab.training.generation_metric import make_generation_metric
 
-    gen_metric = make_generation_metric(exp, tokenizer, world)  # None unless train.generation_metric.samples
+    # None unless train.generation_metric.samples; single-process only, so this is the main process
+    gen_metric = make_generation_metric(exp, tokenizer, world, run_dir=paths.root)
     order = DataOrder(len(train_rows), exp.train.batch_size, exp.seed, world, accelerator.process_index)
     n_steps = total_steps(exp.train, order.per_epoch)
 
@@ -144,7 +145,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
                 rows[split] = {"step": state.step, "epoch": round(order.epoch_float(state.position), 4),
                                "split": split, **res, "time": round(clock(), 2)}
         if gen_metric is not None and "val" in rows:
-            rows["val"].update(gen_metric(model))  # e.g. chrf beside the val loss
+            rows["val"].update(gen_metric(model, state.step))  # e.g. chrf beside the val loss
         return rows
 
     def emit(row: dict[str, Any]) -> None:
