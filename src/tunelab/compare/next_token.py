@@ -217,7 +217,8 @@ def next_token_tables(nt: dict[str, Any], plain: bool = False) -> list[Any]:
     from rich.table import Table
     from rich.text import Text
 
-    from tunelab.report.plots import prob_text, readable_token  # one way to show a token
+    # The report's token display, so console and report show a token the same way.
+    from tunelab.report.plots import prob_text, readable_token
 
     ref, tables = nt.get("reference"), []
     for p in nt.get("prompts") or []:
