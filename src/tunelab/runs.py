@@ -100,6 +100,10 @@ class RunPaths:
     def checkpoint(self, step: int) -> Path:
         return self.checkpoints / f"step-{step}"
 
+    def generations(self, step: int) -> Path:
+        """The in-training generation metric's replies at `step`."""
+        return self.train / "generations" / f"step-{step}.jsonl"
+
 
 def default_run_dir(exp: Experiment) -> Path:
     """`exp.run_dir` if set, else `runs/<name>` under the working directory."""

@@ -136,3 +136,36 @@ def test_reply_token_probs_match_step_by_step_next_token_distributions():
     assert [m["position"] for m in moves[:2]] == [0, 2] and moves[0]["prob_reference"] == 0.5
     other = {"ids": r["ids"][:3], "prob": [0.5] * 3, "top1": [0] * 3}
     assert "skipped" in reply_view(tok, "x", {"base": unsure, "final": other}, "base")
+
+
+NT = {"reference": "base", "top_k": 2, "prompts": [{
+    "id": "test-0", "in_train": {"status": "no"},
+    "top": {"base": [{"id": 1, "token": " [x]", "prob": 0.4}, {"id": 2, "token": "\n", "prob": 0.2}],
+            "final": [{"id": 3, "token": "def", "prob": 0.7}, {"id": 4, "token": "y" * 60, "prob": 0.0004}]},
+    "entropy_bits": {"base": 5.1, "final": 2.2},
+    "divergence": {"final": {"kl_ref_to_variant": 1.5, "kl_variant_to_ref": 1.25, "js": 0.3}}}]}
+
+
+def test_the_console_table_puts_each_variants_top_tokens_side_by_side():
+    import io
+
+    from rich.console import Console
+
+    from tunelab.compare.next_token import print_next_token
+
+    buf = io.StringIO()
+    print_next_token(NT, Console(file=buf, force_terminal=False, width=120))
+    out = buf.getvalue()
+    lines = out.splitlines()
+    assert "next token: test-0 (in training: no)" in lines[0]
+    row1 = next(line for line in lines if line.strip().startswith("1 "))
+    row2 = next(line for line in lines if line.strip().startswith("2 "))
+    # rank, base token and p, final token and p, in that order on one line; markup-like text kept
+    assert row1.split() == ["1", "␣[x]", "0.400", "def", "0.700"]
+    assert row2.split() == ["2", "\\n", "0.200", "y" * 23 + "…", "4.0e-04"]
+    assert "KL(base‖final) 1.500, KL(final‖base) 1.250, JS 0.300" in out and "entropy final 2.200" in out
+    assert not any(c in out for c in "─│━")  # plain text when not a terminal
+
+    buf = io.StringIO()
+    print_next_token(NT, Console(file=buf, force_terminal=True, width=120))
+    assert "─" in buf.getvalue()

@@ -62,7 +62,8 @@ def build_run(root: Path) -> Path:
         "preview": "<|im_start|>user\nAdd two numbers.<|im_end|>\n<|im_start|>assistant\n⟦def add(a, b):\n    return a + b<|im_end|>⟧\n"})
     rows = []
     for step in range(5, 45, 5):
-        rows.append({"step": step, "split": "train", "loss": 3 - step / 30, "tokens_per_s": 1000})
+        rows.append({"step": step, "split": "train", "loss": 3 - step / 30, "token_accuracy": step / 120,
+                     "tokens_per_s": 1000})
         if step % 10 == 0:
             for split in ("val", "test"):
                 rows.append({"step": step, "split": split, "loss": 3.1 - step / 40, "token_accuracy": step / 100,
@@ -70,6 +71,10 @@ def build_run(root: Path) -> Path:
                                             "b": {"loss": 2.9, "token_accuracy": 0.2, "tokens": 20, "examples": 1}},
                              **({"chrf": step / 2, "generation_samples": 4} if split == "val" else {})})
     _w(run / "train" / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    for step in (20, 40):
+        gens = [{"step": step, "id": f"v{i}", "prompt": f"Write function number {i}.", "reference": f"def f{i}(): pass",
+                 "generation": f"def g{i}_at_{step}(): pass", "metric": "chrf", "score": 10.0 * i} for i in range(5)]
+        _w(run / "train" / "generations" / f"step-{step}.jsonl", "".join(json.dumps(g) + "\n" for g in gens))
     _w(run / "train" / "summary.json", {
         "stop_reason": "max_steps", "steps": 40, "total_steps": 40, "epochs": 3.3, "wall_time_s": 95.0,
         "train_time_s": 80.0, "tokens_seen": 20000, "tokens_per_s": 250.0, "peak_memory_mb": 900.0,
@@ -390,3 +395,41 @@ def test_variants_scored_on_other_items_get_no_delta_and_one_off_results_change_
     results = page[page.index('id="results"'):page.index('id="paired"')]
     math = results[results.index("math-word"):results.index("similarity")]
     assert "other items" in math and "scored on different items" in math
+
+
+def test_next_token_bars_are_labelled_on_one_scale_with_long_tokens_cut():
+    from tunelab.report.plots import next_token_bars, readable_token, to_svg
+
+    long = "x" * 60
+    fig = next_token_bars({"base": [{"token": long, "prob": 0.2}, {"token": " ", "prob": 0.1}],
+                           "final": [{"token": "def", "prob": 0.8}, {"token": "\n", "prob": 0.0004}]})
+    base, final = fig.axes
+    assert base.get_xlim() == final.get_xlim() and base.get_xlim()[1] >= 0.8  # the tuned panel's max sets both
+    svg = to_svg(fig, "t")
+    for text in ("0.200", "0.100", "0.800", "4.0e-04"):
+        assert text in svg
+    ticks = [t.get_text() for t in base.get_yticklabels()]
+    assert "x" * 11 + "…" in ticks and long not in svg and "␣" in ticks
+    assert "\\n" in [t.get_text() for t in final.get_yticklabels()]
+    assert readable_token(long, 12) == "x" * 11 + "…" and readable_token(long) == long
+
+
+def test_the_next_token_view_prints_each_probability_and_whole_tokens(report):
+    _, html, md = report
+    nt = html.split('id="next-token"')[1].split("</section>")[0]
+    assert "0.400" in nt and "0.700" in nt  # on the bars (SVG text) and in the table
+    assert "final token" in nt and "\\n" in nt and "␣$x" in nt
+    assert "| 1 | The | 0.400 | def | 0.700 |" in md
+
+
+def test_training_shows_train_accuracy_and_the_last_steps_generations(report):
+    from tunelab.report.load import load_run
+    from tunelab.report.plots import loss_curves
+
+    run, html, _ = report
+    acc_axis = loss_curves(load_run(run).metrics).axes[1]
+    assert "train" in [line.get_label() for line in acc_axis.get_lines()]
+    training = html.split('id="training"')[1].split("</section>")[0]
+    assert "Generations behind the metric at step 40" in training
+    assert "def g0_at_40(): pass" in training and "def g2_at_40" in training and "def g3_at_40" not in training
+    assert "_at_20" not in training and "chrf 20" in training

@@ -52,3 +52,17 @@ def test_logged_beside_val_loss_without_changing_training(tmp_path):
     # dropout draws random numbers: the metric's generation must leave the RNG stream alone
     losses = lambda rows: [(r["step"], r["split"], r["loss"]) for r in rows]  # noqa: E731
     assert losses(c) == losses(b)
+
+
+def test_the_generations_behind_each_value_are_saved_per_eval_step(tmp_path):
+    exp = load_config(SMOKE, [*ARGS, "train.generation_metric.samples=2", "train.generation_metric.max_new_tokens=4"])
+    train(exp, tmp_path / "g")
+    rows = read_jsonl(tmp_path / "g" / "train" / "metrics.jsonl")
+    folder = tmp_path / "g" / "train" / "generations"
+    assert sorted(p.name for p in folder.iterdir()) == ["step-0.jsonl", "step-2.jsonl", "step-4.jsonl"]
+    for r in (r for r in rows if r["split"] == "val"):
+        saved = read_jsonl(folder / f"step-{r['step']}.jsonl")
+        assert len(saved) == 2 and len({s["id"] for s in saved}) == 2
+        assert all(s["prompt"] and s["reference"] and isinstance(s["generation"], str) for s in saved)
+        # the logged value is the mean of the saved per-reply scores
+        assert sum(s["score"] for s in saved) / 2 == pytest.approx(r["chrf"])

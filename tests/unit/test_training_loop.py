@@ -112,3 +112,24 @@ def test_mlflow_tracker_logs_params_and_metrics(tmp_path, monkeypatch):
     assert any("loss" in k and "val" in k for k in keys), keys
     assert any("loss" in k and "train" in k for k in keys), keys
     assert found.info.status == "FINISHED"
+
+
+def test_train_lines_log_token_accuracy_over_the_whole_logging_window(tmp_path):
+    """Accuracy comes from the same token_stats call as the loss, summed over every micro-batch
+    of every step since the last log line, so it is logged beside each train loss."""
+    _, rows = run(tmp_path, "acc", "train.log_every=2", "train.batch_size=2", "train.grad_accum=2")
+    train_rows = [r for r in rows if r["split"] == "train"]
+    assert [r["step"] for r in train_rows] == [2, 4, 6]
+    assert all(0.0 <= r["token_accuracy"] <= 1.0 for r in train_rows)
+
+
+def test_a_window_saved_before_accuracy_was_counted_logs_no_accuracy():
+    from accelerate import Accelerator
+
+    from tunelab.training.batches import DataOrder
+    from tunelab.training.loop import LoopState, _flush_window, _from_dict, _to_dict
+
+    state = LoopState(step=2, window=[[2.0, 4.0, 10.0]] * 2)  # [loss_sum, labels, inputs] per step
+    resumed = _from_dict(_to_dict(state))
+    row, bad = _flush_window(resumed, Accelerator(cpu=True), DataOrder(8, 2, 0, 1, 0))
+    assert bad is None and row["loss"] == pytest.approx(0.5) and row["token_accuracy"] is None

@@ -26,6 +26,7 @@ from typing import Any
 from rich.console import Console
 
 from tunelab.compare.generations import decoding_settings, generate_outputs, side_by_side
+from tunelab.compare.next_token import print_next_token
 from tunelab.compare.paired import baseline_table, eval_index, paired_comparisons
 from tunelab.compare.token_classes import class_shares
 from tunelab.evaluation.results import summary_records
@@ -82,6 +83,7 @@ def run_compare(run_dir: Path, exp: Any, console: Console | None = None, run_exp
     notes += [f"variant {v} is not in this run; left out" for v in missing]
     if len(variants) >= 2:
         written.update(_model_views(run_dir, exp, variants, console, suffix, extra))
+        print_next_token(read_json(written["next_token"]), console)
     else:
         notes.append(f"next-token and side-by-side views need two variants; this run has {variants or 'none'}")
 

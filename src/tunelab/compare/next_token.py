@@ -10,6 +10,8 @@ variant's probability of every reply token and its own top-1 token there, which 
 an answer fine-tuning moved the model, not only how it starts. Each prompt is also
 looked up in the run's training split (exact, or a near duplicate by character 5-gram Jaccard),
 because a "changed" answer on a prompt the model trained on shows memorisation, not transfer.
+
+`print_next_token` shows the same numbers on the console, one table per prompt.
 """
 
 from __future__ import annotations
@@ -34,6 +36,21 @@ class PromptCase:
     reference: str | None = None
     origin: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+def readable_token(token: str, limit: int | None = None) -> str:
+    """A token as readable text: newlines and tabs as `\\n` / `\\t`, spaces as `␣` where they
+    lead or trail, the empty token as `∅`; beyond `limit` characters cut with a visible `…`."""
+    shown = token.replace("\n", "\\n").replace("\t", "\\t")
+    if shown.strip() != shown or not shown:
+        shown = shown.replace(" ", "␣")
+    shown = shown or "∅"
+    return shown if limit is None or len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def prob_text(p: float) -> str:
+    """A probability for a label: three decimals, or two significant digits below 0.001."""
+    return f"{p:.3f}" if p >= 0.001 or p == 0 else f"{p:.1e}"
 
 
 def prompt_cases(exp: Any, splits: Any | None) -> list[PromptCase]:
@@ -197,3 +214,51 @@ def divergences(ref: torch.Tensor, other: torch.Tensor) -> dict[str, float]:
 
     return {"kl_ref_to_variant": kl(p, lp, lq), "kl_variant_to_ref": kl(q, lq, lp),
             "js": 0.5 * kl(p, lp, lm) + 0.5 * kl(q, lq, lm)}
+
+
+# ---- on the console ---------------------------------------------------------------------------------
+
+
+def next_token_tables(nt: dict[str, Any], plain: bool = False) -> list[Any]:
+    """Per prompt of a compare/next_token.json, a rich Table (rank, then each variant's token and
+    probability side by side) followed by a line of entropies and KL / JS to the reference.
+
+    Args:
+        nt: the parsed next_token.json.
+        plain: no box characters or styles (output that is not a terminal: logs, pipes).
+    """
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    # The report's token display, so console and report show a token the same way.
+
+    ref, tables = nt.get("reference"), []
+    for p in nt.get("prompts") or []:
+        top = p.get("top") or {}
+        status = (p.get("in_train") or {}).get("status", "-")
+        table = Table(title=Text(f"next token: {p['id']} (in training: {status})"), title_justify="left",
+                      box=None if plain else box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        table.add_column("#", justify="right")
+        for v in top:
+            table.add_column(Text(v), no_wrap=True)
+            table.add_column("p", justify="right")
+        for r in range(max((len(t) for t in top.values()), default=0)):
+            row = [Text(str(r + 1))]
+            for toks in top.values():
+                t = toks[r] if r < len(toks) else None
+                row += [Text(readable_token(t["token"], 24)), Text(prob_text(t["prob"]))] if t else [Text(""), Text("")]
+            table.add_row(*row)
+        notes = [f"entropy {v} {p['entropy_bits'][v]:.3f}" for v in top if v in (p.get("entropy_bits") or {})]
+        for v, d in (p.get("divergence") or {}).items():
+            notes.append(f"KL({ref}‖{v}) {d['kl_ref_to_variant']:.3f}, KL({v}‖{ref}) {d['kl_variant_to_ref']:.3f}, "
+                         f"JS {d['js']:.3f}")
+        tables.append(Group(table, Text("; ".join(notes) + " (bits)")))
+    return tables
+
+
+def print_next_token(nt: dict[str, Any], console: Any) -> None:
+    """`next_token_tables` on `console`: boxed on a terminal, plain text otherwise."""
+    for table in next_token_tables(nt, plain=not console.is_terminal):
+        console.print(table)

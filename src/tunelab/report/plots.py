@@ -19,6 +19,8 @@ from collections.abc import Callable
 import matplotlib
 from matplotlib.figure import Figure
 
+from tunelab.compare.next_token import prob_text, readable_token  # one token display: console and report
+
 SPLIT_COLORS = {"train": "#1f77b4", "val": "#d62728", "test": "#2ca02c"}
 CLASS_COLORS = {"code_keyword": "#08519c", "code_identifier": "#3182bd", "code_literal": "#6baed6",
                 "code_punctuation": "#9ecae1", "nl_word": "#e6550d", "nl_punctuation": "#fdae6b",
@@ -32,12 +34,9 @@ def label(text: Any) -> str:
     return str(text).replace("$", r"\$")
 
 
-def token_label(token: str) -> str:
-    """A token as readable text: newlines, tabs and spaces made visible."""
-    shown = token.replace("\n", "\\n").replace("\t", "\\t")
-    if shown.strip() != shown or not shown:
-        shown = shown.replace(" ", "␣")
-    return label(shown or "∅")
+def token_label(token: str, limit: int | None = None) -> str:
+    """`readable_token`, safe for matplotlib."""
+    return label(readable_token(token, limit))
 
 
 def _styled(plot: Callable[..., Figure]) -> Callable[..., Figure]:
@@ -148,19 +147,26 @@ def checkpoint_scores(points: Sequence[dict[str, Any]], metric: str, base: dict[
     return fig
 
 
+TOKEN_CHARS = 12  # longer tokens are cut in the bar labels; tables show them whole
+
+
 @_styled
 def next_token_bars(tops: dict[str, Sequence[dict[str, Any]]]) -> Figure:
-    """Top-k first-token probabilities, one panel per variant, tokens made readable."""
+    """Top-k first-token probabilities, one panel per variant, each bar labelled with its
+    probability, on one x scale for every panel (0 .. the largest probability of any variant)
+    so that bar lengths compare across variants; tokens made readable and cut at TOKEN_CHARS."""
     k = max((len(v) for v in tops.values()), default=1)
-    fig = _figure(3.0 * max(1, len(tops)) + 0.6, 0.22 * k + 0.9)
+    fig = _figure(3.2 * max(1, len(tops)) + 0.6, 0.22 * k + 0.9)
     axes = fig.subplots(1, max(1, len(tops)), squeeze=False)[0]
     colors = ["#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
+    top = max((t["prob"] for toks in tops.values() for t in toks), default=0.0)
     for i, (ax, (variant, toks)) in enumerate(zip(axes, tops.items())):
         probs = [t["prob"] for t in toks][::-1]
-        ax.barh(range(len(probs)), probs, color=colors[i % len(colors)])
-        ax.set_yticks(range(len(probs)), [token_label(t["token"]) for t in toks][::-1], fontsize=8,
+        bars = ax.barh(range(len(probs)), probs, color=colors[i % len(colors)])
+        ax.bar_label(bars, [prob_text(p) for p in probs], padding=2, fontsize=7)
+        ax.set_yticks(range(len(probs)), [token_label(t["token"], TOKEN_CHARS) for t in toks][::-1], fontsize=8,
                       family="monospace")
-        ax.set_xlim(0, max(probs + [1e-9]) * 1.15)
+        ax.set_xlim(0, max(top, 1e-9) * 1.3)  # the headroom holds the largest bar's label
         ax.set_title(label(variant), fontsize=9)
         ax.set_xlabel("probability")
     return fig

@@ -164,9 +164,26 @@ def next_token_section(run: RunFiles, sid: str, prefix: str, max_chars: int) -> 
         s.blocks.append(table(["variant", "entropy (bits)", "KL(ref‖v)", "KL(v‖ref)", "JS"], rows))
         fig = plots.next_token_bars(p["top"])
         s.blocks.append(Figure(f"{prefix}next-token-{i + 1}", plots.to_svg(fig, f"{prefix}nt{i + 1}"),
-                               f"top-{nt.get('top_k')} first tokens of prompt {i + 1}"))
+                               f"top-{nt.get('top_k')} first tokens of prompt {i + 1} (one probability scale for "
+                               f"every panel; tokens over {plots.TOKEN_CHARS} characters cut, whole in the table)"))
+        s.blocks.append(top_k_table(p["top"]))
         s.blocks += reply_blocks(p.get("reply"), ref)
     return s
+
+
+def top_k_table(top: dict[str, list[dict[str, Any]]]) -> Table:
+    """The bars as numbers: rank, then each variant's token (whole, whitespace shown) and probability."""
+    variants = list(top)
+    k = max((len(t) for t in top.values()), default=0)
+    rows = []
+    for r in range(k):
+        row: list[Any] = [Cell(str(r + 1), "num")]
+        for v in variants:
+            t = top[v][r] if r < len(top[v]) else None
+            row += [Cell(plots.readable_token(t["token"]), "", f"token id {t.get('id')}") if t else Cell("-", "muted"),
+                    Cell(plots.prob_text(t["prob"]), "num") if t else Cell("", "muted")]
+        rows.append(row)
+    return Table(["rank"] + [c for v in variants for c in (f"{v} token", f"{v} p")], rows)
 
 
 PROB_BUCKETS = (0.01, 0.1, 0.5, 0.9)  # p0: < 1%, p1: < 10%, p2: < 50%, p3: < 90%, p4: >= 90%

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.report import plots
-from tunelab.report.blocks import Cell, Figure, Para, Pre, Section, cut, fmt, fmt_ci, fmt_seconds, table
+from tunelab.report.blocks import (Cell, Columns, Figure, Heading, Para, Pre, Section, cut, fmt, fmt_ci, fmt_seconds,
+                                   table)
 from tunelab.report.load import RunFiles, variant_order
+from tunelab.runs import RunPaths, read_jsonl
 
 
 def _fig(run: RunFiles, name: str, fig: Any, caption: str, prefix: str) -> Figure:
@@ -116,7 +118,7 @@ def selected_checkpoint(run: RunFiles) -> tuple[int, str] | None:
     return None
 
 
-def training_section(run: RunFiles, sid: str, prefix: str) -> Section | None:
+def training_section(run: RunFiles, sid: str, prefix: str, max_chars: int = 600) -> Section | None:
     sm, rows = run.summary, run.metrics
     if not sm and not rows:
         return None
@@ -157,7 +159,26 @@ def training_section(run: RunFiles, sid: str, prefix: str) -> Section | None:
             s.blocks.append(_fig(run, f"train-{metric}", plots.metric_curve(pts, f"val {metric}"),
                                  f"in-training generation metric: {metric} of greedy replies to {n} validation "
                                  f"prompts at each evaluation", prefix))
+            s.blocks += last_generations(run, max(p[0] for p in pts), max_chars)
     return s
+
+
+def last_generations(run: RunFiles, step: int, max_chars: int, n: int = 3) -> list[Any]:
+    """The first `n` replies behind the generation metric at `step` (train/generations/), each
+    beside its reference, with its own sentence score."""
+    saved = read_jsonl(RunPaths(run.root).generations(step))[:n]
+    if not saved:
+        return []
+    out: list[Any] = [Heading(f"Generations behind the metric at step {step} (first {len(saved)}; all of them, "
+                              "for every evaluation, in train/generations/)")]
+    for g in saved:
+        out.append(Pre([("", cut(g.get("prompt"), max_chars, 12))], f"{g.get('id')}: prompt (last user message)"))
+        out.append(Columns([
+            (f"generation at step {step}", Pre([("", cut(g.get("generation") or "(empty output)", max_chars, 20))]),
+             [Cell(f"{g.get('metric')} {fmt(g.get('score'))}", "", "this reply's sentence score")]),
+            ("reference", Pre([("", cut(g.get("reference"), max_chars, 20))]), []),
+        ]))
+    return out
 
 
 def checkpoint_section(run: RunFiles, sid: str, prefix: str) -> Section | None:

@@ -57,7 +57,8 @@ class LoopState:
     last_eval: dict[str, Any] = field(default_factory=dict)  # split -> row of the latest eval
     wall_time: float = 0.0  # seconds of earlier sessions of this run (resume adds to it)
     logged_time: float = 0.0  # train_time at the last log line
-    # Per-step sums since the last log line: [loss_sum, label_tokens, input_tokens] per step.
+    # Per-step sums since the last log line: [loss_sum, label_tokens, input_tokens, n_correct]
+    # per step (n_correct: argmax == label, from the same `token_stats` call as the loss).
     window: list[list[Any]] = field(default_factory=list)
 
 
@@ -98,7 +99,8 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
     packed = bool(train_rows) and getattr(train_rows[0], "position_ids", None) is not None
     from tunelab.training.generation_metric import make_generation_metric
 
-    gen_metric = make_generation_metric(exp, tokenizer, world)  # None unless train.generation_metric.samples
+    # None unless train.generation_metric.samples; single-process only, so this is the main process
+    gen_metric = make_generation_metric(exp, tokenizer, world, run_dir=paths.root)
     order = DataOrder(len(train_rows), exp.train.batch_size, exp.seed, world, accelerator.process_index)
     n_steps = total_steps(exp.train, order.per_epoch)
 
@@ -116,7 +118,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
         ckpt.check_same_base(latest[1], base_id)
         state = _from_dict(ckpt.load_checkpoint(latest[1], model, optimizer, scheduler))
         if not main:  # the saved window holds global sums; count them once
-            state.window = [[0.0, 0.0, 0.0] for _ in state.window]
+            state.window = [[0.0] * len(row) for row in state.window]
     elif resume and main:
         print(f"{paths.root}: no checkpoint to resume from; starting at step 0")
     if main:
@@ -143,7 +145,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
                 rows[split] = {"step": state.step, "epoch": round(order.epoch_float(state.position), 4),
                                "split": split, **res, "time": round(clock(), 2)}
         if gen_metric is not None and "val" in rows:
-            rows["val"].update(gen_metric(model))  # e.g. chrf beside the val loss
+            rows["val"].update(gen_metric(model, state.step))  # e.g. chrf beside the val loss
         return rows
 
     def emit(row: dict[str, Any]) -> None:
@@ -173,7 +175,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
                 idx, state.position = order.take(state.position)
                 rows = [train_rows[i] for i in idx]
                 micro.append((make_batch(rows, pad_id, packed, pack_to), row_tokens(rows)))
-            step_loss, label_tokens = _forward_backward(loss_model, [b for b, _ in micro], accelerator)
+            step_loss, label_tokens, correct = _forward_backward(loss_model, [b for b, _ in micro], accelerator)
             last = state.step + 1 == n_steps
             log_now = (state.step + 1) % cfg.log_every == 0 or last
             if cfg.max_grad_norm:
@@ -185,7 +187,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
-            state.window.append([step_loss, label_tokens, sum(n for _, n in micro)])
+            state.window.append([step_loss, label_tokens, sum(n for _, n in micro), correct])
             state.train_time += time.time() - t0
 
             if log_now:
@@ -326,14 +328,16 @@ def _check_layouts(loss_model: TokenLossModel, rows, pad_id: int, packed: bool, 
 # ---- loop helpers --------------------------------------------------------------------------------
 
 
-def _forward_backward(loss_model, batches: list[dict[str, torch.Tensor]], accelerator) -> tuple[torch.Tensor, int]:
+def _forward_backward(loss_model, batches: list[dict[str, torch.Tensor]],
+                      accelerator) -> tuple[torch.Tensor, int, torch.Tensor]:
     """Accumulate the gradients of one optimizer step over its micro-batches.
 
     Each micro-batch backpropagates loss_sum * world / global_tokens, where global_tokens
     counts the label tokens of all micro-batches on all processes (known from the CPU batches
     before any forward pass). DDP averages gradients over the `world` processes, so the
     result is the gradient of (sum of all token losses) / (all label tokens).
-    Returns this process's summed token loss (detached) and its label-token count.
+    Returns this process's summed token loss (detached), its label-token count and its number
+    of label tokens predicted right (argmax of the logits the loss already needed).
     """
     world = accelerator.num_processes
     local_tokens = sum(b["targets"].numel() for b in batches)
@@ -343,14 +347,16 @@ def _forward_backward(loss_model, batches: list[dict[str, torch.Tensor]], accele
     else:
         scale = 1.0 / max(local_tokens, 1)
     step_loss = torch.zeros((), device=accelerator.device)
+    step_correct = torch.zeros((), dtype=torch.long, device=accelerator.device)
     for i, batch in enumerate(batches):
         # Gradients are all-reduced once per step, on the last micro-batch.
         sync = contextlib.nullcontext() if i == len(batches) - 1 else accelerator.no_sync(loss_model)
         with sync:
-            loss_sum, _, _ = loss_model(**to_device(batch, accelerator.device))
+            loss_sum, n_correct, _ = loss_model(**to_device(batch, accelerator.device), accuracy=True)
             accelerator.backward(loss_sum * scale)
         step_loss += loss_sum.detach()
-    return step_loss, local_tokens
+        step_correct += n_correct
+    return step_loss, local_tokens, step_correct
 
 
 def _flush_window(state: LoopState, accelerator, order: DataOrder,
@@ -362,12 +368,12 @@ def _flush_window(state: LoopState, accelerator, order: DataOrder,
     """
     first = state.step - len(state.window) + 1
     dtype = torch.float32 if accelerator.device.type == "mps" else torch.float64
-    # [3, k]: loss_sum, label tokens, input tokens of each step, summed over processes.
+    # [4, k]: loss_sum, label tokens, input tokens, correct tokens of each step, summed over processes.
     table = torch.stack([torch.stack([torch.as_tensor(v, device=accelerator.device).to(dtype) for v in col])
                          for col in zip(*state.window)])
     if accelerator.num_processes > 1:
         table = accelerator.reduce(table, reduction="sum")
-    losses, labels, inputs = table.tolist()
+    losses, labels, inputs, correct = table.tolist()
     for i, value in enumerate(losses):
         if not math.isfinite(value):
             return {}, (first + i, str(value), "loss")
@@ -375,7 +381,7 @@ def _flush_window(state: LoopState, accelerator, order: DataOrder,
         # Hold the global sums on the main process only (zeros elsewhere), so the window a
         # checkpoint stores is the whole world's and the next reduction still adds up.
         main = accelerator.is_main_process
-        state.window = [[v if main else 0.0 for v in col] for col in zip(losses, labels, inputs)]
+        state.window = [[v if main else 0.0 for v in col] for col in zip(losses, labels, inputs, correct)]
         return {}, None
     elapsed = max(state.train_time - state.logged_time, 1e-9)
     state.tokens_seen += int(sum(inputs))
@@ -384,6 +390,8 @@ def _flush_window(state: LoopState, accelerator, order: DataOrder,
         "epoch": round(order.epoch_float(state.position), 4),
         "split": "train",
         "loss": sum(losses) / max(sum(labels), 1),
+        # nan: a window resumed from a checkpoint written before accuracy was counted.
+        "token_accuracy": sum(correct) / max(sum(labels), 1) if math.isfinite(sum(correct)) else None,
         "tokens": int(sum(inputs)),
         "tokens_per_s": round(sum(inputs) / elapsed, 1),
         "tokens_seen": state.tokens_seen,
@@ -430,4 +438,6 @@ def _to_dict(state: LoopState) -> dict[str, Any]:
 def _from_dict(d: dict[str, Any]) -> LoopState:
     d = dict(d)
     d["position"] = DataPosition(**d["position"])
+    # Checkpoints from before token accuracy was logged hold 3 sums per step: that count is unknown.
+    d["window"] = [list(row) + [math.nan] * (4 - len(row)) for row in d.get("window", [])]
     return LoopState(**d)

@@ -34,7 +34,7 @@ def token_stats(
         labels: `[B, T]` token ids aligned with the inputs, -100 where no loss is taken
             (`shifted=False`: the causal shift is applied here, logits[:, t] predicts
             labels[:, t+1]); or `[N]` targets already shifted (`shifted=True`).
-        accuracy: also count correct predictions (skip it in training, where it is not logged).
+        accuracy: also count correct predictions (an argmax over logits computed anyway).
 
     Returns:
         `(loss_sum, n_correct, n_tokens)` as 0-dim tensors; `loss_sum` is in float32 and keeps
