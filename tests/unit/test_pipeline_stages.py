@@ -58,7 +58,7 @@ def test_the_eval_stage_recomputes_after_a_task_version_bump_or_new_items(tmp_pa
 
     stage()
     assert len(calls) == 1 and stage().endswith("results kept") and len(calls) == 1
-    monkeypatch.setattr(math_task.MathWordTask, "version", "2")  # prompts or scoring changed
+    monkeypatch.setattr(math_task.MathWordTask, "version", "99")  # prompts or scoring changed
     stage()
     assert len(calls) == 2 and stage().endswith("results kept")
     original = math_task.MathWordTask.load
