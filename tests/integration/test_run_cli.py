@@ -111,6 +111,7 @@ def _sweep(sweep_dir: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow  # a minute of real trials; tests/unit/test_sweep.py covers failed trials fast, test_sweep_scale_cli runs two real ones
 def test_sweep_over_two_lora_settings_survives_a_killed_trial(tmp_path):
     sweep_dir = tmp_path / "sweep"
     first = sweep_dir / "trials" / "lora.r=4,lora.alpha=8"

@@ -117,6 +117,7 @@ def test_a_tokenizer_plain_transformers_reads_differently_fails_the_export_unles
     assert check["warnings"] and (tmp_path / "loose" / "model.safetensors").is_file()
 
 
+@pytest.mark.slow  # each export reloads the folder in a fresh process (~10 s); the default tier keeps the parity checks
 def test_half_precision_export_keeps_the_adapter_and_the_files_hold_exactly_the_rounded_merge(run_dir, tmp_path):
     check = export_adapter("final", tmp_path / "bf16", run_dir=run_dir, dtype="bfloat16")
     assert check["passed"] and check["dtype"] == "bfloat16"
@@ -129,6 +130,7 @@ def test_half_precision_export_keeps_the_adapter_and_the_files_hold_exactly_the_
         assert f.get_tensor(next(iter(f.keys()))).dtype == torch.bfloat16
 
 
+@pytest.mark.slow  # each export reloads the folder in a fresh process (~10 s); the default tier keeps the parity checks
 def test_a_small_adapter_whose_effect_bfloat16_rounding_erases_is_refused(qwen2_compatible_dir, tmp_path):
     _save_adapter(qwen2_compatible_dir, tmp_path / "weak", scale=3e-5)
     assert export_adapter(str(tmp_path / "weak"), tmp_path / "f32")["passed"]  # float32 keeps it
@@ -145,6 +147,7 @@ def test_an_adapter_that_changes_nothing_is_refused_and_no_weights_are_left(run_
     assert check["passed"] is False and check["adapter_vs_base"]["max_abs_diff"] == 0.0
 
 
+@pytest.mark.slow  # each export reloads the folder in a fresh process (~10 s); the default tier keeps the parity checks
 def test_a_merge_that_diverges_fails_unless_forced(run_dir, tmp_path, monkeypatch):
     import tunelab.export as export
 
@@ -173,6 +176,7 @@ def test_export_refuses_what_it_cannot_merge_or_overwrite(run_dir, tmp_path):
         export_adapter("final", tmp_path / "busy", run_dir=run_dir)
 
 
+@pytest.mark.slow  # each export reloads the folder in a fresh process (~10 s); the default tier keeps the parity checks
 def test_export_command_line(run_dir, tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["export", "final", "--run-dir", str(run_dir), "--out", str(tmp_path / "m")])
