@@ -137,7 +137,7 @@ def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
     if not exp.eval.tasks:
         return "no eval.tasks set; nothing to evaluate"
     from tunelab.evaluation.console import print_results
-    from tunelab.evaluation.engine import evaluate_run, expand_models, split_prompting
+    from tunelab.evaluation.engine import evaluate_run, expand_models
     from tunelab.evaluation.task import EvalError
     from tunelab.models.adapters import list_variants
 
@@ -153,9 +153,10 @@ def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
     results = evaluate_run(paths.root, exp, exp.eval, console=console, run_eval=exp.eval)
     print_results(results, console)
     note = f"{len(results)} variants x {len(exp.eval.tasks)} tasks"
-    candidates = [v for v in variants if v not in ("base", "best") and split_prompting(v)[1] is None]
+    from tunelab.evaluation.selection import is_own_checkpoint, select_checkpoint
+
+    candidates = [v for v in variants if is_own_checkpoint(v)]
     if len(candidates) > 1:
-        from tunelab.evaluation.selection import select_checkpoint
 
         try:
             chosen = select_checkpoint(paths.root, exp, exp.eval, console=console, run_eval=exp.eval)

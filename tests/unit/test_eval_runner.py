@@ -485,3 +485,23 @@ def test_a_selection_with_other_settings_is_written_beside_the_runs_own(tmp_path
     assert len(keyed) == 1 and read_json(keyed[0])["metric"] == "accuracy_flexible" == result["metric"]
     assert result["keyed"]["metric"] == {"run": None, "here": "accuracy_flexible"}
     assert result["keyed"]["limit"] == {"run": 12, "here": 6}
+
+
+def test_selection_chooses_only_among_the_runs_own_checkpoints():
+    from tunelab.evaluation.selection import is_own_checkpoint
+
+    assert [v for v in ["base", "base+cot", "step-10", "final", "best", "other:final", "adapter:final",
+                        "/abs/run/checkpoints/step-10", "step-abc"] if is_own_checkpoint(v)] == ["step-10", "final"]
+
+
+def test_two_models_filed_under_one_name_are_refused(tmp_path):
+    """Two other runs both called `run` would share eval/run:final/ and one result would be lost."""
+    import yaml
+
+    run = make_run(tmp_path / "a")
+    others = [make_run(tmp_path / d) for d in ("b", "c")]
+    for o in others:
+        (o / "config.yaml").write_text(yaml.safe_dump(EXP.model_dump(mode="json")))
+    cfg = EvalConfig(tasks=["math-word"], models=[f"{o}:final" for o in others], limit=2)
+    with pytest.raises(EvalError, match="both be filed as eval/run:final/"):
+        evaluate_run(run, EXP, cfg, session_factory=lambda ref: FakeSession("final", []))

@@ -118,11 +118,11 @@ def test_standalone_adapter_and_whole_model_folders(runs, tmp_path, tiny_qwen2_d
     mine, _ = runs
     lone = shutil.copytree(mine / "final", tmp_path / "lone")
     ref = ModelRef.parse(str(lone))
-    assert (ref.kind, ref.name, ref.adapter_dir, ref.run_dir) == ("adapter", "lone", lone, None)
+    assert (ref.kind, ref.name, ref.adapter_dir, ref.run_dir) == ("adapter", "adapter:lone", lone, None)
     assert ref.base_config().name == str(tiny_qwen2_dir)  # adapter_config.json's base_model_name_or_path
     assert ref.chat_template == "auto"
     whole = ModelRef.parse(str(tiny_qwen2_dir))
-    assert (whole.kind, whole.name, whole.adapter_dir) == ("model", tiny_qwen2_dir.name, None)
+    assert (whole.kind, whole.name, whole.adapter_dir) == ("model", f"model:{tiny_qwen2_dir.name}", None)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ModelError, match="not a PEFT adapter folder"):
@@ -158,7 +158,7 @@ def test_identity_follows_the_weights_and_the_base(runs, tmp_path):
     mine, _ = runs
     copy = shutil.copytree(mine, tmp_path / "mine")
     before = ModelRef.parse("final", copy).identity()
-    assert before.startswith("final:") and before == ModelRef.parse("final", copy).identity()
+    assert before.startswith("adapter:") and before == ModelRef.parse("final", copy).identity()
     (copy / "final" / "adapter_model.safetensors").write_bytes(b"retrained")
     assert ModelRef.parse("final", copy).identity() != before
     assert ModelRef.parse("base", copy).identity().startswith("base:")
@@ -168,3 +168,24 @@ def test_base_without_a_run_takes_a_model_config(tiny_qwen2_dir):
     ref = ModelRef.parse("base", base=ModelConfig(name=str(tiny_qwen2_dir), device="cpu"))
     model, tok, template = ref.load()
     assert not model.training and template == "auto" and tok.pad_token_id is not None
+
+
+def test_byte_identical_adapters_have_one_identity_whatever_their_names(tmp_path):
+    """final/ and the last checkpoint usually hold the same adapter (final/ also carries tokenizer
+    files): one identity, so evaluation scores them once; other weights, another identity."""
+    import shutil
+
+    from tunelab.models.identity import folder_identity
+
+    a, b, c = tmp_path / "final", tmp_path / "step-20", tmp_path / "step-10"
+    for d in (a, b, c):
+        d.mkdir()
+        (d / "adapter_config.json").write_text('{"r": 8}')
+        (d / "adapter_model.safetensors").write_bytes(b"weights")
+    (a / "tokenizer.json").write_text("{}")
+    (a / "state.json").write_text('{"step": 20}')
+    (c / "adapter_model.safetensors").write_bytes(b"other weights")
+    assert folder_identity("adapter", a, "base:x") == folder_identity("adapter", b, "base:x")
+    assert folder_identity("adapter", c, "base:x") != folder_identity("adapter", b, "base:x")
+    assert folder_identity("adapter", b, "base:y") != folder_identity("adapter", b, "base:x")
+    shutil.rmtree(c)

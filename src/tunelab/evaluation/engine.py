@@ -224,7 +224,11 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
     """
     opts = prompt_options(task, cfg)
     settings = generation_settings(task, opts, cfg)
-    fp = fingerprint(task, split, opts, settings, session.identity, judge_id)
+    # The chat template and the backend change what the model is asked and how it answers: two
+    # variants with the same weights but another template (a run trained with chatml vs plain)
+    # or a one-off vLLM eval must not share records.
+    asked = f"{session.identity}|{getattr(session, 'chat_template', None)}|{getattr(session, 'backend', None)}"
+    fp = fingerprint(task, split, opts, settings, asked, judge_id)
     path = out_dir / "samples.jsonl"
     hashes = item_hashes(samples)
     done = load_cache(path, fp, hashes)
@@ -378,7 +382,11 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
                 prompt_options(task, vcfg)  # a prompt a task lacks fails here, before any model loads
             except EvalError as e:
                 raise EvalError(f"{ref}: {e}" if prompt else str(e)) from None
-        plan.append((variant_folder(ref, run_dir, exp), weights, vcfg, vown))
+        folder = variant_folder(ref, run_dir, exp)
+        if any(folder == p[0] for p in plan):
+            raise EvalError(f"'{ref}' and another model in eval.models would both be filed as eval/{folder}/; "
+                            "give them distinct names (e.g. evaluate them from separate runs)")
+        plan.append((folder, weights, vcfg, vown))
     items = {t.name: load_samples(t, split or t.default_split, cfg.limit) for t in tasks}
     results: dict[str, dict[str, Any]] = {}
     eval_dir = run_dir / "eval"

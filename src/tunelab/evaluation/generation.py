@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from tunelab.data.tokenize import resolve_chat_template
-from tunelab.errors import EvalError
+from tunelab.errors import EvalError, ModelError
 from tunelab.generation import OpenAIGenerator, TransformersGenerator, VLLMGenerator
 from tunelab.models.loading import resolve_model_path
 from tunelab.models.ref import ModelRef
@@ -49,21 +49,31 @@ class VariantSession:
         self.backend = cfg.backend
         self._model: tuple[Any, Any] | None = None
         self._gen: Any = None
+        # The local model is needed by model-scored tasks (loss) whatever the generation backend;
+        # an endpoint may serve a model that is not on this machine, so there it is optional.
+        try:
+            self.model_ref: ModelRef | None = ModelRef.parse(ref, self.run_dir, base=exp.model)
+        except ModelError:
+            if cfg.backend != "openai":
+                raise
+            self.model_ref = None
+        own = self.model_ref is None or self.model_ref.run is None or self.model_ref.run.resolve() == self.run_dir.resolve()
+        # The experiment being evaluated is this run's config; a variant of another run
+        # keeps the template it was trained with.
+        self.chat_template = exp.data.chat_template if own else self.model_ref.chat_template
         if cfg.backend == "openai":
             if not cfg.endpoint.base_url:
                 raise EvalError("eval.backend is openai but eval.endpoint.base_url is not set")
             self.identity = f"openai:{cfg.endpoint.base_url}:{cfg.endpoint.model or ref}"
         else:
-            self.model_ref = ModelRef.parse(ref, self.run_dir, base=exp.model)
             self.identity = self.model_ref.identity()
-            own = self.model_ref.run is None or self.model_ref.run.resolve() == self.run_dir.resolve()
-            # The experiment being evaluated is this run's config; a variant of another run
-            # keeps the template it was trained with.
-            self.chat_template = exp.data.chat_template if own else self.model_ref.chat_template
 
     def model_and_tokenizer(self) -> tuple[Any, Any]:
         """The in-process model and tokenizer (chat template resolved as in training)."""
         if self._model is None:
+            if self.model_ref is None:
+                raise EvalError(f"'{self.ref}' is served by the endpoint but is not a model on this machine; "
+                                "tasks that score the model itself (loss) need it locally")
             model, tok, _ = self.model_ref.load()
             resolve_chat_template(tok, self.chat_template)
             self._model = (model, tok)

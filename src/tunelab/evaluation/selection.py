@@ -21,9 +21,10 @@ from tunelab.config import EvalConfig, Experiment
 from tunelab.evaluation import stats
 from tunelab.evaluation.registry import get_task
 from tunelab.evaluation.engine import (SessionFactory, evaluate_run, expand_models, load_samples, run_eval_config,
-                                      split_prompting, task_label)
+                                      task_label)
 from tunelab.evaluation.results import key_name, result_settings, summary_records
 from tunelab.evaluation.task import EvalError
+from tunelab.models.adapters import STEP
 from tunelab.runs import write_json
 
 
@@ -104,7 +105,13 @@ def _paired(eval_dir: Path, label: str, a: str, b: str, metric: str, cfg: EvalCo
 
 def _candidates(cfg: EvalConfig, available: list[str]) -> list[str]:
     """Checkpoints only: not base, best or a prompting variant (base+cot is base's weights)."""
-    return [v for v in expand_models(cfg.models, available) if v not in ("base", "best") and split_prompting(v)[1] is None]
+    return [v for v in expand_models(cfg.models, available) if is_own_checkpoint(v)]
+
+
+def is_own_checkpoint(variant: str) -> bool:
+    """`final` or `step-N` of the run itself: what checkpoint selection chooses among (not base,
+    best, a prompting variant, another run's variant or a folder outside the run)."""
+    return variant == "final" or bool(STEP.match(variant))
 
 
 def _differing(cfg: EvalConfig, own: EvalConfig | None, task: str, available: list[str]) -> dict[str, Any] | None:

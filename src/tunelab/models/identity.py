@@ -59,14 +59,22 @@ def base_identity(model_cfg: ModelConfig) -> str:
 def folder_identity(label: str, folder: Path, base: str) -> str:
     """`<label>:<hash>` of the base identity `base` and the weight and config files in `folder`.
 
-    `state.json` (training bookkeeping) is left out: it does not change the outputs.
+    Training bookkeeping (`state.json`) and tokenizer files are left out: they do not change the
+    outputs of the weights. `label` names the kind of folder, not the variant, so identical
+    adapters (`final` and the last `step-N`) get one identity and are scored once.
     """
     h = hashlib.sha256(base.encode())
     for f in sorted(Path(folder).iterdir()):
-        if f.suffix in (*_WEIGHT_SUFFIXES, ".json") and f.name != "state.json":
+        if f.suffix in _WEIGHT_SUFFIXES or f.name in _CONFIG_FILES:
             h.update(f.name.encode())
             hash_files(h, [f])
     return f"{label}:{h.hexdigest()[:16]}"
+
+
+# What decides a folder's outputs besides its weights. Tokenizer files are left out: a variant
+# is always run with its run's tokenizer and template (and final/ carries a copy of them that
+# checkpoints do not, which would make byte-identical adapters look different).
+_CONFIG_FILES = ("adapter_config.json", "config.json", "generation_config.json")
 
 
 def same_base(recorded: str | None, now: str) -> bool:

@@ -135,7 +135,7 @@ class ModelRef:
         base = base_identity(self.base_config())
         if self.folder is None:
             return base
-        return folder_identity(self.weights_name, self.folder, base)
+        return folder_identity("model" if self.kind == "model" else "adapter", self.folder, base)
 
     def load(self, device: torch.device | str | None = None) -> LoadedModel:
         """Load the weights in eval mode, with the tokenizer's chat template set as in training.
@@ -221,9 +221,10 @@ def _folder(text: str, path: Path, run: Path | None, base: ModelConfig | None) -
                         base=base if own or run is None else None)
     if (path / "adapter_config.json").is_file():
         # An adapter outside a run: on `run`'s base when one was given, else on its recorded base.
-        return ModelRef(text, "adapter", path.resolve().name, run=run, folder=path, base=base)
+        # Named apart from a run's own variants: an outside folder called final/ is not `final`.
+        return ModelRef(text, "adapter", f"adapter:{path.resolve().name}", run=run, folder=path, base=base)
     if (path / "config.json").is_file():
-        return ModelRef(text, "model", path.resolve().name, model=text)
+        return ModelRef(text, "model", f"model:{path.resolve().name}", model=text)
     raise ModelError(f"{path} is not a PEFT adapter folder (no adapter_config.json) nor a model folder "
                      "(no config.json)")
 
