@@ -273,6 +273,26 @@ def test_compose_references_pass_their_tests_and_examples():
     assert not [i for i, r in results.items() if not r["ok"]]
 
 
+def test_compose_generator_refuses_a_reference_that_fails_its_tests(tmp_path, monkeypatch):
+    problem = dict(load_problems("compose", "test")[0])
+    compose.verify([problem])  # the shipped reference passes
+    broken = {**problem, "canonical_solution": "    return None\n"}
+    with pytest.raises(RuntimeError, match="1 reference solution"):
+        compose.verify([broken])
+    real_build = compose.build
+
+    def build_with_one_broken():
+        splits, meta = real_build()
+        splits["test"][0] = {**splits["test"][0], "canonical_solution": "    return None\n"}
+        return splits, meta
+
+    monkeypatch.setattr(compose, "build", build_with_one_broken)
+    monkeypatch.setattr(sys, "argv", ["compose", "--out", str(tmp_path)])
+    with pytest.raises(RuntimeError):
+        compose.main()
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
 def test_compose_test_differs_from_training_in_pairs_and_names():
     meta = json.loads((builtin.datasets_dir() / "compose" / "meta.json").read_text(encoding="utf-8"))
     held = {tuple(p.split("+")) for p in meta["held_out_pairs"]}
