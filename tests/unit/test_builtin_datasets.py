@@ -20,11 +20,11 @@ import pytest
 from tunelab.data import builtin
 from tunelab.data.builtin import decode_private_tests, list_builtin, load_builtin, load_problems
 from tunelab.errors import DataError
-from tunelab_build.datasets import basic_python, math_word, repair, stdlib_instruct
+from tunelab_build.datasets import basic_python, compose, math_word, repair, stdlib_instruct
 from tunelab_build.datasets.runner import run_jobs
 from tunelab_build.datasets.schema import FAMILIES, PROBLEMS_DIR, ProblemFileError, load_all, load_family
 
-NAMES = ["stdlib-instruct", "basic-python", "basic-python-stdio", "math-word", "repair", "repair-hint"]
+NAMES = ["stdlib-instruct", "basic-python", "basic-python-stdio", "math-word", "compose", "repair", "repair-hint"]
 
 
 @pytest.fixture(scope="module")
@@ -264,6 +264,54 @@ def test_math_splits_are_disjoint_and_regenerate():
 # ---- stdlib-instruct -------------------------------------------------------------------------
 
 
+def test_compose_references_pass_their_tests_and_examples():
+    problems = load_problems("compose")
+    jobs = [{"id": p["task_id"], "program": p["prompt"] + p["canonical_solution"], "test": p["test"],
+             "entry_point": p["entry_point"], "doctest": True} for p in problems]
+    results = run_jobs(jobs)
+    assert len(results) == len(problems) == 2220
+    assert not [i for i, r in results.items() if not r["ok"]]
+
+
+def test_compose_generator_refuses_a_reference_that_fails_its_tests(tmp_path, monkeypatch):
+    problem = dict(load_problems("compose", "test")[0])
+    compose.verify([problem])  # the shipped reference passes
+    broken = {**problem, "canonical_solution": "    return None\n"}
+    with pytest.raises(RuntimeError, match="1 reference solution"):
+        compose.verify([broken])
+    real_build = compose.build
+
+    def build_with_one_broken():
+        splits, meta = real_build()
+        splits["test"][0] = {**splits["test"][0], "canonical_solution": "    return None\n"}
+        return splits, meta
+
+    monkeypatch.setattr(compose, "build", build_with_one_broken)
+    monkeypatch.setattr(sys, "argv", ["compose", "--out", str(tmp_path)])
+    with pytest.raises(RuntimeError):
+        compose.main()
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_compose_test_differs_from_training_in_pairs_and_names():
+    meta = json.loads((builtin.datasets_dir() / "compose" / "meta.json").read_text(encoding="utf-8"))
+    held = {tuple(p.split("+")) for p in meta["held_out_pairs"]}
+
+    def pairs(p):
+        _, parts = p["composition"].split("/")
+        return {tuple(sorted(pr)) for i, a in enumerate(parts.split("+")) for pr in [(a, b) for b in parts.split("+")[i + 1:]]}
+
+    split = {s: load_problems("compose", s) for s in ("train", "val", "test")}
+    assert all(not pairs(p) & held for p in split["train"] + split["val"])
+    assert all(pairs(p) & held for p in split["test"])
+    names = {s: {p["entry_point"] for p in rows} for s, rows in split.items()}
+    assert not names["test"] & (names["train"] | names["val"])
+    descriptions = [p["description"] for rows in split.values() for p in rows]
+    assert len(set(descriptions)) == len(descriptions)
+    row = load_builtin("compose", "train")[0]
+    assert row["output"].startswith(f"def {row['entry_point']}(") and row["instruction"] == row["description"]
+
+
 def test_stdlib_instruct_splits_by_package():
     packages = {}
     for split in ("train", "val", "test"):
@@ -370,6 +418,7 @@ def test_problem_files_reject_bad_yaml_and_duplicate_entry_points(tmp_path):
 BUILDERS = [
     pytest.param("basic_python", "basic-python", ["problems.jsonl", "stdio.jsonl"], id="basic-python"),
     pytest.param("math_word", "math-word", ["test.jsonl", "train.jsonl"], id="math-word"),
+    pytest.param("compose", "compose", ["meta.json", "test.jsonl", "train.jsonl", "val.jsonl"], id="compose"),
     pytest.param("repair", "repair", ["mutants.jsonl", "verification.json"], id="repair",
                  marks=pytest.mark.slow),  # runs ~5,000 mutants
 ]

@@ -164,5 +164,20 @@ def test_overlap_counts_shared_groups_and_near_duplicates_of_training(data_write
     val = data_write_jsonl("val.jsonl", held)
     splits = build_splits(config([train], val=[{"path": str(val)}], split={"val": 0.0, "test": 0.0,
                                                                              "group_by": "problem_id"}), seed=0)
-    assert splits.overlap["val"] == {"n": 3, "shares_group_with_train": 2, "near_duplicate_of_train": 1}
-    assert splits.overlap["test"] == {"n": 0, "shares_group_with_train": 0, "near_duplicate_of_train": 0}
+    assert splits.overlap["val"] == {"n": 3, "shares_group_with_train": 2, "near_duplicate_of_train": 1,
+                                     "reply_near_duplicate_of_train": 0, "prompt_or_reply_near_duplicate_of_train": 1}
+    assert splits.overlap["test"] == {"n": 0, "shares_group_with_train": 0, "near_duplicate_of_train": 0,
+                                      "reply_near_duplicate_of_train": 0, "prompt_or_reply_near_duplicate_of_train": 0}
+
+
+def test_overlap_counts_a_trained_reference_answer_asked_in_other_words(data_write_jsonl):
+    train = data_write_jsonl("train.jsonl", grouped_rows("a", 10, 2))
+    held = [{"instruction": "reworded problem 3", "output": "ANSWER  3.1"},  # reply seen in training
+            {"instruction": "a variant 0 of problem 4", "output": "a new answer"},  # prompt seen
+            {"instruction": "a variant 1 of problem 5", "output": "answer 5.1"},  # both
+            {"instruction": "also new", "output": "z"}]
+    test = data_write_jsonl("test.jsonl", held)
+    splits = build_splits(config([train], test=[{"path": str(test)}], split={"val": 0.0, "test": 0.0}), seed=0)
+    o = splits.overlap["test"]
+    assert (o["near_duplicate_of_train"], o["reply_near_duplicate_of_train"],
+            o["prompt_or_reply_near_duplicate_of_train"]) == (2, 2, 3)

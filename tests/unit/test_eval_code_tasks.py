@@ -150,6 +150,26 @@ def test_basic_python_scores_chat_and_completion_answers(ctx):
     assert prompt.messages[0]["content"] == load_builtin("basic-python", "test")[0]["instruction"]
 
 
+# ---- compose ---------------------------------------------------------------------------------------------
+
+
+@linux_only
+def test_compose_references_pass_and_a_wrong_step_fails(ctx):
+    task = get_task("compose")
+    samples = task.load()
+    assert len(samples) >= 100 and {s.data["split"] for s in samples} == {"test"}
+    assert len(task.load("val")) == 100
+    # As the fine-tuned model answers (training rows' output: plain signature + the line, no fence).
+    rows = {r["id"]: r["output"] for r in load_builtin("compose", "test")}
+    answers = [[rows[s.id]] for s in samples]
+    assert all(sc.generations[0]["passed"] for sc in task.score_batch(samples, answers, ctx))
+    s = next(s for s in samples if "sum([" in s.data["canonical_solution"])
+    wrong = rows[s.id].replace("sum([", "max([")  # one step swapped for another of its slot
+    sc = task.score(s, [rows[s.id], wrong, "I cannot write that."], ctx)
+    assert verdicts(sc) == ["passed", "failed", "no_code"]
+    assert sc.values == {"pass@1": pytest.approx(1 / 3)}
+
+
 # ---- stdio ---------------------------------------------------------------------------------------------
 
 
@@ -253,7 +273,7 @@ def test_repair_rpass_and_redit(ctx):
 
 
 def test_code_tasks_are_registered_as_code_executing():
-    for name in ("humaneval", "basic-python", "stdio", "repair"):
+    for name in ("humaneval", "basic-python", "stdio", "repair", "compose"):
         task = get_task(name)
         assert task.executes_code and task.load(task.default_split)
         assert isinstance(task.load(task.default_split)[0], Sample)

@@ -70,7 +70,7 @@ def test_math_benchmark_prompt_format_adds_the_answer_line():
 
 @pytest.mark.parametrize("task,dataset", [
     ("math-word", "math-word"), ("basic-python", "basic-python"), ("stdio", "basic-python-stdio"),
-    ("repair", "repair"), ("hint-judge", "repair-hint"),
+    ("repair", "repair"), ("hint-judge", "repair-hint"), ("compose", "compose"),
 ])
 def test_default_prompt_equals_the_training_instruction(task, dataset):
     # A model tuned on a built-in dataset is scored on the prompt it was tuned on.

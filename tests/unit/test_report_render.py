@@ -433,3 +433,30 @@ def test_training_shows_train_accuracy_and_the_last_steps_generations(report):
     assert "Generations behind the metric at step 40" in training
     assert "def g0_at_40(): pass" in training and "def g2_at_40" in training and "def g3_at_40" not in training
     assert "_at_20" not in training and "chrf 20" in training
+
+
+def test_the_first_section_answers_did_fine_tuning_help(tmp_path):
+    run = build_run(tmp_path)
+    stats = json.loads((run / "data" / "stats.json").read_text())
+    stats["overlap"] = {"test": {"n": 6, "shares_group_with_train": None, "near_duplicate_of_train": 0,
+                                 "reply_near_duplicate_of_train": 0, "prompt_or_reply_near_duplicate_of_train": 0}}
+    _w(run / "data" / "stats.json", stats)
+    page = write_report([run]).read_text()
+    md = (run / "report.md").read_text()
+    assert section_ids(page)[0] == "headline"
+    paired = json.loads((run / "compare" / "paired.json").read_text())
+    row = next(r for r in paired["rows"] if (r["a"], r["b"], r["task"], r["metric"]) == ("base", "final", "math-word",
+                                                                                         "accuracy"))
+    assert row["test"] == "mcnemar-exact"
+    for text in (md[:md.index("## Experiment")], page[page.index('id="headline"'):page.index('id="experiment"')]):
+        line = next(ln for ln in text.splitlines() if "math-word" in ln and "accuracy" in ln)
+        # base -> tuned with each value's CI, the paired difference's CI, the test and its p-value
+        assert "base 0.2667 [0.2167, 0.3167]" in line and "final 0.5 [0.45, 0.55]" in line
+        assert f"95% CI [{row['ci_low']:.4g}, {row['ci_high']:.4g}]" in line
+        assert "mcnemar-exact p = " in line and f"{row['b_only']} vs {row['a_only']} discordant" in line
+        assert "similarity" in text and "Checkpoint selection: step-40" in text
+        assert "Overlap: 0 of 6 test items have a near-duplicate prompt or reference answer" in text
+    first = md[:md.index("## Experiment")].splitlines()
+    assert sum("math-word —" in ln for ln in first) == 1 == sum("similarity —" in ln for ln in first)
+    # the selection's task is headlined by the chosen checkpoint, not by whatever came last
+    assert "→ step-40" in next(ln for ln in first if "similarity —" in ln)

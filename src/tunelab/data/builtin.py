@@ -134,6 +134,17 @@ def _math_row(p: Row) -> Row:
     return _alpaca(p, math_instruction(p), p["answer"], f"math-word/{p['split']}/{p['index']}")
 
 
+def compose_instruction(problem: Row) -> str:
+    """The instruction of a compose problem, as training rows and the `compose` task both word
+    it: the one-sentence description, which names the function and its argument."""
+    return problem["description"]
+
+
+def _compose_row(p: Row) -> Row:
+    # The answer starts from the plain signature the instruction names, not the typed prompt.
+    return _alpaca(p, compose_instruction(p), f"{p['signature']}\n{p['canonical_solution']}", p["task_id"])
+
+
 def _repair_row(m: Row) -> Row:
     return _alpaca(m, f"{REPAIR_INSTRUCTION}\n\n{_fenced(m['buggy_code'])}", m["fixed_code"], m["mutant_id"])
 
@@ -168,6 +179,12 @@ for _ds in (
         "Procedural GSM8K-style word problems with worked, annotated solutions ending in '#### n'.",
         "math-word", ("train", "test"), ("alpaca", "gsm8k"),
         _split_files("math-word", ("train", "test")), _math_row,
+    ),
+    BuiltinDataset(
+        "compose",
+        "Generated function problems composed from parts (HumanEval fields); test holds out part pairs.",
+        "compose", ("train", "val", "test"), ("alpaca", "humaneval"),
+        _split_files("compose", ("train", "val", "test")), _compose_row,
     ),
     BuiltinDataset(
         "repair",
@@ -229,7 +246,8 @@ def load_problems(name: str, split: str | None = None) -> list[Row]:
     basic-python: HumanEval (task_id, prompt, entry_point, canonical_solution, test).
     basic-python-stdio: LiveCodeBench (question_content, public/private_test_cases, ...); decode
     `private_test_cases_compressed` with `decode_private_tests`, never with pickle.
-    math-word: GSM8K (question, answer, final). repair / repair-hint: the mutants.
+    math-word: GSM8K (question, answer, final). compose: HumanEval plus description, signature,
+    composition. repair / repair-hint: the mutants.
 
     Raises:
         DataError: unknown dataset or split.

@@ -52,7 +52,7 @@ def build_splits(data_cfg: DataConfig, seed: int) -> Splits:
     splits instead (`assign_groups`), so no group spans two splits.
 
     `Splits.overlap` counts, per val/test split, the items that share a group with training
-    and the near-duplicates of a training item (`split_overlap`).
+    and the near-duplicates of a training item by prompt and by reply (`split_overlap`).
 
     Weights apply to the train split only (val/test keep each source's natural size, so their
     losses stay comparable across weightings). A source with n training examples and weight w
@@ -144,17 +144,30 @@ def normalized_prompt(ex: ChatExample) -> str:
     return " ".join(text.casefold().split())
 
 
+def normalized_reply(ex: ChatExample) -> str:
+    """The replies (the reference answer), normalised like `normalized_prompt`."""
+    text = " ".join(m["content"] for m in ex.messages if m["role"] == "assistant")
+    return " ".join(text.casefold().split())
+
+
 def split_overlap(train: list[ChatExample], held_out: dict[str, list[ChatExample]],
                   group_of: dict[int, str | None] | None) -> dict[str, dict[str, int | None]]:
     """Per held-out split: its size, how many items share a group with a training item (None
-    without `data.split.group_by`) and how many are near-duplicates of one (same normalised prompt)."""
+    without `data.split.group_by`), how many are near-duplicates of one by prompt (same
+    normalised prompt), by reply (same normalised reference answer: a test item whose solution
+    was trained on is recall even when it is asked in other words), and by either."""
     prompts = {normalized_prompt(ex) for ex in train}
+    replies = {normalized_reply(ex) for ex in train} - {""}
     train_groups = {group_of.get(id(ex)) for ex in train} - {None} if group_of is not None else set()
     out: dict[str, dict[str, int | None]] = {}
     for name, items in held_out.items():
         shared = None if group_of is None else sum(group_of.get(id(ex)) in train_groups for ex in items)
+        by_prompt = [normalized_prompt(ex) in prompts for ex in items]
+        by_reply = [normalized_reply(ex) in replies for ex in items]
         out[name] = {"n": len(items), "shares_group_with_train": shared,
-                     "near_duplicate_of_train": sum(normalized_prompt(ex) in prompts for ex in items)}
+                     "near_duplicate_of_train": sum(by_prompt),
+                     "reply_near_duplicate_of_train": sum(by_reply),
+                     "prompt_or_reply_near_duplicate_of_train": sum(a or b for a, b in zip(by_prompt, by_reply))}
     return out
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from tunelab.errors import TunelabError
 from tunelab.report import sections_compare as sc
+from tunelab.report import sections_headline as sh
 from tunelab.report import sections_run as sr
 from tunelab.report import sections_sweep as ss
 from tunelab.report.blocks import Para, Section
@@ -30,7 +31,7 @@ from tunelab.runs import atomic_write_text, read_json
 from tunelab.tradeoff import pareto_points, priced, tradeoff_rows
 
 # Section ids a single-run report can have, in order (the browser test looks for them).
-RUN_SECTIONS = ("experiment", "data", "training", "checkpoints", "results", "paired", "wins", "next-token",
+RUN_SECTIONS = ("headline", "experiment", "data", "training", "checkpoints", "results", "paired", "wins", "next-token",
                 "token-classes", "generations", "failures", "cost")
 SWEEP_SECTIONS = ("trials", "tradeoff", "pareto", "val-curves", "seeds", "sweep-cost")
 
@@ -41,6 +42,7 @@ def run_sections(run: RunFiles, overrides: dict[str, Any] | None = None, prefix:
     cfg = run.report_config(overrides)
     p, n = prefix, cfg.max_chars
     built = [
+        sh.headline_section(run, f"{p}headline"),  # first screen: did fine-tuning help?
         sr.experiment_section(run, f"{p}experiment"),
         sr.data_section(run, f"{p}data", n),
         sr.training_section(run, f"{p}training", p),

@@ -70,12 +70,19 @@ def data_section(run: RunFiles, sid: str, max_chars: int) -> Section | None:
                                                      "(train counts after mixing weights)"))
     overlap = st.get("overlap") or {}
     if overlap:
-        rows = [[sp, o.get("n"), "-" if o.get("shares_group_with_train") is None else o["shares_group_with_train"],
-                 o.get("near_duplicate_of_train")] for sp, o in overlap.items()]
-        s.blocks.append(table(["split", "items", "share a group with train", "near-duplicate of a train item"], rows,
+        def count(o: dict, key: str) -> Any:
+            return "-" if o.get(key) is None else o[key]
+
+        rows = [[sp, o.get("n"), count(o, "shares_group_with_train"), count(o, "near_duplicate_of_train"),
+                 count(o, "reply_near_duplicate_of_train"), count(o, "prompt_or_reply_near_duplicate_of_train")]
+                for sp, o in overlap.items()]
+        s.blocks.append(table(["split", "items", "share a group with train",
+                               "near-duplicate of a train item (prompt)", "(reference answer)", "(either)"], rows,
                               "held-out items that training has already seen in some form (groups: data.split.group_by; "
-                              "near-duplicate: same prompt up to case and whitespace)"))
-        if any((o.get("shares_group_with_train") or 0) + (o.get("near_duplicate_of_train") or 0) for o in overlap.values()):
+                              "near-duplicate: the same prompt, or the same reference answer, up to case and whitespace; "
+                              "- = not recorded)"))
+        if any((o.get("shares_group_with_train") or 0) + (o.get("near_duplicate_of_train") or 0)
+               + (o.get("reply_near_duplicate_of_train") or 0) for o in overlap.values()):
             s.blocks.append(Para("Some held-out items overlap with training: their scores measure recall as much as "
                                  "generalisation.", "warn"))
     tok = st.get("tokens") or {}
