@@ -11,11 +11,25 @@ text only, cut before the first stop sequence.
     text.py                   generate_text: one prompt from any ModelRef (`tunelab generate`)
 """
 
-from tunelab.generation.openai_backend import OpenAIGenerator
-from tunelab.generation.text import generate_text
-from tunelab.generation.transformers_backend import TransformersGenerator
+from importlib import import_module
+from typing import Any
+
 from tunelab.generation.types import GenerationSettings, Prompt, cut_at_stop, unfence
-from tunelab.generation.vllm_backend import VLLMGenerator
+
+# The backends import torch/transformers (seconds): loaded on first use, so code that only needs
+# the prompt types (task definitions, config checks, `tunelab config show`) stays fast.
+_LAZY = {
+    "OpenAIGenerator": "tunelab.generation.openai_backend",
+    "TransformersGenerator": "tunelab.generation.transformers_backend",
+    "VLLMGenerator": "tunelab.generation.vllm_backend",
+    "generate_text": "tunelab.generation.text",
+}
 
 __all__ = ["GenerationSettings", "OpenAIGenerator", "Prompt", "TransformersGenerator", "VLLMGenerator",
            "cut_at_stop", "generate_text", "unfence"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tunelab.generation' has no attribute {name!r}")
