@@ -97,6 +97,7 @@ def test_generate_unknown_builtin_is_a_clear_error():
     assert r.returncode == 2 and "tiny-code" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow  # trains a run first (~20 s); test_chat_cli checks run variants in their training template
 def test_generate_chat_from_a_run_variant_answers_without_template_tokens(tmp_path):
     run = tmp_path / "run"
     r = tunelab("train", str(ROOT / "configs" / "smoke.yaml"), "--run-dir", str(run), "--set", "train.max_steps=2",

@@ -24,6 +24,7 @@ def _sweep(config: str, sweep_dir: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow  # two real trials (~15 s); .ci/run runs this whole file with --runslow after the default suite
 def test_two_cpu_trials_run_side_by_side(tmp_path):
     proc = _sweep("sweep-lora.yaml", tmp_path, "--set", "sweep.max_concurrent=2")
     out, _ = proc.communicate(timeout=600)

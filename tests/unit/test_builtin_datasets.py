@@ -336,6 +336,7 @@ def test_stdlib_instruct_card_names_the_python_version():
     assert re.search(r"Python 3\.\d+", card)
 
 
+@pytest.mark.slow  # mines the whole standard library (~10 s); basic-python and math-word regenerate in the default tier
 def test_stdlib_instruct_regenerates_identically():
     card = (builtin.datasets_dir() / "stdlib-instruct" / "CARD.md").read_text()
     mined_from = re.search(r"CPython (\d+\.\d+\.\d+)", card).group(1)
