@@ -36,6 +36,15 @@ SetOpt = Annotated[
     Optional[list[str]],
     typer.Option("--set", "-s", help="Override a config key, e.g. --set train.lr=1e-4 (repeatable)."),
 ]
+ProfileOpt = Annotated[
+    Optional[str],
+    typer.Option("--profile", "-p", help="Apply the config's profiles.NAME settings first (e.g. offline: built-in stand-ins)."),
+]
+
+
+def _with_profile(overrides: list[str] | None, profile: str | None) -> list[str]:
+    """`--profile NAME` travels as the override `profile=NAME` (sweep trials get it too)."""
+    return ([f"profile={profile}"] if profile else []) + list(overrides or [])
 
 
 def _load(config: Path, overrides: list[str] | None, stages: Sequence[str] = ()):
@@ -60,20 +69,21 @@ def _run_dir(exp, run_dir: Path | None) -> Path:
 def train(
     config: ConfigArg,
     set_: SetOpt = None,
+    profile: ProfileOpt = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Where outputs go (default: runs/<name>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in the run dir.")] = False,
 ) -> None:
     """Fine-tune with LoRA: data -> train -> checkpoints, metrics and a summary in the run dir."""
     from tunelab.training.loop import train as run_training
 
-    exp = _load(config, set_)
+    exp = _load(config, _with_profile(set_, profile))
     run_training(exp, _run_dir(exp, run_dir), resume=resume)
 
 
 @config_app.command("show")
-def config_show(config: ConfigArg, set_: SetOpt = None) -> None:
-    """Print the resolved config (defaults filled in, overrides applied)."""
-    exp = _load(config, set_)
+def config_show(config: ConfigArg, set_: SetOpt = None, profile: ProfileOpt = None) -> None:
+    """Print the resolved config (defaults filled in, profile and overrides applied)."""
+    exp = _load(config, _with_profile(set_, profile))
     console.print(exp.to_yaml(), end="", highlight=False, markup=False, soft_wrap=True)
 
 
@@ -89,22 +99,23 @@ def config_reference() -> None:
 def data_inspect(
     config: ConfigArg,
     set_: SetOpt = None,
+    profile: ProfileOpt = None,
     examples: Annotated[int, typer.Option("--examples", "-n", help="Examples in the label-mask preview.")] = 3,
 ) -> None:
     """Counts, token statistics, truncation, and which tokens of a few examples carry loss."""
     from tunelab.data.inspect import render_inspect
     from tunelab.models.loading import load_tokenizer
 
-    exp = _load(config, set_)
+    exp = _load(config, _with_profile(set_, profile))
     render_inspect(exp, load_tokenizer(exp.model), n_examples=examples, console=console)
 
 
 @data_app.command("validate")
-def data_validate(config: ConfigArg, set_: SetOpt = None) -> None:
+def data_validate(config: ConfigArg, set_: SetOpt = None, profile: ProfileOpt = None) -> None:
     """Read and normalise every row of every source; list every problem found."""
     from tunelab.data.inspect import validate_data
 
-    exp = _load(config, set_)
+    exp = _load(config, _with_profile(set_, profile))
     problems = validate_data(exp)
     if problems:
         for p in problems:
@@ -242,6 +253,7 @@ StagesOpt = Annotated[
 def run_(
     config: ConfigArg,
     set_: SetOpt = None,
+    profile: ProfileOpt = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Where outputs go (default: runs/<name>).")] = None,
     skip: StagesOpt = None,
     only: StagesOpt = None,
@@ -251,7 +263,8 @@ def run_(
     from tunelab.pipeline import parse_stages, run_pipeline
 
     stages = parse_stages(only, skip)
-    exp = _load(config, (set_ or []) + (["eval.allow_code_execution=true"] if allow_code_execution else []), stages)
+    code = ["eval.allow_code_execution=true"] if allow_code_execution else []
+    exp = _load(config, _with_profile(set_, profile) + code, stages)
     run_pipeline(exp, _run_dir(exp, run_dir), stages, console=console)
 
 
@@ -274,12 +287,13 @@ def compare(
 def sweep(
     config: ConfigArg,
     set_: SetOpt = None,
+    profile: ProfileOpt = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Sweep directory (default: runs/<name>).")] = None,
 ) -> None:
     """Run the config's sweep (grid, zipped lists, seeds): one run directory per trial, a trade-off table."""
     from tunelab.sweep import run_sweep
 
-    result = run_sweep(config, set_ or [], run_dir, console=console)
+    result = run_sweep(config, _with_profile(set_, profile), run_dir, console=console)
     if any(t["status"] not in ("done", "pruned") for t in result["trials"]):
         raise typer.Exit(1)
 

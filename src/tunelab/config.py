@@ -7,6 +7,7 @@ Configs are data: YAML is parsed with `safe_load`, never executed.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -399,6 +400,20 @@ class ReportConfig(Section):
     max_chars: int = Field(1500, ge=100, description="Long texts (prompts, generations) are cut to this many characters.")
 
 
+class Profile(Section):
+    """A named set of overrides shipped in the config, applied with `--profile NAME`.
+
+    A study config targets its real model and hub data; its `offline` profile swaps in the
+    built-in stand-ins, so one flag runs it on a laptop CPU.
+    """
+
+    description: str = Field("", description="What the profile is for (shown by `tunelab config show`).")
+    set: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Dotted key -> value, applied before any --set, e.g. {model.name: builtin:tiny-code}.",
+    )
+
+
 class Experiment(Section):
     """A whole experiment: the single object every stage reads."""
 
@@ -414,6 +429,11 @@ class Experiment(Section):
     compare: CompareConfig = Field(default_factory=CompareConfig)
     sweep: SweepConfig = Field(default_factory=SweepConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    profiles: dict[str, Profile] = Field(
+        default_factory=dict, description="Named override sets, applied with `--profile NAME` (e.g. offline).")
+    profile: str | None = Field(
+        None, description="The profile applied when the config was loaded (set with --profile; in a run's "
+                          "config.yaml a record: its settings are already in the values).")
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -425,18 +445,49 @@ class Experiment(Section):
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Experiment:
-    """Read a YAML experiment, apply `key.sub=value` overrides, validate.
+    """Read a YAML experiment, apply its profile and `key.sub=value` overrides, validate.
 
-    Relative data paths are resolved against the config file's folder, so a config works from
-    any working directory.
+    A `profile=NAME` override (what `--profile NAME` passes) applies the config's
+    `profiles.NAME.set` first, whatever its position, so any other `--set` wins over it. Relative
+    data paths are resolved against the config file's folder, so a config works from any
+    working directory.
     """
     path = Path(path)
     raw = read_yaml_mapping(path)
+    chosen = [o for o in overrides or [] if o.partition("=")[0].strip() == "profile"]
+    if chosen:
+        apply_profile(raw, parse_override(chosen[-1])[1], str(path))
     for item in overrides or []:
-        apply_override(raw, item)
+        if item not in chosen:
+            apply_override(raw, item)
     exp = validate_config(raw, origin=str(path))
     _resolve_paths(exp, path.parent)
     return exp
+
+
+def apply_profile(raw: dict[str, Any], name: Any, origin: str = "config") -> None:
+    """Apply the settings of `raw["profiles"][name]` in place and record `profile: name`.
+
+    Raises:
+        ConfigError: no such profile (the message lists the config's profiles), or one of its
+            keys is unknown (named as `profiles.NAME.set.KEY`).
+    """
+    profiles = raw.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{origin}: profiles must be a mapping of name -> {{description, set}}")
+    if name not in profiles:
+        have = ", ".join(map(str, profiles)) or "none"
+        raise ConfigError(f"{origin}: --profile {name}: no such profile{did_you_mean(str(name), list(map(str, profiles)))}; "
+                          f"this config has: {have}")
+    settings = (profiles[name] or {}).get("set") or {}
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{origin}: profiles.{name}.set must be a mapping of dotted key -> value")
+    for key, value in settings.items():
+        try:
+            apply_value(raw, str(key), copy.deepcopy(value))
+        except ConfigError as e:
+            raise ConfigError(f"{origin}: profiles.{name}.set: {e}") from None
+    raw["profile"] = name
 
 
 def read_yaml_mapping(path: str | Path, expected: str = "a mapping of sections (model, data, ...)") -> dict[str, Any]:
@@ -513,6 +564,11 @@ def apply_override(raw: dict[str, Any], item: str, root: type[BaseModel] = Exper
     top-level keys as in `parse_override`.
     """
     key, value = parse_override(item, sections, doing)
+    apply_value(raw, key, value, root)
+
+
+def apply_value(raw: dict[str, Any], key: str, value: Any, root: type[BaseModel] = Experiment) -> None:
+    """Set dotted `key` to the already-parsed `value` in place, keys checked as in `apply_override`."""
     parts = key.split(".")
     node: Any = raw
     model: type[BaseModel] | None = root

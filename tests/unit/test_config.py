@@ -196,3 +196,48 @@ def test_misspelt_task_and_option_fail_at_load_naming_key_and_closest_name(tmp_p
         validate_eval_config(ok.eval, runs_tasks=True)
     ok.eval.allow_code_execution = True
     validate_eval_config(ok.eval, runs_tasks=True)
+
+
+PROFILED = {
+    **MINIMAL,
+    "train": {"max_steps": 500},
+    "profiles": {"offline": {"description": "built-in stand-ins", "set": {
+        "model.name": "builtin:tiny-code", "train.max_steps": 20,
+        "data.sources": [{"builtin": "math-word"}], "eval.task_options": {"math-word": {"prompt_format": "benchmark"}}}}},
+}
+
+
+def test_a_profile_applies_its_settings_before_every_set_override(tmp_path):
+    path = write(tmp_path, PROFILED)
+    plain = load_config(path)
+    assert plain.model.name == "builtin:tiny-random-qwen2" and plain.train.max_steps == 500 and plain.profile is None
+    # Whatever its position, the profile goes first, so an explicit --set wins over it.
+    exp = load_config(path, ["train.max_steps=7", "profile=offline"])
+    assert exp.profile == "offline" and exp.model.name == "builtin:tiny-code"
+    assert exp.train.max_steps == 7 and exp.data.sources[0].builtin == "math-word"
+    assert exp.eval.task_options == {"math-word": {"prompt_format": "benchmark"}}
+    # The resolved config records the profile; loading it again keeps the values as they are.
+    again = tmp_path / "resolved.yaml"
+    again.write_text(exp.to_yaml())
+    assert load_config(again).train.max_steps == 7
+
+
+def test_an_unknown_profile_or_profile_key_is_a_config_error_naming_it(tmp_path):
+    path = write(tmp_path, PROFILED)
+    with pytest.raises(ConfigError, match=r"--profile ofline: no such profile \(did you mean 'offline'\?\); "
+                                          r"this config has: offline"):
+        load_config(path, ["profile=ofline"])
+    bad = {**PROFILED, "profiles": {"offline": {"set": {"train.max_step": 3}}}}
+    with pytest.raises(ConfigError, match=r"profiles\.offline\.set: .*unknown key 'max_step' .*did you mean 'max_steps'"):
+        load_config(write(tmp_path, bad), ["profile=offline"])
+
+
+def test_the_profile_flag_reaches_config_show(tmp_path):
+    from typer.testing import CliRunner
+
+    from tunelab.cli import app
+
+    res = CliRunner().invoke(app, ["config", "show", str(write(tmp_path, PROFILED)), "--profile", "offline"])
+    assert res.exit_code == 0, res.output
+    shown = yaml.safe_load(res.output)
+    assert shown["profile"] == "offline" and shown["model"]["name"] == "builtin:tiny-code"
