@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from hub_fixtures import hf_caches, write_mbpp  # tests/ is on sys.path (its conftest.py)
 
 from tunelab.evaluation import registry
 from tunelab.evaluation.task import (
@@ -52,9 +53,15 @@ class EchoJudge:
         return [["HCorrect: yes\nHInformative: yes\nHConceal: no\nHComprehensible: yes"] for _ in prompts]
 
 
+_ = hf_caches  # a fixture
+# Tasks whose default data is on the hub get the same data laid out as there (no network in tests).
+HUB_DEFAULTS = {"mbpp": write_mbpp}
+
+
 @pytest.mark.parametrize("name", sorted(registry.list_tasks()))
-def test_every_registered_task_meets_the_contract(name):
-    task = registry.get_task(name)
+def test_every_registered_task_meets_the_contract(name, tmp_path, hf_caches):
+    options = {"dataset": str(HUB_DEFAULTS[name](tmp_path / name))} if name in HUB_DEFAULTS else {}
+    task = registry.get_task(name, **options)
     cls = type(task)
     assert task.name == name and task.version and task.description and task.data_source
     assert task.metrics and all(isinstance(m, Metric) for m in task.metrics)

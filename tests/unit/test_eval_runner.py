@@ -88,7 +88,7 @@ def test_each_variant_scores_the_same_items_and_writes_summaries_with_cis(tmp_pa
         ids = [r["id"] for r in records]
         summary = read_json(out / "summary.json")
         acc = summary["metrics"]["accuracy_strict"]
-        assert summary["task"] == "math-word" and summary["version"] == "2" and summary["n"] == 8
+        assert summary["task"] == "math-word" and summary["version"] == "3" and summary["n"] == 8
         assert acc["ci_low"] <= acc["value"] <= acc["ci_high"] and acc["higher_is_better"] is True
         assert summary["generation"]["max_new_tokens"] == 256 and summary["variant"] == variant
         assert sum(summary["failure_categories"].values()) == 8

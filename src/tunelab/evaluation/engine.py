@@ -343,8 +343,8 @@ def summarize(task: Task, samples: Sequence[Sample], records: Sequence[dict[str,
     verdicts = Counter(str(g.get("verdict", "unknown")) for r in records for g in r["scores"])
     extra = task.report(records)
     return {
-        "task": task.name, "version": task.version, "options": task.options(), "n": len(samples),
-        "metrics": metrics, "ci": ci, "failure_categories": dict(verdicts.most_common()),
+        "task": task.name, "version": task.version, "options": task.options(), "data": task.data_info(),
+        "n": len(samples), "metrics": metrics, "ci": ci, "failure_categories": dict(verdicts.most_common()),
         "sandbox": getattr(sandbox, "isolation", None) if task.executes_code else None,
         "timing": {k: sum(r["timing"][k] for r in records) for k in ("generate_s", "score_s")},
         "report": extra, "warning": extra.get("warning") if isinstance(extra, dict) else None,

@@ -240,6 +240,18 @@ class Task:
         """Extra tables for summary.json from the samples.jsonl records (default: none)."""
         return {}
 
+    # ---- where the items came from ------------------------------------------------------------
+
+    def record_data(self, split: str, provenance: dict[str, Any]) -> None:
+        """Note where `load(split)` read its items (dataset id, config, split, requested
+        revision, resolved commit / fingerprint, file hash: `evaluation.hub`)."""
+        self.__dict__.setdefault("_data_info", {})[split] = provenance
+
+    def data_info(self) -> dict[str, Any] | None:
+        """{split: provenance} of every split this instance loaded (the summary's `data`), or
+        None where the task records none."""
+        return dict(self.__dict__.get("_data_info") or {}) or None
+
     # ---- description ------------------------------------------------------------------------
 
     def options(self) -> dict[str, Any]:

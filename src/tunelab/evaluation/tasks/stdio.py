@@ -11,6 +11,14 @@ decimal point or exponent. LiveCodeBench compares exactly (as Decimals), which f
 programs that print 0.30000000000000004 for 0.3; integers are still compared exactly here.
 
 Only `stdin` tests are run; LeetCode-style `functional` problems are left out at load time.
+
+Data: the built-in problems, a LiveCodeBench JSONL (`path`), or `dataset`:
+`livecodebench/code_generation_lite` (or a folder holding its files) with `release_version`
+naming the files as the dataset's `version_tag` configs do (`release_v5`: test.jsonl ..
+test5.jsonl; `v5`: test5.jsonl only; `v4_v5`: test4.jsonl and test5.jsonl), read through
+`tunelab.evaluation.hub` (`datasets` no longer runs the dataset's loading script, so its data
+files are read directly); any other dataset in the same columns loads by config (`subset`).
+The platform, difficulty and date filters run on those columns before the tests are decoded.
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ import pickletools
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tunelab.errors import DataError
@@ -122,17 +131,44 @@ def _problem(row: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+LCB_FILES = ("test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl", "test5.jsonl", "test6.jsonl")
+_RELEASE = re.compile(r"^(?:release_v(\d+)|release_latest|v(\d+)(?:_v(\d+))?)$")
+
+
+def release_files(version: str) -> tuple[str, ...]:
+    """The code_generation_lite files of a `version_tag`: `release_vN` (releases 1..N),
+    `release_latest` (every release listed here: 1..6), `vN` (release N only), `vA_vB` (A..B)."""
+    m = _RELEASE.match(version)
+    if m is None:
+        raise EvalError(f"task 'stdio': release_version '{version}' is not release_vN, release_latest, vN or "
+                        "vA_vB (e.g. release_v5)")
+
+    def name(i: int) -> str:
+        return "test.jsonl" if i == 1 else f"test{i}.jsonl"
+
+    if version == "release_latest":
+        return LCB_FILES
+    if m.group(1):
+        return tuple(name(i) for i in range(1, int(m.group(1)) + 1))
+    first, last = int(m.group(2)), int(m.group(3) or m.group(2))
+    if not 1 <= first <= last:
+        raise EvalError(f"task 'stdio': release_version '{version}' names no releases (A must be <= B)")
+    return tuple(name(i) for i in range(first, last + 1))
+
+
 # ---- the task ------------------------------------------------------------------------------------------
 
 
 @dataclass
 class StdioTask(PassAtKTask):
-    """Built-in basic-python-stdio problems, or a LiveCodeBench JSONL via `path`."""
+    """Built-in basic-python-stdio problems, a LiveCodeBench JSONL via `path`, or LiveCodeBench
+    (livecodebench/code_generation_lite, a `release_version`) via `dataset`."""
 
     name = "stdio"
     version = "1"
     description = "stdin/stdout programs (LiveCodeBench format): all public + private tests must pass."
-    data_source = "builtin:basic-python-stdio (41 problems), or a LiveCodeBench JSONL (path)"
+    data_source = ("builtin:basic-python-stdio (41 problems), a LiveCodeBench JSONL (path), or "
+                   "livecodebench/code_generation_lite (dataset, release_version)")
     executes_code = True
     prompt_variants = ("zero-shot",)
     styles = ("chat",)
@@ -147,19 +183,26 @@ class StdioTask(PassAtKTask):
     date_to: str | None = None  # keep contest_date <= this (ISO date, inclusive)
     timeout_s: float = 30.0  # wall-clock per program, all its test cases together
     case_timeout_s: float = 6.0  # per test case
+    dataset: str | None = None  # livecodebench/code_generation_lite, a folder of its files, or a dataset in its columns
+    release_version: str | None = None  # code_generation_lite files: release_v5, v5, v4_v5, release_latest (default)
+    subset: str | None = None  # config of a dataset read by config (not code_generation_lite)
+    split_map: dict[str, str] = field(default_factory=dict)  # task split -> dataset split
+    revision: str | None = None  # hub branch, tag or commit of `dataset`
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.release_version is not None:
+            release_files(self.release_version)  # a bad name fails when the task is made, not after a model loads
 
     def load(self, split: str | None = None) -> list[Sample]:
-        if self.path is None:
+        split = split or self.default_split
+        if self.path is None and self.dataset is None:
             from tunelab.data.builtin import load_builtin
 
-            rows = load_builtin("basic-python-stdio", split or self.default_split)
+            rows = load_builtin("basic-python-stdio", split)
+            self.record_data(split, {"source": "builtin:basic-python-stdio", "split": split, "rows": len(rows)})
         else:
-            from tunelab.data.sources import read_rows
-            from tunelab.config import SourceConfig
-
-            rows = [r for r, _ in read_rows(SourceConfig(path=self.path))]
-            if split not in (None, self.default_split):
-                rows = [r for r in rows if r.get("split", self.default_split) == split]
+            rows = self._load_rows(split)
         samples = []
         for row in rows:
             problem = _problem(row)
@@ -169,17 +212,44 @@ class StdioTask(PassAtKTask):
             raise EvalError(f"task 'stdio': no problems left after filtering ({self._filters()})")
         return samples
 
-    def _keep(self, p: dict[str, Any]) -> bool:
-        def listed(value: str, allowed: str | None) -> bool:
-            return allowed is None or value.lower() in {a.strip().lower() for a in allowed.split(",")}
+    def _load_rows(self, split: str) -> list[dict[str, Any]]:
+        """Rows of a file, saved folder or dataset, filtered on the cheap columns first."""
+        from tunelab.evaluation.hub import load_benchmark
 
-        day = p["contest_date"][:10]
-        return (listed(p["platform"], self.platform) and listed(p["difficulty"], self.difficulty)
+        where = str(self.path or self.dataset)
+        lcb = self.release_version is not None or Path(where).name == "code_generation_lite"
+        if Path(where).is_file() or not lcb:
+            if lcb:
+                raise EvalError(f"task 'stdio': release_version names code_generation_lite files; {where} is a file")
+            data = load_benchmark(self.name, path=self.path, dataset=self.dataset, subset=self.subset,
+                                  split=self.split_map.get(split, split), revision=self.revision, keep=self._keep,
+                                  keep_columns=("platform", "difficulty", "contest_date", "split"))
+            rows = data.rows
+            if data.provenance["source"] == "file" and split != self.default_split:
+                rows = [r for r in rows if r.get("split", self.default_split) == split]  # a JSONL's own split column
+        else:
+            if split != self.default_split:
+                raise EvalError(f"task 'stdio': LiveCodeBench has only a test split, not '{split}'")
+            data = load_benchmark(self.name, path=self.path, dataset=self.dataset, revision=self.revision,
+                                  files=release_files(self.release_version or "release_latest"), keep=self._keep,
+                                  keep_columns=("platform", "difficulty", "contest_date"))
+            data.provenance["release_version"] = self.release_version or "release_latest"
+            rows = data.rows
+        self.record_data(split, data.provenance)
+        return rows
+
+    def _keep(self, p: dict[str, Any]) -> bool:
+        def listed(value: Any, allowed: str | None) -> bool:
+            return allowed is None or str(value or "").lower() in {a.strip().lower() for a in allowed.split(",")}
+
+        day = str(p.get("contest_date") or "")[:10]
+        return (listed(p.get("platform"), self.platform) and listed(p.get("difficulty"), self.difficulty)
                 and (self.date_from is None or day >= self.date_from[:10])
                 and (self.date_to is None or day <= self.date_to[:10]))
 
     def _filters(self) -> str:
-        f = {k: getattr(self, k) for k in ("path", "platform", "difficulty", "date_from", "date_to")}
+        f = {k: getattr(self, k) for k in ("path", "dataset", "release_version", "platform", "difficulty",
+                                           "date_from", "date_to")}
         return ", ".join(f"{k}={v}" for k, v in f.items() if v is not None) or "no filters"
 
     def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
