@@ -75,3 +75,27 @@ def tiny_qwen2_dir(tiny_model_dir: Callable[[str], Path]) -> Path:
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tiny_model_dir: Callable[[str], Path]) -> Path:
     return tiny_model_dir("llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter() -> Callable[[Path, Path, int], Path]:
+    """`tiny_adapter(base_dir, out, seed)`: a LoRA adapter (r=4) on the model in `base_dir` with
+    random (seeded) lora_B weights, saved as a PEFT folder in `out`: a trained variant's stand-in."""
+
+    def save(base_dir: Path, out: Path, seed: int) -> Path:
+        import torch
+
+        from tunelab.config import LoraConfig, ModelConfig
+        from tunelab.models.loading import load_model
+        from tunelab.models.lora import attach_lora
+
+        model = attach_lora(load_model(ModelConfig(name=str(base_dir)), "cpu"), LoraConfig(r=4))
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+        model.save_pretrained(out)
+        return out
+
+    return save

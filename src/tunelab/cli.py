@@ -294,7 +294,7 @@ def sweep(
     from tunelab.sweep import run_sweep
 
     result = run_sweep(config, _with_profile(set_, profile), run_dir, console=console)
-    if any(t["status"] not in ("done", "pruned") for t in result["trials"]):
+    if any(t["status"] not in ("done", "pruned") for t in result["trials"]) or (result.get("compare") or {}).get("error"):
         raise typer.Exit(1)
 
 

@@ -8,12 +8,13 @@ Configs are data: YAML is parsed with `safe_load`, never executed.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tunelab.errors import ConfigError, did_you_mean
 
@@ -250,7 +251,9 @@ class CompareConfig(Section):
 
     variants: list[str] = Field(
         default_factory=lambda: ["base", "final"],
-        description="ModelRefs to compare; the first is the reference every other is compared with.",
+        description="ModelRefs to compare: this run's base/final/best/step-N, or another run's (RUN_DIR:final, "
+                    "labelled RUN:final, prompted with its own run's template); the first is the reference every "
+                    "other is compared with.",
     )
     prompts: list[str] = Field(
         default_factory=list, description="User messages to compare on; default: the first n_prompts of the test split."
@@ -333,6 +336,9 @@ class OptunaConfig(Section):
     seed: int | None = Field(None, description="Sampler seed; None = the experiment's seed.")
 
 
+_SWEEP_VARIANT = re.compile(r"^(?:[A-Za-z0-9._=,+-]+:)?(?:base|final|best|step-\d+)$")
+
+
 class SweepConfig(Section):
     """Trials over config keys (a grid, zipped lists and seeds, or an Optuna search), run serially,
     side by side on this machine's devices, or as Ray tasks."""
@@ -366,6 +372,28 @@ class SweepConfig(Section):
     cost: Literal["wall_time_s", "peak_memory_mb", "trainable_params"] = Field(
         "wall_time_s", description="Cost axis of the Pareto plot."
     )
+    compare: list[str] = Field(
+        default_factory=list,
+        description="Variants compared across trials once they finish, into SWEEP_DIR/compare/ and the sweep "
+                    "report (side by side, next tokens, paired tests from each trial's eval results): final, best "
+                    "or step-N = that variant of every finished trial; base = the base model (one, or one per "
+                    "trial when trials differ in it); TRIAL:VARIANT = one trial's. The first is the reference; "
+                    "the `compare` section's settings apply. Empty: no comparison across trials.",
+    )
+    compare_pairs: Literal["all", "reference"] = Field(
+        "all", description="Paired tests across trials: all = every two compared variants; reference = each "
+                           "against the first only.")
+
+    @field_validator("compare")
+    @classmethod
+    def _compare_refs(cls, refs: list[str]) -> list[str]:
+        for r in refs:
+            if not _SWEEP_VARIANT.match(r):
+                raise ValueError(f"'{r}' is not a trial variant: write base, final, best, step-N (N a number) "
+                                 "or TRIAL:VARIANT (a trial's folder name)")
+        if len(set(refs)) < len(refs):
+            raise ValueError(f"a variant is listed twice: {refs}")
+        return refs
 
     @model_validator(mode="after")
     def _same_lengths(self) -> SweepConfig:

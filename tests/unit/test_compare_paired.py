@@ -135,7 +135,7 @@ def test_a_compare_with_other_settings_writes_beside_the_runs_own_files(run):
     from tunelab.config import validate_config
 
     exp = validate_config({"model": {"name": "builtin:tiny-random-qwen2"}, "data": {"sources": [{"builtin": "math-word"}]},
-                           "compare": {"variants": ["base", "missing"]}, "eval": {"bootstrap_resamples": 50}})
+                           "compare": {"variants": ["base", "best"]}, "eval": {"bootstrap_resamples": 50}})
     quiet = Console(quiet=True)
     run_compare(run, exp, quiet)
     own = {p.name: p.read_bytes() for p in (run / "compare").glob("*.json")}
@@ -146,3 +146,20 @@ def test_a_compare_with_other_settings_writes_beside_the_runs_own_files(run):
     keyed = json.loads(Path(written["paired"]).read_text())
     assert Path(written["paired"]).name.startswith("paired@") and keyed["keyed"] == {"alpha": {"run": 0.05, "here": 0.01}}
     assert keyed["settings"]["alpha"] == 0.01
+
+
+def test_items_with_one_id_but_other_content_are_not_paired(tmp_path):
+    """Two runs with other data behind the same ids (another split, a re-shipped dataset): pairing
+    them by id would compare answers to different questions."""
+    for variant, vals, items in (("a", [1, 0, 1, 0, 1, 1], "x"), ("b", [1, 1, 1, 1, 0, 0], "x")):
+        out = tmp_path / "eval" / variant / "t"
+        out.mkdir(parents=True)
+        (out / "samples.jsonl").write_text("".join(json.dumps(
+            {"id": f"q{i}", "item": f"{items}{i}" if i < 4 or variant == "a" else f"other{i}", "values": {"acc": v}})
+            + "\n" for i, v in enumerate(vals)))
+        (out / "summary.json").write_text(json.dumps({"task": "t", "metrics": {"acc": {
+            "value": sum(vals) / 6, "higher_is_better": True, "aggregation": "mean"}}}))
+    row = paired_comparisons(tmp_path, "a", "b", n_resamples=100)["rows"][0]
+    assert row["n"] == 4 and row["n_a"] == row["n_b"] == 6 and row["same_items"] is False
+    assert "2 items share an id but differ in content" in row["note"]
+    assert row["mean_a"] == pytest.approx(0.5) and row["mean_b"] == pytest.approx(1.0)

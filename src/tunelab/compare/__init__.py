@@ -15,25 +15,30 @@ is unchanged, so a re-run after a crash or a new eval only redoes the cheap file
 The plain names belong to the run's own settings (its config.yaml), which the report reads; a
 compare with other prompts or settings (`tunelab compare RUN --set compare.prompts=[...]`) writes
 `compare/<view>@KEY.json` beside them, with what differs under "keyed", never over them.
+
+`compare.variants` may name variants of other runs (`../deep:final`): each is loaded and
+prompted with its own run's chat template, labelled `deep:final` in every file, and its eval
+results are read where they are (`variants.result_index`). A sweep compares its trials through
+the same `compare_variants`, into SWEEP_DIR/compare/ (`tunelab.sweep.compare`).
 """
 
 from __future__ import annotations
 
-import time
+import os
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from tunelab.compare.generations import decoding_settings, generate_outputs, side_by_side
 from tunelab.compare.next_token import print_next_token
 from tunelab.compare.paired import baseline_table, eval_index, paired_comparisons
 from tunelab.compare.token_classes import class_shares
+from tunelab.compare.variants import Variant, result_index, run_variants
+from tunelab.compare.views import model_views
 from tunelab.evaluation.results import summary_records
-from tunelab.progress import track
 from tunelab.runs import fingerprint, read_json, write_json
 
-__all__ = ["run_compare", "compare_command"]
+__all__ = ["run_compare", "compare_command", "compare_variants", "token_class_report", "Variant"]
 
 
 def compare_command(run_dir: Path, overrides: list[str], console: Console | None = None) -> dict[str, str]:
@@ -65,49 +70,67 @@ def run_compare(run_dir: Path, exp: Any, console: Console | None = None, run_exp
     """Run every compare view for `exp.compare.variants` of a run; returns {view: file written}.
 
     `run_exp` is the run's own experiment (default: `exp`): when `exp`'s compare settings differ
-    from it, every view is written as `<view>@KEY.json`, beside the run's own files.
+    from it, every view is written as `<view>@KEY.json`, beside the run's own files. Variants of
+    other runs (`OTHER_RUN:final`) take part in every view under readable labels (`variants`).
     """
     console = console or Console(stderr=True)
     run_dir, cfg = Path(run_dir), exp.compare
-    out, notes, written = run_dir / "compare", [], {}
+    notes: list[str] = []
     own, mine = compare_settings(run_exp or exp), compare_settings(exp)
     keyed = {k: {"run": own.get(k), "here": v} for k, v in mine.items() if own.get(k) != v}
     suffix = f"@{fingerprint({k: d['here'] for k, d in keyed.items()})}" if keyed else ""
     extra = {"keyed": keyed} if keyed else {}
+    variants, missing = run_variants(run_dir, exp, list(cfg.variants))  # before baselines: a bad ref fails fast
     if cfg.baselines:
         from tunelab.compare.baselines import run_baselines
 
         notes += run_baselines(run_dir, exp, list(cfg.baselines), console)
+    notes += missing
+    index, found = result_index(run_dir, variants)
+    return compare_variants(run_dir / "compare", exp, variants, index, console, notes=notes + found, suffix=suffix,
+                            extra=extra, reference=cfg.variants[0])
 
-    variants, missing = _available(run_dir, cfg.variants)
-    notes += [f"variant {v} is not in this run; left out" for v in missing]
+
+def compare_variants(out: Path, exp: Any, variants: list[Variant], index: dict[str, dict[str, Path]],
+                     console: Console, *, notes: list[str] | None = None, suffix: str = "",
+                     extra: dict[str, Any] | None = None, reference: str | None = None,
+                     all_pairs: bool = False) -> dict[str, str]:
+    """Every compare view of `variants` (the first is the reference) into `out`; returns {view: file}.
+
+    The one path behind a run's compare and a sweep's comparison of its trials.
+
+    Args:
+        index: {label: {task label: result folder}}: the eval results the paired tests, the
+            token classes and the baselines table read (`variants.result_index`).
+        reference: the reference's label when no variant resolved (the paired tests still run).
+        all_pairs: pair every two variants, not only each against the reference.
+    """
+    notes, extra = list(notes or []), dict(extra or {})
+    written: dict[str, str] = {}
+    labels = [v.label for v in variants]
     if len(variants) >= 2:
-        written.update(_model_views(run_dir, exp, variants, console, suffix, extra))
+        written.update(model_views(out, exp, variants, console, suffix, extra))
         print_next_token(read_json(written["next_token"]), console)
     else:
-        notes.append(f"next-token and side-by-side views need two variants; this run has {variants or 'none'}")
+        notes.append(f"next-token and side-by-side views need two variants; there are {labels or 'none'}")
 
     written["token_classes"] = _write(out / f"token_classes{suffix}.json",
-                                      {**token_class_report(run_dir, out / f"generations{suffix}.json"), **extra})
-    reference = variants[0] if variants else cfg.variants[0]
-    tuned = variants[1] if len(variants) > 1 else None
-    ev = exp.eval
-    paired = paired_comparisons(run_dir, reference, tuned, alpha=cfg.alpha, power=cfg.power, confidence=ev.confidence,
+                                      {**token_class_report(None, out / f"generations{suffix}.json", index), **extra})
+    ref_label = labels[0] if labels else (reference or "base")
+    tuned = labels[1] if len(labels) > 1 else None
+    ev, cfg = exp.eval, exp.compare
+    paired = paired_comparisons(None, ref_label, tuned, alpha=cfg.alpha, power=cfg.power, confidence=ev.confidence,
                                 n_resamples=ev.bootstrap_resamples, permutation_resamples=cfg.permutation_resamples,
-                                seed=ev.seed)
-    written["paired"] = _write(out / f"paired{suffix}.json", {**paired, "notes": notes, **extra})
-    written["baselines"] = _write(out / f"baselines{suffix}.json", {"rows": baseline_table(run_dir), **extra})
+                                seed=ev.seed, index=index, among=labels if all_pairs else None)
+    # Where each label's results are, relative to the folder compare/ sits in: the report reads
+    # the results of variants of other runs from there.
+    root = out.parent
+    folders = {v: {t: os.path.relpath(f, root) for t, f in tasks.items()} for v, tasks in index.items()}
+    written["paired"] = _write(out / f"paired{suffix}.json", {**paired, "folders": folders, "notes": notes, **extra})
+    written["baselines"] = _write(out / f"baselines{suffix}.json", {"rows": baseline_table(None, index), **extra})
     for n in notes:
         console.print(f"compare: {n}", markup=False, highlight=False)
     return written
-
-
-def _available(run_dir: Path, refs: list[str]) -> tuple[list[str], list[str]]:
-    from tunelab.models.adapters import list_variants
-
-    have = list_variants(run_dir)
-    ok = [r for r in refs if r in have or Path(r).is_dir()]
-    return ok, [r for r in refs if r not in ok]
 
 
 def _write(path: Path, obj: Any) -> str:
@@ -115,105 +138,18 @@ def _write(path: Path, obj: Any) -> str:
     return str(path)
 
 
-def _fingerprint(run_dir: Path, exp: Any, variants: list[str]) -> str:
-    from tunelab.models.ref import ModelRef
-
-    c = exp.compare
-    key = {"views": 2, "prompts": c.prompts, "n_prompts": c.n_prompts, "top_k": c.top_k, "max_new_tokens": c.max_new_tokens,
-           "near_duplicate": c.near_duplicate, "data": exp.data.model_dump(mode="json"), "seed": exp.seed,
-           "eval_seed": exp.eval.seed, "variants": [ModelRef.parse(v, run_dir, base=exp.model).identity() for v in variants]}
-    return fingerprint(key)
-
-
-def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console, suffix: str = "",
-                 extra: dict[str, Any] | None = None) -> dict[str, str]:
-    """next_token.json and generations.json: each variant loaded once, one after the other."""
-    import gc
-
-    import torch
-
-    from tunelab.compare.next_token import (divergences, entropy_bits, next_token_logprobs, prompt_cases,
-                                            reply_token_probs, reply_view, top_k, training_overlap)
-    from tunelab.data.mixing import build_splits
-    from tunelab.generation import Prompt, TransformersGenerator
-    from tunelab.models.ref import ModelRef
-
-    cfg, out = exp.compare, run_dir / "compare"
-    fp = _fingerprint(run_dir, exp, variants)
-    files = {"next_token": out / f"next_token{suffix}.json", "generations": out / f"generations{suffix}.json"}
-    if all(f.is_file() and read_json(f).get("fingerprint") == fp for f in files.values()):
-        # The model outputs are current; the analysis of them (diffs, code checks) is cheap and
-        # redone, so a fix there reaches old runs without regenerating.
-        gens = read_json(files["generations"])
-        outputs = {v: [it["outputs"][v]["text"] for it in gens["items"]] for v in gens["variants"]}
-        rows = side_by_side(outputs, gens["reference"]) if gens["items"] else []
-        for it, row in zip(gens["items"], rows):
-            it["outputs"] = row
-        write_json(files["generations"], gens)
-        console.print("compare: next-token and generation views are up to date")
-        return {k: str(v) for k, v in files.items()}
-
-    splits = build_splits(exp.data, exp.seed)
-    cases = prompt_cases(exp, splits)
-    overlap = training_overlap(cases, splits.train, cfg.near_duplicate)
-    prompts = [Prompt(messages=c.messages) for c in cases]
-    logps, tops, outputs, rendered, timing, scored = {}, {}, {}, [], {}, {}
-    # The reply each prompt is scored on: its reference when known, else the tuned variant's
-    # greedy output, so the tuned variant goes first when some prompt has no reference.
-    tuned = variants[1]
-    order = variants if all(c.reference for c in cases) else [tuned] + [v for v in variants if v != tuned]
-    replies = [(c.reference, "reference reply") if c.reference else (None, f"{tuned}'s output") for c in cases]
-    for ref in track(order, "compare variants", console):
-        t0 = time.perf_counter()
-        console.print(f"compare: {ref} on {len(cases)} prompts")
-        model, tok, _ = ModelRef.parse(ref, run_dir, base=exp.model).load()
-        gen = TransformersGenerator(model, tok, exp.eval.batch_size, exp.data.chat_template)
-        texts = [gen.render(p) for p in prompts]
-        rendered = rendered or texts
-        logps[ref] = next_token_logprobs(model, tok, texts)
-        tops[ref] = [top_k(lp, tok, cfg.top_k) for lp in logps[ref]]
-        outputs[ref] = generate_outputs(gen, prompts, cfg.max_new_tokens, exp.eval.seed)
-        if ref == tuned:
-            replies = [(text, src) if text is not None else (out, src) for (text, src), out in zip(replies, outputs[ref])]
-        scored[ref] = [reply_token_probs(model, tok, t, r, cfg.max_new_tokens) for t, (r, _) in zip(texts, replies)]
-        timing[ref] = round(time.perf_counter() - t0, 2)
-        del model, gen
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-    reference = variants[0]
-    items = []
-    for i, c in enumerate(cases):
-        items.append({
-            "id": c.id, "origin": c.origin, "messages": c.messages, "rendered": rendered[i], "reference": c.reference,
-            "in_train": overlap[i],
-            "top": {v: tops[v][i] for v in variants},
-            "entropy_bits": {v: entropy_bits(logps[v][i]) for v in variants},
-            "divergence": {v: divergences(logps[reference][i], logps[v][i]) for v in variants if v != reference},
-            "reply": reply_view(tok, replies[i][1], {v: scored[v][i] for v in variants}, reference),
-        })
-    meta = {"fingerprint": fp, "variants": variants, "reference": reference, "seconds": timing,
-            "chat_template": exp.data.chat_template, **(extra or {})}
-    write_json(files["next_token"], {**meta, "top_k": cfg.top_k, "units": "bits", "prompts": items})
-    rows = side_by_side(outputs, reference)
-    gens = [{"id": c.id, "messages": c.messages, "reference": c.reference, "in_train": overlap[i]["status"],
-             "outputs": rows[i]} for i, c in enumerate(cases)]
-    write_json(files["generations"], {**meta, "settings": decoding_settings(cfg.max_new_tokens, exp.eval.seed),
-                                      "items": gens})
-    return {k: str(v) for k, v in files.items()}
-
-
-def token_class_report(run_dir: Path, gens_file: Path | None = None) -> dict[str, Any]:
+def token_class_report(run_dir: Path | None, gens_file: Path | None = None,
+                       index: dict[str, dict[str, Path]] | None = None) -> dict[str, Any]:
     """Token-class shares per variant over the compare generations (`gens_file`, default the
-    run's compare/generations.json) and each eval task's generations."""
+    run's compare/generations.json) and each eval task's generations (those of `index`, default
+    the run's eval results)."""
     by_variant: dict[str, dict[str, Any]] = {}
-    gens_file = gens_file or run_dir / "compare" / "generations.json"
+    gens_file = gens_file or Path(run_dir) / "compare" / "generations.json"
     if gens_file.is_file():
         items = read_json(gens_file).get("items", [])
         for v in (items[0]["outputs"] if items else {}):
             by_variant.setdefault(v, {})["compare"] = class_shares(it["outputs"][v]["text"] for it in items)
-    for v, tasks in eval_index(run_dir).items():
+    for v, tasks in (eval_index(run_dir) if index is None else index).items():
         for task, folder in tasks.items():
             texts = [g for r in summary_records(folder) for g in (r.get("generations") or []) if g]
             if texts:

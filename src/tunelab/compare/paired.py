@@ -9,6 +9,10 @@ both variants on the same resampled items with the task's own `corpus_score` (Ko
 needs the task's references, so the task is loaded again from its summary (name, options, split).
 Where the task gives the metric as summed per-sample statistics (`corpus_stats`: BLEU and chrF
 n-gram counts), each resample sums rows instead of re-scoring text; the numbers are the same.
+
+Items are paired by id only where both records hold the same item (the engine stores a hash of
+each item's content): two runs whose data differ under the same ids (another split seed, a
+re-shipped dataset) are not paired on those, and the row says how many were left out and why.
 """
 
 from __future__ import annotations
@@ -46,6 +50,36 @@ def per_sample_values(result_dir: Path, metric: str) -> dict[str, float]:
     return out
 
 
+def item_hashes(result_dir: Path) -> dict[str, str]:
+    """sample id -> the hash of the item's content its record was scored on (records from before
+    the engine stored it have none)."""
+    return {str(r["id"]): str(r["item"]) for r in summary_records(result_dir) if "id" in r and r.get("item")}
+
+
+def shared_ids(a_dir: Path, b_dir: Path, ids_a: Any, ids_b: Any) -> tuple[list[str], int]:
+    """The ids in both `ids_a` and `ids_b` (in a's order) whose items are the same in both
+    results, and how many shared ids were left out because their items differ."""
+    ha, hb = item_hashes(a_dir), item_hashes(b_dir)
+    common = [i for i in ids_a if i in ids_b]
+    same = [i for i in common if i not in ha or i not in hb or ha[i] == hb[i]]
+    return same, len(common) - len(same)
+
+
+def _pairing_note(row: dict[str, Any], n: int, n_a: int, n_b: int, differ: int) -> None:
+    """Say when the pair was not scored on the same items."""
+    notes = []
+    if differ:
+        notes.append(f"{differ} items share an id but differ in content between the two (other data "
+                     "behind the same ids); left out")
+    if n < n_a or n < n_b:
+        notes.append(f"paired on the {n} items both have ({n_a} vs {n_b})")
+    if notes:
+        row["note"] = "; ".join(notes)
+        row["same_items"] = False
+    else:
+        row["same_items"] = True
+
+
 def compare_pair(a_dir: Path, b_dir: Path, a: str, b: str, task: str, *, alpha: float, power: float,
                  confidence: float, n_resamples: int, permutation_resamples: int, seed: int) -> list[dict[str, Any]]:
     """One row per metric of `task` for variants a (reference) and b; see the module docstring."""
@@ -64,13 +98,12 @@ def compare_pair(a_dir: Path, b_dir: Path, a: str, b: str, task: str, *, alpha: 
                                     n_resamples=n_resamples, seed=seed))
             continue
         va, vb = per_sample_values(a_dir, name), per_sample_values(b_dir, name)
-        ids = [i for i in va if i in vb]
+        ids, differ = shared_ids(a_dir, b_dir, va, vb)
         xa, xb = [va[i] for i in ids], [vb[i] for i in ids]
         row.update(n=len(ids), n_a=len(va), n_b=len(vb))
-        if len(ids) < len(va) or len(ids) < len(vb):
-            row["note"] = f"paired on the {len(ids)} items both have ({len(va)} vs {len(vb)})"
+        _pairing_note(row, len(ids), len(va), len(vb), differ)
         if not ids:
-            row.update(test=None, note="no shared items")
+            row.update(test=None, note="no shared items" + (f" ({row['note']})" if differ else ""))
             rows.append(row)
             continue
         if len(set(xa + xb)) == 1:  # every item scored the same by both: nothing to test
@@ -113,12 +146,11 @@ def corpus_pair(row: dict[str, Any], a_dir: Path, b_dir: Path, summary: dict[str
         return row
     ra = {str(r["id"]): r for r in summary_records(a_dir) if "id" in r}
     rb = {str(r["id"]): r for r in summary_records(b_dir) if "id" in r}
-    ids = [i for i in ra if i in rb and i in samples]
+    ids, differ = shared_ids(a_dir, b_dir, [i for i in ra if i in samples], rb)
     row.update(n=len(ids), n_a=len(ra), n_b=len(rb))
-    if len(ids) < len(ra) or len(ids) < len(rb):
-        row["note"] = f"paired on the {len(ids)} items both have ({len(ra)} vs {len(rb)})"
+    _pairing_note(row, len(ids), len(ra), len(rb), differ)
     if not ids:
-        row.update(test=None, note="no shared items")
+        row.update(test=None, note="no shared items" + (f" ({row['note']})" if differ else ""))
         return row
     items = [samples[i] for i in ids]
 
@@ -152,17 +184,29 @@ def corpus_pair(row: dict[str, Any], a_dir: Path, b_dir: Path, summary: dict[str
     return row
 
 
-def paired_comparisons(run_dir: Path, reference: str, tuned: str | None, *, alpha: float = 0.05, power: float = 0.8,
-                       confidence: float = 0.95, n_resamples: int = 1000, permutation_resamples: int = 10000,
-                       seed: int = 0) -> dict[str, Any]:
+def paired_comparisons(run_dir: Path | None, reference: str, tuned: str | None, *, alpha: float = 0.05,
+                       power: float = 0.8, confidence: float = 0.95, n_resamples: int = 1000,
+                       permutation_resamples: int = 10000, seed: int = 0,
+                       index: dict[str, dict[str, Path]] | None = None,
+                       among: list[str] | None = None) -> dict[str, Any]:
     """Every evaluated variant against `reference` on each task both have, plus `tuned` against
-    every prompting baseline (`base+few-shot`, ...). Returns paired.json's content."""
-    index = eval_index(run_dir)
+    every prompting baseline (`base+few-shot`, ...). Returns paired.json's content.
+
+    Args:
+        index: {variant label: {task label: result folder}} (default: `eval_index(run_dir)`),
+            so variants of other runs can be paired (`variants.result_index`).
+        among: also pair every two of these variants (in this order; earlier = a), not only
+            each against the reference: a sweep compares its trials with each other.
+    """
+    index = eval_index(run_dir) if index is None else index
     pairs: list[tuple[str, str]] = []
     if reference in index:
         pairs += [(reference, v) for v in index if v != reference]
     if tuned in index:
         pairs += [(v, tuned) for v in index if split_prompting(v)[1] is not None and (v, tuned) not in pairs]
+    listed = [v for v in among or [] if v in index and v != reference]
+    for i, a in enumerate(listed):
+        pairs += [(a, b) for b in listed[i + 1:] if (a, b) not in pairs and (b, a) not in pairs]
     kw = dict(alpha=alpha, power=power, confidence=confidence, n_resamples=n_resamples,
               permutation_resamples=permutation_resamples, seed=seed)
     rows = []
@@ -174,11 +218,11 @@ def paired_comparisons(run_dir: Path, reference: str, tuned: str | None, *, alph
             "variants": {v: sorted(t) for v, t in index.items()}}
 
 
-def baseline_table(run_dir: Path) -> list[dict[str, Any]]:
+def baseline_table(run_dir: Path | None, index: dict[str, dict[str, Path]] | None = None) -> list[dict[str, Any]]:
     """One row per (variant folder, task, metric) with value and CI and how it was prompted:
-    base vs tuned vs prompting baselines in one place."""
+    base vs tuned vs prompting baselines in one place (`index` as in `paired_comparisons`)."""
     rows = []
-    for variant, tasks in eval_index(run_dir).items():
+    for variant, tasks in (eval_index(run_dir) if index is None else index).items():
         for task, folder in tasks.items():
             s = read_json(folder / "summary.json")
             prompt = (s.get("prompt") or {}).get("variant")

@@ -109,11 +109,15 @@ def make_judge(cfg: Any, run_dir: Path | None, exp: Any | None) -> tuple[Any, st
     is_ref = j.model in ("base", "final", "best") or j.model.startswith("step-") or Path(j.model).is_dir()
     in_run = is_ref and run_dir is not None
     ref = ModelRef.parse(j.model, run_dir if in_run else None, base=exp.model if in_run and exp is not None else None)
-    ident = ref.identity() if in_run and exp is not None else j.model
+    # Weights of a run (this one's, `OTHER_RUN:final`, a run's folder) or an adapter folder are
+    # hashed like any evaluated variant's, so a retrained judge invalidates its cached scores.
+    hashed = (in_run and exp is not None) or ref.run is not None or ref.folder is not None
+    ident = ref.identity() if hashed else j.model
 
     def load() -> TransformersGenerator:
-        model, tok, _ = ref.load()
-        template = exp.data.chat_template if exp is not None else "auto"
+        model, tok, own_template = ref.load()
+        # A judge from a run is asked through that run's training template (another run's own).
+        template = own_template if ref.run is not None else exp.data.chat_template if exp is not None else "auto"
         return TransformersGenerator(model, tok, cfg.batch_size, template)
 
     return _LazyGenerator(load), f"model:{ident}"

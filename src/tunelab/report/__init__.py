@@ -6,7 +6,8 @@
 
 A run directory gives the run's report (in that directory); a sweep directory (with
 sweep.json) gives the sweep's trade-off report, from the table and Pareto front the sweep wrote
-there; several directories give a comparison of the runs (their rows read by
+there (and, with `sweep.compare`, its trials compared with each other, rendered by the
+run report's compare sections); several directories give a comparison of the runs (their rows read by
 `tunelab.tradeoff`) followed by each run's sections (in --output, default the current
 directory). Everything is read from files in the directories (`load.py`); nothing is recomputed
 and no model is loaded.
@@ -25,7 +26,7 @@ from tunelab.report import sections_headline as sh
 from tunelab.report import sections_run as sr
 from tunelab.report import sections_sweep as ss
 from tunelab.report.blocks import Para, Section
-from tunelab.report.load import RunFiles, load_run
+from tunelab.report.load import RunFiles, load_run, load_sweep_compare
 from tunelab.report.render import figure_files, render_html, render_markdown
 from tunelab.runs import atomic_write_text, read_json
 from tunelab.tradeoff import pareto_points, priced, tradeoff_rows
@@ -34,6 +35,9 @@ from tunelab.tradeoff import pareto_points, priced, tradeoff_rows
 RUN_SECTIONS = ("headline", "experiment", "data", "training", "checkpoints", "results", "paired", "wins", "next-token",
                 "token-classes", "generations", "failures", "cost")
 SWEEP_SECTIONS = ("trials", "tradeoff", "pareto", "val-curves", "seeds", "sweep-cost")
+# A sweep with `sweep.compare` adds its trials compared with each other, after those.
+CROSS_SECTIONS = ("cross", "cross-results", "cross-paired", "cross-wins", "cross-next-token", "cross-token-classes",
+                  "cross-generations", "cross-failures")
 
 
 def run_sections(run: RunFiles, overrides: dict[str, Any] | None = None, prefix: str = "",
@@ -74,6 +78,32 @@ def multi_sections(rows: list[dict[str, Any]], pareto: dict[str, Any], trials: l
     return [s for s in built if s is not None]
 
 
+def cross_sections(run: RunFiles, info: dict[str, Any], trials: list[dict[str, Any]] | None,
+                   overrides: dict[str, Any] | None = None) -> list[Section]:
+    """A sweep's trials compared with each other (SWEEP_DIR/compare/), with the run report's
+    own compare renderers; ids prefixed `cross-`."""
+    cfg = run.report_config(overrides)
+    p, n = "cross-", cfg.max_chars
+    if "paired" in run.compare:  # its notes are the comparison's: shown once, in the first section
+        run.compare["paired"] = {**run.compare["paired"], "notes": []}
+    built = [
+        ss.cross_section(info, trials, run.compare, "cross"),
+        sc.results_section(run, f"{p}results"),
+        sc.paired_section(run, f"{p}paired"),
+        sc.wins_section(run, f"{p}wins", cfg.wins_per_task, n),
+        sc.next_token_section(run, f"{p}next-token", p, n),
+        sc.token_class_section(run, f"{p}token-classes", p),
+        sc.generations_section(run, f"{p}generations", n),
+        sc.failures_section(run, f"{p}failures", cfg.examples_per_category, n),
+    ]
+    out = [s for s in built if s is not None]
+    if run.problems:
+        out.append(Section(f"{p}problems", "Unreadable files", [Para(x, "warn") for x in run.problems]))
+    for s in out[1:]:
+        s.title = "Across trials: " + ("every compared variant's results" if s.id == f"{p}results" else s.title)
+    return out
+
+
 def write_report(dirs: Sequence[Path], output: Path | None = None, overrides: dict[str, Any] | None = None
                  ) -> Path:
     """Write report.html, report.md and report_files/ for `dirs`; returns the HTML path."""
@@ -94,6 +124,11 @@ def write_report(dirs: Sequence[Path], output: Path | None = None, overrides: di
             rows = priced(rows, price)
         sections = multi_sections(rows, sweep.get("pareto") or {}, sweep.get("trials"), price, currency,
                                   sweep.get("search"))
+        cross = load_sweep_compare(dirs[0], sweep)
+        if cross is not None:
+            sections += cross_sections(cross, sweep["compare"], sweep.get("trials"), overrides)
+        elif (sweep.get("compare") or {}).get("error"):
+            sections.append(ss.cross_section(sweep["compare"], sweep.get("trials"), {}, "cross"))
         title, subtitle = f"Sweep: {sweep.get('name')}", f"{len(sweep.get('trials') or [])} trials in {dirs[0]} · {stamp}"
         out_dir = output or dirs[0]
     elif len(dirs) == 1:
@@ -145,4 +180,5 @@ def parse_report_overrides(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["write_report", "run_sections", "parse_report_overrides", "RUN_SECTIONS", "SWEEP_SECTIONS"]
+__all__ = ["write_report", "run_sections", "cross_sections", "parse_report_overrides", "RUN_SECTIONS",
+           "SWEEP_SECTIONS", "CROSS_SECTIONS"]

@@ -52,6 +52,12 @@ class RunFiles:
         ia, ib = (self.evals.get(v, {}).get(task, {}).get("items") for v in (a, b))
         return ia is None or ib is None or ia == ib
 
+    def ordered(self, names: list[str]) -> list[str]:
+        """`names` in the order tables show variants: a sweep's comparison in the order it
+        compared them (`compare.order`), a run's by `variant_order`."""
+        order = (self.config.get("compare") or {}).get("order") or []
+        return [v for v in order if v in names] + variant_order([v for v in names if v not in order])
+
     def report_config(self, overrides: dict[str, Any] | None = None) -> Any:
         """The run's `report` section (defaults where missing) with `overrides` applied."""
         from tunelab.config import ReportConfig
@@ -92,11 +98,8 @@ def load_run(root: Path) -> RunFiles:
                 if isinstance(s, dict):
                     evals.setdefault(vdir.name, {})[tdir.name] = s
                     eval_dirs.setdefault(vdir.name, {})[tdir.name] = tdir
-    compare = {}
-    for name in ("next_token", "generations", "token_classes", "paired", "baselines"):
-        obj = _json(root / "compare" / f"{name}.json", problems)
-        if isinstance(obj, dict):
-            compare[name] = obj
+    compare = _compare_files(root, problems)
+    _linked_evals(root, compare.get("paired"), evals, eval_dirs, problems)
     return RunFiles(
         root=root, config=config, env=_json(paths.env, problems), data_stats=_json(paths.data / "stats.json", problems),
         metrics=read_jsonl(paths.metrics), summary=_json(paths.summary, problems), evals=evals, eval_dirs=eval_dirs,
@@ -104,6 +107,49 @@ def load_run(root: Path) -> RunFiles:
         pipeline=_json(root / "pipeline.json", problems), trial=_json(root / "trial.json", problems),
         problems=problems,
     )
+
+
+def _compare_files(root: Path, problems: list[str]) -> dict[str, dict[str, Any]]:
+    compare = {}
+    for name in ("next_token", "generations", "token_classes", "paired", "baselines"):
+        obj = _json(root / "compare" / f"{name}.json", problems)
+        if isinstance(obj, dict):
+            compare[name] = obj
+    return compare
+
+
+def _linked_evals(root: Path, paired: dict[str, Any] | None, evals: dict[str, dict[str, dict[str, Any]]],
+                  eval_dirs: dict[str, dict[str, Path]], problems: list[str]) -> None:
+    """Add the eval results compare read from elsewhere (paired.json `folders`, relative to
+    `root`: a variant of another run evaluated in its own run, a sweep trial's) under their labels."""
+    for label, tasks in ((paired or {}).get("folders") or {}).items():
+        if label in evals:
+            continue  # filed in this run: the run's own files win
+        for task, rel in tasks.items():
+            folder = root / rel
+            s = _json(folder / "summary.json", problems)
+            if isinstance(s, dict):
+                evals.setdefault(label, {})[task] = s
+                eval_dirs.setdefault(label, {})[task] = folder
+
+
+def load_sweep_compare(root: Path, sweep: dict[str, Any]) -> RunFiles | None:
+    """The sweep's comparison of its trials (SWEEP_DIR/compare/, from `sweep.compare`) as the
+    files the run report's compare sections render, or None when this sweep has none."""
+    root = Path(root)
+    info = sweep.get("compare")
+    if not isinstance(info, dict) or info.get("error") or not (root / "compare").is_dir():
+        return None
+    problems: list[str] = []
+    compare = _compare_files(root, problems)
+    evals: dict[str, dict[str, dict[str, Any]]] = {}
+    eval_dirs: dict[str, dict[str, Path]] = {}
+    _linked_evals(root, compare.get("paired"), evals, eval_dirs, problems)
+    variants = sweep["compare"].get("variants") or []
+    config = {"name": sweep.get("name"), "report": sweep.get("report") or {},
+              "compare": {"variants": variants, "order": variants}}
+    return RunFiles(root=root, config=config, env=None, data_stats=None, metrics=[], summary=None, evals=evals,
+                    eval_dirs=eval_dirs, selection=None, compare=compare, pipeline=None, trial=None, problems=problems)
 
 
 def variant_order(names: list[str]) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 from tunelab.report import plots
 from tunelab.report.blocks import (Cell, Columns, Figure, Heading, Para, Pre, Section, Table, cut, fmt, fmt_ci,
                                    fmt_p, table, visible)
-from tunelab.report.load import RunFiles, variant_order
+from tunelab.report.load import RunFiles
 from tunelab.report.sections_run import prompt_block
 
 SUCCESS = {"passed", "correct", "exact", "ok", "yes"}  # verdicts that are not failures
@@ -54,7 +54,7 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
                          "(hover for the test, p-value, CI and minimal detectable difference).", "note"))
     labels = sorted({t for tasks in run.evals.values() for t in tasks})
     for task in labels:
-        variants = variant_order([v for v in run.evals if task in run.evals[v]])
+        variants = run.ordered([v for v in run.evals if task in run.evals[v]])
         first = run.evals[variants[0]][task]
         metrics = list(first.get("metrics", {}))
         cols = ["variant", "prompt", "n"]
@@ -157,7 +157,7 @@ def next_token_section(run: RunFiles, sid: str, prefix: str, max_chars: int) -> 
         status = {"exact": "yes, verbatim", "near": f"near duplicate ({fmt(it.get('similarity'))})",
                   "no": f"no (closest {fmt(it.get('similarity'))})"}.get(it.get("status"), "-")
         s.blocks.append(Heading(f"Prompt {i + 1}: {p['id']} — in training: {status}"))
-        s.blocks.append(Pre([("", cut(p.get("rendered"), max_chars))], "rendered prompt (the model's input)"))
+        s.blocks += rendered_blocks(p, max_chars)
         rows = [[v, fmt(p["entropy_bits"].get(v))] + (["", "", ""] if v == ref else
                 [fmt(p["divergence"][v]["kl_ref_to_variant"]), fmt(p["divergence"][v]["kl_variant_to_ref"]),
                  fmt(p["divergence"][v]["js"])]) for v in p["top"]]
@@ -169,6 +169,18 @@ def next_token_section(run: RunFiles, sid: str, prefix: str, max_chars: int) -> 
         s.blocks.append(top_k_table(p["top"]))
         s.blocks += reply_blocks(p.get("reply"), ref)
     return s
+
+
+def rendered_blocks(p: dict[str, Any], max_chars: int) -> list[Pre]:
+    """The prompt as the models got it: one text, or one per chat template when variants of
+    runs trained with other templates took part (`rendered_by`)."""
+    by: dict[str, list[str]] = {}
+    for v, text in (p.get("rendered_by") or {}).items():
+        by.setdefault(text, []).append(v)
+    if len(by) < 2:
+        return [Pre([("", cut(p.get("rendered"), max_chars))], "rendered prompt (the model's input)")]
+    return [Pre([("", cut(text, max_chars))], f"rendered prompt as {', '.join(vs)} got it (its run's chat template)")
+            for text, vs in by.items()]
 
 
 def top_k_table(top: dict[str, list[dict[str, Any]]]) -> Table:
@@ -227,7 +239,7 @@ def token_class_section(run: RunFiles, sid: str, prefix: str) -> Section | None:
 
     tc = run.compare.get("token_classes")
     by = (tc or {}).get("by_variant") or {}
-    rows = [(f"{v} · {src}", st) for v in variant_order(list(by)) for src, st in by[v].items() if st.get("tokens")]
+    rows = [(f"{v} · {src}", st) for v in run.ordered(list(by)) for src, st in by[v].items() if st.get("tokens")]
     if not rows:
         return None
     s = Section(sid, "Token classes in generations")
@@ -370,7 +382,7 @@ def _cut_segments(segs: list[tuple[str, str]], limit: int, max_lines: int = 40) 
 
 def failures_section(run: RunFiles, sid: str, per_category: int, max_chars: int) -> Section | None:
     """Verdict counts per variant and task, and examples of each failure category."""
-    cats = [(v, t, sm["failure_categories"]) for v in variant_order(list(run.evals))
+    cats = [(v, t, sm["failure_categories"]) for v in run.ordered(list(run.evals))
             for t, sm in run.evals[v].items() if sm.get("failure_categories")]
     if not cats:
         return None

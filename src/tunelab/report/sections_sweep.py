@@ -2,7 +2,9 @@
 
 The trade-off table (trainable parameters, time, memory, throughput, best validation loss, task
 scores with CIs, per-source validation and test loss, cost), the Pareto plot of score vs cost, the
-validation-loss curves of every run, and seed spread where a setting ran with several seeds.
+validation-loss curves of every run, and seed spread where a setting ran with several seeds. With
+`sweep.compare`, an introduction to the trials compared with each other, whose views the run
+report's compare sections render (`report.cross_sections`).
 """
 
 from __future__ import annotations
@@ -163,4 +165,33 @@ def sweep_cost_section(rows: list[dict[str, Any]], sid: str, price: float | None
     s = Section(sid, "Total cost", [Para(text + ".")])
     if price is None:
         s.blocks.append(Para("Set report.price_per_device_hour to turn device-hours into money.", "note"))
+    return s
+
+
+def cross_section(info: dict[str, Any], trials: list[dict[str, Any]] | None, compare: dict[str, Any],
+                  sid: str) -> Section:
+    """What the comparison across trials compared: each variant, the trial and overrides it
+    comes from, the chat template it was prompted with, and the notes (trials left out, results
+    read from where); or why the comparison failed."""
+    s = Section(sid, "Trials compared with each other")
+    if info.get("error"):
+        s.blocks.append(Para(f"The comparison across trials failed: {info['error']}. Fix sweep.compare and re-run "
+                             "the sweep (finished trials are skipped).", "warn"))
+        return s
+    values = {t["name"]: t.get("values") or {} for t in trials or []}
+    templates = (compare.get("next_token") or {}).get("chat_templates") or {}
+    rows = []
+    for label in info.get("variants") or []:
+        trial, _, variant = label.rpartition(":")
+        rows.append([label, trial or "(every trial)", _values_text(values.get(trial, {})) if trial else "-",
+                     variant or label, templates.get(label, "-")])
+    s.blocks.append(Para(
+        "The variants of sweep.compare, compared as a run's compare compares its variants: the same prompts "
+        "answered side by side, the next-token view, and paired tests on each eval task from every trial's own eval "
+        "results, items paired by id where both trials scored the same item (a row says when they did not). "
+        f"The first variant is the reference. Took {fmt_seconds(info.get('seconds'))} (model views are reused "
+        "while the trials' weights and the compare settings are unchanged)."))
+    s.blocks.append(table(["variant", "trial", "overrides", "weights", "chat template"], rows))
+    for note in info.get("notes") or []:
+        s.blocks.append(Para(note, "note"))
     return s

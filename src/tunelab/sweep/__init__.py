@@ -7,6 +7,8 @@
       trials/<name>/                one ordinary run directory per trial (tunelab run)
       trials/<name>/trial.json      the trial's overrides, status, pid, return code, error or prune reason
       trials/<name>/trial.log       the trial's output
+      compare/                      the trials compared with each other (when sweep.compare is set):
+                                    side-by-side generations, next tokens, paired tests (`compare`)
       report.html, report.md        the sweep report (when report.enabled)
 
 Trials are the product of `sweep.grid` (every combination), `sweep.zip` (lists taken element by
@@ -18,6 +20,8 @@ process, up to `sweep.max_concurrent` at once, each on its own devices or cores,
 task (`executors`): a crash, OOM or kill of one trial is recorded and the sweep moves on, and
 peak memory is measured per trial. A re-run skips finished (and pruned) trials and resumes the
 rest (training continues from its last checkpoint, evaluation from its per-sample cache).
+Once no trial is left to run, `sweep.compare` compares the finished trials' variants with each
+other (`tunelab.sweep.compare`), from their weights and eval results; its model views are cached.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from tunelab.errors import ConfigError, TunelabError
 from tunelab.progress import Progress
 from tunelab.report import write_report
 from tunelab.runs import default_run_dir, read_json, write_json
+from tunelab.sweep.compare import check_compare_trials, compare_trials
 from tunelab.sweep.executors import RayCluster, Slot, local_slots
 from tunelab.sweep.launch import STOP_FILE, Launcher, launch_process, run_trial
 from tunelab.sweep.trials import Trial, expand_trials, trial_name
@@ -75,6 +80,7 @@ def run_sweep(config: Path, overrides: Sequence[str] = (), sweep_dir: Path | Non
         if not trials:
             raise ConfigError("the sweep is empty: set sweep.grid, sweep.zip or sweep.seeds in the config")
         (root / "trials").mkdir(parents=True, exist_ok=True)
+        check_compare_trials(exp, trials)
         n = len(trials)
         jobs = iter([(t, None) for t in trials])
     cluster = RayCluster(exp.sweep) if exp.sweep.executor == "ray" and launch is None else None
@@ -90,8 +96,9 @@ def run_sweep(config: Path, overrides: Sequence[str] = (), sweep_dir: Path | Non
     if search is not None:
         trials = [_trial_of(root, folder, number) for folder, number in search.folders()]
         trials = [t for t in trials if t is not None]
+    cross = _compare(root, exp, trials, console) if exp.sweep.compare else None
     result = summarize_sweep(root, exp, trials, status, config, console,
-                             search=search.summary() if search else _grid_summary(exp))
+                             search=search.summary() if search else _grid_summary(exp), compare=cross)
     statuses = [t["status"] for t in result["trials"]]
     not_done = [t["name"] for t in result["trials"] if t["status"] not in ("done", "pruned")]
     pruned = statuses.count("pruned")
@@ -99,6 +106,16 @@ def run_sweep(config: Path, overrides: Sequence[str] = (), sweep_dir: Path | Non
                   + (f", {pruned} pruned" if pruned else "") + f"; table in {root / 'sweep.json'}"
                   + (f"; not done: {', '.join(not_done)}" if not_done else ""), markup=False, highlight=False)
     return result
+
+
+def _compare(root: Path, exp: Experiment, trials: Sequence[Trial], console: Console) -> dict[str, Any]:
+    """The comparison across trials; a mistake in it (a variant a trial lacks) is recorded and
+    said, and the sweep's table and report are still written."""
+    try:
+        return compare_trials(root, exp, list(trials), console)
+    except TunelabError as e:
+        console.print(f"sweep: the comparison across trials failed: {e}", markup=False, highlight=False)
+        return {"error": str(e)}
 
 
 def _optuna_jobs(search: Any):
@@ -200,14 +217,15 @@ def _why(state: dict[str, Any]) -> str:
 
 
 def summarize_sweep(root: Path, exp: Experiment, trials: Sequence[Trial], status: dict[str, str],
-                    config: Path, console: Console | None = None, search: dict[str, Any] | None = None
-                    ) -> dict[str, Any]:
+                    config: Path, console: Console | None = None, search: dict[str, Any] | None = None,
+                    compare: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write sweep.json, the one computation of the trade-off table and Pareto front, from the
     trial folders; then the sweep report from it (when report.enabled).
 
     Args:
         trials: every trial of the sweep; status: the status of those run now (the others'
-            comes from their trial.json); search: what was searched (for the report).
+            comes from their trial.json); search: what was searched (for the report);
+            compare: what the comparison across trials wrote (`compare_trials`), if it ran.
     """
     rows = tradeoff_rows([root / "trials" / t.name for t in trials], exp.report.price_per_device_hour)
     costs = [r["cost"] for r in rows if r["cost"] is not None]
@@ -225,7 +243,10 @@ def summarize_sweep(root: Path, exp: Experiment, trials: Sequence[Trial], status
         "total_device_hours": sum(r["device_hours"] or 0.0 for r in rows),
         "total_cost": sum(costs) if costs else None,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "report": exp.report.model_dump(mode="json"),
     }
+    if compare is not None:
+        result["compare"] = compare
     write_json(root / "sweep.json", result)
     if exp.report.enabled:
         _write_report(root, console or Console(stderr=True))
