@@ -188,6 +188,8 @@ def test_data_preview_generations_and_next_tokens(report):
     assert '<span class="p4" title="final: p=0.950; base: p=0.005">def</span>' in nt
     assert "mean NLL (bits/token)" in nt and "&#x27;def&#x27; 0.01→0.95" in nt
     assert "in-training generation metric" in html and "chrf" in html
+    # ... and drawn with the losses, on the loss figure's right axis (study: chrF during training)
+    assert "val chrf of in-training generations on the right axis" in html
     assert "checkpoint selection: chosen on val" in html
     cost = html.split('id="cost"')[1]
     assert "0.0375" in cost and "0.0938 USD" in cost  # (95 s training + 4 x 10 s) / 3600 h, at 2.5 per hour

@@ -66,15 +66,20 @@ def to_svg(fig: Figure, prefix: str) -> str:
     return re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}-{m.group(1)}"', svg)
 
 
+METRIC_COLOR = "#9467bd"  # an in-training generation metric, on the loss panel's right axis
+
+
 @_styled
 def loss_curves(rows: Sequence[dict[str, Any]], best_step: int | None = None, selected: tuple[int, str] | None = None,
-                ) -> Figure:
+                metric: tuple[str, Sequence[tuple[int, float]]] | None = None) -> Figure:
     """Loss (top) and token accuracy (bottom) of train/val/test against step, shared x axis.
 
     Args:
         rows: train/metrics.jsonl lines (step, split, loss, token_accuracy).
         best_step: the checkpoint with the best validation loss (dashed line).
         selected: (step, why) of a checkpoint chosen by a task metric, if different (dotted).
+        metric: (name, [(step, value)]) of an in-training generation metric (e.g. val chrF),
+            drawn on the loss panel's right axis so both read against the same steps.
     """
     fig = _figure(7.5, 4.6)
     ax_loss, ax_acc = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
@@ -103,7 +108,16 @@ def loss_curves(rows: Sequence[dict[str, Any]], best_step: int | None = None, se
     ax_loss.set_ylabel("loss (per label token)")
     ax_acc.set_ylabel("token accuracy")
     ax_acc.set_xlabel("optimizer step")
-    ax_loss.legend(loc="upper right", fontsize=8, frameon=False, ncols=3, bbox_to_anchor=(1, 0.9))
+    handles, labels = ax_loss.get_legend_handles_labels()
+    if metric is not None and metric[1]:
+        name, pts = metric[0], sorted(metric[1])
+        ax_metric = ax_loss.twinx()
+        (line,) = ax_metric.plot([p[0] for p in pts], [p[1] for p in pts], color=METRIC_COLOR, marker="s",
+                                 markersize=3, linestyle="-.", label=label(name))
+        ax_metric.set_ylabel(label(name), color=METRIC_COLOR)
+        ax_metric.tick_params(axis="y", colors=METRIC_COLOR)
+        handles, labels = [*handles, line], [*labels, label(name)]
+    ax_loss.legend(handles, labels, loc="upper right", fontsize=8, frameon=False, ncols=4, bbox_to_anchor=(1, 0.9))
     return fig
 
 

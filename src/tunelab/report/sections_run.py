@@ -143,11 +143,18 @@ def training_section(run: RunFiles, sid: str, prefix: str, max_chars: int = 600)
                  ["parameters", f"{fmt(sm.get('trainable_params'))} trainable of {fmt(sm.get('total_params'))}"
                                 + (f" ({pct:.2f}%)" if pct is not None else "")]]
         s.blocks.append(table(["", "value"], facts, "train/summary.json"))
+    metric_pts = {m: [(r["step"], r[m]) for r in rows if r.get("split") == "val" and r.get(m) is not None]
+                  for m in ("chrf", "bleu")}
     if rows:
         best = sm.get("best_step") if sm else None
         sel = selected_checkpoint(run)
-        s.blocks.append(_fig(run, "loss", plots.loss_curves(rows, best, sel),
-                             "train, validation and test loss and token accuracy; dashed: best validation loss"
+        # The first in-training generation metric shares the loss panel (right axis), so a
+        # falling loss and a rising (or flat) chrF read against the same steps.
+        shown = next(((f"val {m}", p) for m, p in metric_pts.items() if p), None)
+        s.blocks.append(_fig(run, "loss", plots.loss_curves(rows, best, sel, shown),
+                             "train, validation and test loss and token accuracy"
+                             + (f"; {shown[0]} of in-training generations on the right axis" if shown else "")
+                             + "; dashed: best validation loss"
                              + ("; dotted: checkpoint chosen by eval selection" if sel and sel[0] != best else ""),
                              prefix))
     last = {}
@@ -159,8 +166,7 @@ def training_section(run: RunFiles, sid: str, prefix: str, max_chars: int = 600)
                 for split, r in last.items() for src, v in r["per_source"].items()]
         s.blocks.append(table(["split", "source", "loss", "token accuracy", "tokens", "examples"], prow,
                               f"per source at the last evaluation (step {max(r['step'] for r in last.values())})"))
-    for metric in ("chrf", "bleu"):
-        pts = [(r["step"], r[metric]) for r in rows if r.get("split") == "val" and r.get(metric) is not None]
+    for metric, pts in metric_pts.items():
         if pts:
             n = next(r.get("generation_samples") for r in rows if r.get(metric) is not None)
             s.blocks.append(_fig(run, f"train-{metric}", plots.metric_curve(pts, f"val {metric}"),
