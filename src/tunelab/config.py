@@ -201,6 +201,9 @@ class JudgeConfig(Section):
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint instead of a local model.")
     endpoint_model: str | None = Field(None, description="Model name on that endpoint.")
     api_key_env: str = "OPENAI_API_KEY"
+    price_per_million_tokens: float | None = Field(
+        None, ge=0.0, description="Price of the endpoint judge per million tokens (prompt and completion, as the server "
+                                  "reports them), in report.currency; adds the judge's tokens to a run's cost.")
 
 
 class SelectionConfig(Section):
@@ -242,6 +245,9 @@ class EvalConfig(Section):
     endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    shared_cache: bool = Field(
+        True, description="Reuse records other runs computed with the same model, task, items and settings (the shared "
+                          "eval cache under $TUNELAB_CACHE/eval; TUNELAB_SHARED_CACHE=0 also switches it off).")
 
 
 class CompareConfig(Section):
