@@ -172,3 +172,14 @@ def test_the_device_clock_adds_cuda_event_times_to_earlier_sessions(monkeypatch)
     totals = clock.totals()
     assert totals["device_time_s"] == pytest.approx(10.75) and totals["wall_time_s"] >= 5.0 and totals["cpu_time_s"] >= 2.0
     assert CostClock(torch.device("cpu")).totals()["device_time_s"] is None
+
+
+def test_a_judge_price_or_the_cache_switch_changes_no_result():
+    """Neither is a result setting: a `tunelab eval` that sets them writes the run's own summary."""
+    from tunelab.config import EvalConfig
+    from tunelab.evaluation.results import differing_settings
+
+    own = EvalConfig(tasks=["hint-judge"], judge={"base_url": "http://127.0.0.1:1/v1", "endpoint_model": "j"})
+    here = own.model_copy(update={"shared_cache": False,
+                                  "judge": own.judge.model_copy(update={"price_per_million_tokens": 3.0})})
+    assert differing_settings(here, own, "hint-judge") == {}
