@@ -14,7 +14,8 @@ samples in flight and a changed adapter, task version or data never reuses stale
 Records that another run computed with the same fingerprint and runtime come from the shared
 cache (`evaluation.cache`) and are copied into this run's samples.jsonl, so the run directory
 stays self-contained. Models are loaded only for variants that still have work. Code-executing
-tasks refuse to start without the explicit opt-in. Sandbox, judge and sessions live in an `EvalContext`.
+tasks refuse to start without the explicit opt-in. Sandbox, judge and sessions live in an
+`EvalContext`.
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
              out_dir: Path, ctx: ScoringContext, judge_id: str | None = None,
              progress: Callable[[int], None] | None = None, variant: str | None = None,
              keyed: dict[str, dict[str, Any]] | None = None, siblings: Sequence[Path] = (),
-             shared: SharedCache | None = None) -> dict[str, Any]:
+             cache: SharedCache | None = None) -> dict[str, Any]:
     """Evaluate one task on one variant, resuming from `out_dir/samples.jsonl`; returns the summary.
 
     Args:
@@ -225,7 +226,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
             fingerprint (same weights identity and settings) are copied instead of generated
             again, and a current summary of theirs is shared: `final` and the last `step-N`
             are usually the same adapter.
-        shared: the shared cache across runs (`evaluation.cache`): records still missing are
+        cache: the shared cache across runs (`evaluation.cache`): records still missing are
             served from it, and every record computed here is stored in it.
     """
     opts = prompt_options(task, cfg)
@@ -266,7 +267,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
                 write_json(target, shared)
                 return shared
     shots = fewshot_examples(task, opts, split, samples) if opts.variant == "few-shot" and pending else []
-    entry = shared.entry(fp, task, session, ctx.sandbox, shots) if shared is not None and pending else None
+    entry = cache.entry(fp, task, session, ctx.sandbox, shots) if cache is not None and pending else None
     if entry is not None:
         served = entry.load({s.id: hashes[s.id] for s in pending})
         for s in pending:
@@ -435,7 +436,7 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
                                                ectx.scoring(task), ectx.judge_id,
                                                progress=lambda k, tid=tid: bar.advance(tid, k), variant=ref,
                                                keyed=differing_settings(vcfg, vown, task.name), siblings=siblings,
-                                               shared=shared)
+                                               cache=shared)
                 served = shared.take_hits() if shared is not None else 0
                 if served:
                     console.print(f"{ref} on {label}: {served} of {len(items[task.name])} items from the shared cache",
