@@ -52,6 +52,16 @@ def _tunelab_cache(tmp_path_factory: pytest.TempPathFactory):
         yield
 
 
+@pytest.fixture(autouse=True)
+def _eval_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A shared eval cache of each test's own: records one test computed never serve another
+    (tests count what is generated). Tests of the cache itself share one folder between runs."""
+    path = tmp_path_factory.mktemp("eval-cache")
+    monkeypatch.setenv("TUNELAB_EVAL_CACHE", str(path))
+    monkeypatch.delenv("TUNELAB_SHARED_CACHE", raising=False)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """`tiny_model_dir(arch)` -> folder of a random-init qwen2/llama/qwen3/phi3 model (seed 0), built once."""

@@ -203,6 +203,9 @@ class JudgeConfig(Section):
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint instead of a local model.")
     endpoint_model: str | None = Field(None, description="Model name on that endpoint.")
     api_key_env: str = "OPENAI_API_KEY"
+    price_per_million_tokens: float | None = Field(
+        None, ge=0.0, description="Price of the endpoint judge per million tokens (prompt and completion, as the server "
+                                  "reports them), in report.currency; adds the judge's tokens to a run's cost.")
 
 
 class SelectionConfig(Section):
@@ -244,6 +247,9 @@ class EvalConfig(Section):
     endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    shared_cache: bool = Field(
+        True, description="Reuse records other runs computed with the same model, task, items and settings (the shared "
+                          "eval cache under $TUNELAB_CACHE/eval; TUNELAB_SHARED_CACHE=0 also switches it off).")
 
 
 class CompareConfig(Section):
@@ -294,14 +300,20 @@ class SearchRange(Section):
 
 
 # Trade-off columns an objective may name besides TASK/METRIC; all are better when lower.
-COST_OBJECTIVES = ("best_val_loss", "wall_time_s", "peak_memory_mb", "trainable_params", "device_hours", "cost")
+# device_seconds: GPU seconds of training on a GPU, else the training process's CPU seconds;
+# cpu_seconds and train_tokens: as named. Unlike wall_time_s, other work on the machine (trials
+# side by side) does not inflate them. All are per run, times its number of processes.
+COST_OBJECTIVES = ("best_val_loss", "device_seconds", "cpu_seconds", "train_tokens", "wall_time_s", "peak_memory_mb",
+                   "trainable_params", "device_hours", "cost")
+SweepCost = Literal["device_seconds", "cpu_seconds", "train_tokens", "wall_time_s", "peak_memory_mb", "trainable_params",
+                    "device_hours", "cost"]
 
 
 class Objective(Section):
     """One value the study optimises, read from the trial's trade-off row when it finishes."""
 
-    metric: str = Field(description="TASK/METRIC of the tuned variant, or best_val_loss, wall_time_s, peak_memory_mb, "
-                                    "trainable_params, device_hours, cost.")
+    metric: str = Field(description="TASK/METRIC of the tuned variant, or best_val_loss, device_seconds, cpu_seconds, "
+                                    "train_tokens, wall_time_s, peak_memory_mb, trainable_params, device_hours, cost.")
     direction: Literal["minimize", "maximize"] | None = Field(
         None, description="Which way is better; None = minimize for losses and costs (a task metric must say).")
 
@@ -369,8 +381,11 @@ class SweepConfig(Section):
     metric: str | None = Field(
         None, description="TASK/METRIC of the Pareto plot (default: first eval task's first metric, else best val loss)."
     )
-    cost: Literal["wall_time_s", "peak_memory_mb", "trainable_params"] = Field(
-        "wall_time_s", description="Cost axis of the Pareto plot."
+    cost: SweepCost = Field(
+        "device_seconds", description="Cost axis of the Pareto plot: device_seconds (GPU seconds of training on a GPU, "
+        "else CPU seconds of the training process; machine load does not decide it), cpu_seconds, train_tokens, "
+        "wall_time_s, peak_memory_mb, trainable_params, device_hours or cost (money: report.price_per_device_hour, "
+        "plus an endpoint judge's eval.judge.price_per_million_tokens)."
     )
     compare: list[str] = Field(
         default_factory=list,

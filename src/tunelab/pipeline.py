@@ -199,7 +199,9 @@ def _eval_fingerprint(exp: Experiment, paths: RunPaths, variants: list[str]) -> 
         tasks.append({"name": task.name, "version": task.version, "options": task.options(),
                       "items": {s: items_fingerprint(load_samples(task, s, ev.limit)) for s in sorted(splits)}})
     weights = [ModelRef.parse(split_prompting(v)[0], paths.root, base=exp.model).identity() for v in variants]
-    return fingerprint({"eval": ev.model_dump(mode="json"), "variants": variants, "weights": weights,
+    # Whether records may come from the shared cache, and what a judge's tokens cost, change no result.
+    settings = ev.model_dump(mode="json", exclude={"shared_cache": True, "judge": {"price_per_million_tokens"}})
+    return fingerprint({"eval": settings, "variants": variants, "weights": weights,
                         "tasks": tasks, "data_template": exp.data.chat_template})
 
 

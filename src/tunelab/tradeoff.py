@@ -3,7 +3,15 @@
 A row is what one run cost and gave, read from the files its stages wrote (`train/summary.json`,
 `train/metrics.jsonl`, `eval/<variant>/<task>/summary.json`, `pipeline.json`, `trial.json`,
 `config.yaml`): parameters, time, memory, throughput, losses, the tuned variant's task scores
-with CIs, per-source validation and test loss, device-hours and cost. The sweep writes its rows
+with CIs, per-source validation and test loss, device-hours and cost.
+
+Costs that machine load does not decide sit beside the wall time: `device_seconds` (GPU seconds
+of training on a GPU, else the training process's CPU seconds; the default cost axis of a
+sweep), `cpu_seconds` and `train_tokens`, each summed over the sessions of a resumed run and
+multiplied by its processes. `cost` is money: device-hours x `report.price_per_device_hour`
+plus the tokens an endpoint judge was paid for (`judge_tokens`: the records this run computed,
+not those it took from a sibling variant or the shared eval cache) x
+`eval.judge.price_per_million_tokens` / 1e6; None when neither price is set. The sweep writes its rows
 and front into `sweep.json`; the report renders them from there, and calls `tradeoff_rows` only
 for run directories given together (no sweep). Sits below both, so neither imports the other.
 """
@@ -65,7 +73,8 @@ def tradeoff_rows(run_dirs: Sequence[Path], price_per_device_hour: float | None 
         paths = RunPaths(root)
         sm, trial = _json(paths.summary) or {}, _json(root / "trial.json") or {}
         metrics, evals = read_jsonl(paths.metrics), _evals(root)
-        tuned = _tuned_variant(_config(paths.config), evals)
+        config = _config(paths.config)
+        tuned = _tuned_variant(config, evals)
         per_source = {}  # "val: source" -> loss at the last evaluation of each split
         for split in ("val", "test"):
             last = next((r for r in reversed(metrics) if r.get("split") == split and r.get("per_source")), {})
@@ -75,14 +84,23 @@ def tradeoff_rows(run_dirs: Sequence[Path], price_per_device_hour: float | None 
         wall = sm.get("wall_time_s")
         total = (wall or 0.0) + other if (wall is not None or other) else None
         devices = int(sm.get("world_size") or 1)
+        cpu = sm.get("cpu_time_s") * devices if sm.get("cpu_time_s") is not None else None
+        gpu = sm.get("device_time_s") * devices if sm.get("device_time_s") is not None else None
+        judge = judge_spend(root)
+        judge_price = (((config.get("eval") or {}).get("judge") or {}).get("price_per_million_tokens"))
         rows.append({
             "name": trial.get("name") or root.name, "dir": str(root),
             "status": trial.get("status") or ("done" if sm else "not trained"), "error": trial.get("error"),
             "values": trial.get("values") or {}, "variant": tuned,
             **{k: sm.get(k) for k in ("trainable_params", "total_params", "wall_time_s", "train_time_s", "peak_memory_mb",
                                       "tokens_per_s", "best_val_loss", "best_step", "stop_reason", "steps")},
+            "cpu_seconds": cpu, "device_seconds": gpu if gpu is not None else cpu,
+            "device_kind": "gpu" if gpu is not None else ("cpu" if cpu is not None else None),
+            "train_tokens": sm.get("tokens_seen"),
             "pipeline_s": total, "devices": devices,
             "device_hours": total / 3600 * devices if total is not None else None,
+            "judge_tokens": judge,
+            "judge_cost": judge["total"] * judge_price / 1e6 if judge is not None and judge_price is not None else None,
             "scores": _scores(evals.get(tuned)), "base_scores": _scores(evals.get("base")),
             "per_source_loss": per_source,
             "val_curve": [(r["step"], r["loss"]) for r in metrics if r.get("split") == "val" and r.get("loss") is not None],
@@ -91,10 +109,33 @@ def tradeoff_rows(run_dirs: Sequence[Path], price_per_device_hour: float | None 
 
 
 def priced(rows: Sequence[dict[str, Any]], price_per_device_hour: float | None) -> list[dict[str, Any]]:
-    """The rows with `cost` = device-hours x price (None without a price or device-hours)."""
-    p = price_per_device_hour
-    return [{**r, "cost": r["device_hours"] * p if r.get("device_hours") is not None and p is not None else None}
-            for r in rows]
+    """The rows with `device_cost` = device-hours x price and `cost` = that plus the row's
+    `judge_cost` (each None without its price; `cost` None when both are)."""
+    p, out = price_per_device_hour, []
+    for r in rows:
+        device = r["device_hours"] * p if r.get("device_hours") is not None and p is not None else None
+        parts = [c for c in (device, r.get("judge_cost")) if c is not None]
+        out.append({**r, "device_cost": device, "cost": sum(parts) if parts else None})
+    return out
+
+
+def judge_spend(root: Path) -> dict[str, float] | None:
+    """Tokens an endpoint judge was paid for by this run (its `tunelab run` and stand-alone
+    `tunelab eval`s): summed over the records of every `eval/*/*/samples.jsonl` the run computed
+    itself (records copied from a sibling variant or served by the shared cache cost nothing
+    here). None when no evaluation of the run counted judge tokens (no endpoint judge)."""
+    judged = [d for d in sorted((Path(root) / "eval").glob("*/*")) if d.is_dir()
+              and any((_json(f) or {}).get("judge_usage") is not None for f in d.glob("summary*.json"))]
+    if not judged:
+        return None
+    prompt = completion = 0.0
+    for d in judged:
+        for r in read_jsonl(d / "samples.jsonl"):
+            t = r.get("judge_tokens")
+            if isinstance(t, dict) and not r.get("copied_from") and not r.get("shared_cache"):
+                prompt += float(t.get("prompt_tokens") or 0.0)
+                completion += float(t.get("completion_tokens") or 0.0)
+    return {"prompt": round(prompt), "completion": round(completion), "total": round(prompt + completion)}
 
 
 def _scores(by_task: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -134,11 +175,16 @@ def pareto_points(rows: Sequence[dict[str, Any]], metric: str | None, cost: str)
     Args:
         rows: trade-off rows (`tradeoff_rows`).
         metric: "task/metric" to plot; None = the first score of the rows.
-        cost: the row key on the cost axis (`wall_time_s`, `peak_memory_mb`, ...).
+        cost: the row key on the cost axis (`device_seconds`, `wall_time_s`, `peak_memory_mb`, ...).
 
     Returns:
-        {"metric", "cost", "higher_is_better", "points": [{name, cost, score, CI, front}]}.
+        {"metric", "cost", "higher_is_better", "points": [{name, cost, score, CI, front}]}; runs
+        written before tunelab recorded `cost` (no row has it) are plotted against wall time,
+        and "cost_asked" says so.
     """
+    asked = cost
+    if rows and all(r.get(cost) is None for r in rows) and any(r.get("wall_time_s") is not None for r in rows):
+        cost = "wall_time_s"
     keys = [k for r in rows for k in r["scores"]]
     metric = metric or (keys[0] if keys else None)
     pts = []
@@ -156,4 +202,5 @@ def pareto_points(rows: Sequence[dict[str, Any]], metric: str | None, cost: str)
     hib = pts[0]["higher_is_better"] if pts else True
     for p, front in zip(pts, pareto_front([(p["cost"], p["score"]) for p in pts], hib)):
         p["front"] = front
-    return {"metric": name, "cost": cost, "higher_is_better": hib, "points": pts}
+    return {"metric": name, "cost": cost, "higher_is_better": hib, "points": pts,
+            **({"cost_asked": asked} if asked != cost else {})}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,28 @@ def test_eval_writes_samples_and_summaries_for_every_variant_and_task(run_dir):
     res = invoke("eval", str(run_dir), "--models", "final", "--tasks", "math-word", "--limit", "3",
                  "--set", "eval.max_new_tokens=6")
     assert res.exit_code == 0 and (run_dir / "eval" / "final" / "math-word" / "samples.jsonl").read_bytes() == first
+
+
+def test_another_run_on_the_same_base_takes_the_base_records_from_the_shared_cache(run_dir, tmp_path):
+    other = tmp_path / "other"  # a second run of the same config: same base, no training needed to eval it
+    other.mkdir()
+    shutil.copy(run_dir / "config.yaml", other / "config.yaml")
+    args = ("--models", "base", "--tasks", "math-word", "--limit", "2", "--set", "eval.max_new_tokens=3")
+    first = invoke("eval", str(run_dir), *args)
+    assert first.exit_code == 0 and "shared cache" not in first.output, first.output
+    second = invoke("eval", str(other), *args)
+    assert second.exit_code == 0, second.output
+    assert "base on math-word: 2 of 2 items from the shared cache" in second.output
+    mine, theirs = (sorted((d / "eval" / "base" / "math-word").glob("summary*.json")) for d in (other, run_dir))
+    assert len(mine) == 1 and json.loads(mine[0].read_text())["metrics"] == json.loads(
+        next(p for p in theirs if p.name == mine[0].name).read_text())["metrics"]
+    third = tmp_path / "third"  # the same again with the shared cache off: generated anew
+    third.mkdir()
+    shutil.copy(run_dir / "config.yaml", third / "config.yaml")
+    off = invoke("eval", str(third), *args, "--set", "eval.shared_cache=false")
+    assert off.exit_code == 0 and "shared cache" not in off.output, off.output
+    assert not any("shared_cache" in r for r in map(json.loads, (third / "eval" / "base" / "math-word" / "samples.jsonl")
+                                                     .read_text().splitlines()))
 
 
 def test_eval_runs_prompting_baselines_as_variants(run_dir):

@@ -24,6 +24,8 @@ def test_bf16_lora_training_on_cuda(tmp_path):
     exp = load_config(SMOKE, ["model.device=cuda", "model.dtype=bfloat16", "train.max_steps=10"])
     summary = train(exp, tmp_path / "run")
     assert summary["peak_memory_kind"] == "cuda_max_allocated" and summary["peak_memory_mb"] > 0
+    # GPU seconds of the steps and evaluations (CUDA events): positive, and within the wall time.
+    assert 0 < summary["device_time_s"] <= summary["wall_time_s"] and summary["cpu_time_s"] > 0
     rows = read_jsonl(tmp_path / "run" / "train" / "metrics.jsonl")
     assert all(math.isfinite(r["loss"]) for r in rows)
     assert (tmp_path / "run" / "final" / "adapter_model.safetensors").is_file()

@@ -148,8 +148,13 @@ def test_sweep_over_two_lora_settings_survives_a_killed_trial(tmp_path):
     assert table["lora.r=4,lora.alpha=8"]["trainable_params"] * 4 == table["lora.r=16,lora.alpha=32"]["trainable_params"]
     for r in table.values():
         assert r["wall_time_s"] > 0 and r["peak_memory_mb"] > 0 and r["tokens_per_s"] > 0 and r["best_val_loss"]
+        assert r["cpu_seconds"] > 0 and r["device_seconds"] == r["cpu_seconds"] and r["train_tokens"] > 0
         m = r["scores"]["loss/loss"]
         assert m["ci_low"] <= m["value"] <= m["ci_high"] and r["cost"] > 0
+    assert sweep["pareto"]["cost"] == "device_seconds"
+    # Trial 2 evaluated the base first; the resumed trial 1 took the same base records from the shared cache.
+    base = [json.loads(x) for x in (first / "eval" / "base" / "loss" / "samples.jsonl").read_text().splitlines()]
+    assert len(base) == 4 and all(r.get("shared_cache") for r in base)
     html = (sweep_dir / "report.html").read_text()
     assert {"trials", "tradeoff", "pareto", "val-curves", "sweep-cost"} <= set(re.findall(r'<section id="([^"]+)"', html))
 

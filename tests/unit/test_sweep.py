@@ -80,7 +80,8 @@ class FakeLauncher:
         (run / "config.yaml").write_text("name: t\n")
         (run / "train" / "summary.json").write_text(json.dumps(
             {"trainable_params": 1024 * r, "total_params": 10**6, "wall_time_s": 10.0 + r, "peak_memory_mb": 500.0,
-             "tokens_per_s": 1000.0, "best_val_loss": 3.0 - r / 10, "world_size": 1, "steps": 20}))
+             "tokens_per_s": 1000.0, "best_val_loss": 3.0 - r / 10, "world_size": 1, "steps": 20,
+             "cpu_time_s": 5.0 + r, "device_time_s": None, "tokens_seen": 4000}))
         (run / "train" / "metrics.jsonl").write_text(json.dumps(
             {"step": 20, "split": "val", "loss": 3.0 - r / 10, "per_source": {"a": {"loss": 3.1}, "b": {"loss": 2.9}}}) + "\n")
         ev = run / "eval" / "final" / "loss"
@@ -101,6 +102,9 @@ def test_a_killed_trial_does_not_stop_the_sweep_and_resumes_on_rerun(tmp_path):
     assert done["trainable_params"] == 16384 and done["scores"]["loss/loss"]["value"] == pytest.approx(1.4)
     assert done["per_source_loss"] == {"val: a": 3.1, "val: b": 2.9}
     assert done["cost"] == pytest.approx(26.0 / 3600 * 0.10)
+    # The load-independent costs beside the wall time; the default cost axis is one of them.
+    assert done["cpu_seconds"] == done["device_seconds"] == 21.0 and done["train_tokens"] == 4000
+    assert res["pareto"]["cost"] == "device_seconds" and "cost_asked" not in res["pareto"]
     assert (tmp_path / "report.html").is_file() and (tmp_path / "sweep.json").is_file()
 
     again = FakeLauncher()

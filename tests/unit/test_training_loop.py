@@ -133,3 +133,34 @@ def test_a_window_saved_before_accuracy_was_counted_logs_no_accuracy():
     resumed = _from_dict(_to_dict(state))
     row, bad = _flush_window(resumed, Accelerator(cpu=True), DataOrder(8, 2, 0, 1, 0))
     assert bad is None and row["loss"] == pytest.approx(0.5) and row["token_accuracy"] is None
+
+
+def test_cpu_seconds_and_tokens_add_up_over_the_sessions_of_a_resumed_run(tmp_path):
+    """train/summary.json's load-independent costs count every session: a resumed run adds its
+    own to what the checkpoint it resumed from had counted."""
+    import shutil
+    import time
+
+    import torch
+
+    exp = load_config(SMOKE, ["train.max_steps=6", "train.log_every=3", "train.eval_every=6", "train.save_every=3"])
+    whole = train(exp, tmp_path / "whole")
+    assert whole["cpu_time_s"] > 0 and whole["device_time_s"] is None  # no GPU here: CPU seconds only
+    run = tmp_path / "resumed"
+    train(exp, run)
+    # As if killed after step 3, in a session that had counted 1000 CPU seconds and 2000 s of wall time.
+    state_file = run / "checkpoints" / "step-3" / "trainer_state.pt"
+    state = torch.load(state_file, weights_only=False)
+    assert 0 < state["loop"]["cpu_time"] <= whole["cpu_time_s"]
+    state["loop"].update(cpu_time=1000.0, wall_time=2000.0)
+    torch.save(state, state_file)
+    for gone in ("checkpoints/step-6", "final"):
+        shutil.rmtree(run / gone)
+    (run / "train" / "summary.json").unlink()
+    c0 = time.process_time()
+    again = train(exp, run, resume=True)
+    session = time.process_time() - c0
+    assert again["steps"] == 6 and again["tokens_seen"] == whole["tokens_seen"]
+    assert 1000.0 < again["cpu_time_s"] <= 1000.0 + session + 0.05
+    assert again["wall_time_s"] > 2000.0
+    assert json.loads((run / "train" / "summary.json").read_text())["cpu_time_s"] == again["cpu_time_s"]

@@ -11,8 +11,11 @@ Resuming: a record is reused when its `fingerprint` (task name, version, options
 options, generation settings, the variant's weights, the judge) matches and its item (id and
 content) is unchanged; anything else is recomputed, so an interrupted eval redoes only the
 samples in flight and a changed adapter, task version or data never reuses stale generations.
-Models are loaded only for variants that still have work. Code-executing tasks refuse to start
-without the explicit opt-in. Sandbox, judge and sessions live in an `EvalContext`.
+Records that another run computed with the same fingerprint and runtime come from the shared
+cache (`evaluation.cache`) and are copied into this run's samples.jsonl, so the run directory
+stays self-contained. Models are loaded only for variants that still have work. Code-executing
+tasks refuse to start without the explicit opt-in. Sandbox, judge and sessions live in an
+`EvalContext`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from rich.console import Console
 from tunelab.config import EvalConfig, Experiment
 from tunelab.errors import did_you_mean
 from tunelab.evaluation import stats
+from tunelab.evaluation.cache import SharedCache, judge_tokens, judge_usage
 from tunelab.evaluation.context import EvalContext, SessionFactory
 from tunelab.evaluation.results import differing_settings, summary_path
 from tunelab.evaluation.task import (
@@ -210,7 +214,8 @@ def load_cache(path: Path, fp: str, items: dict[str, str]) -> dict[str, dict[str
 def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cfg: EvalConfig,
              out_dir: Path, ctx: ScoringContext, judge_id: str | None = None,
              progress: Callable[[int], None] | None = None, variant: str | None = None,
-             keyed: dict[str, dict[str, Any]] | None = None, siblings: Sequence[Path] = ()) -> dict[str, Any]:
+             keyed: dict[str, dict[str, Any]] | None = None, siblings: Sequence[Path] = (),
+             cache: SharedCache | None = None) -> dict[str, Any]:
     """Evaluate one task on one variant, resuming from `out_dir/samples.jsonl`; returns the summary.
 
     Args:
@@ -221,6 +226,8 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
             fingerprint (same weights identity and settings) are copied instead of generated
             again, and a current summary of theirs is shared: `final` and the last `step-N`
             are usually the same adapter.
+        cache: the shared cache across runs (`evaluation.cache`): records still missing are
+            served from it, and every record computed here is stored in it.
     """
     opts = prompt_options(task, cfg)
     settings = generation_settings(task, opts, cfg)
@@ -260,6 +267,16 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
                 write_json(target, shared)
                 return shared
     shots = fewshot_examples(task, opts, split, samples) if opts.variant == "few-shot" and pending else []
+    entry = cache.entry(fp, task, session, ctx.sandbox, shots) if cache is not None and pending else None
+    if entry is not None:
+        served = entry.load({s.id: hashes[s.id] for s in pending})
+        for s in pending:
+            if s.id in served:
+                done[s.id] = {**served[s.id], "shared_cache": entry.key}
+                append_jsonl(path, done[s.id])
+        if progress is not None and served:
+            progress(len(served))
+        pending = [s for s in pending if s.id not in done]
     chunk = max(1, cfg.batch_size) * 2
     for start in range(0, len(pending), chunk):
         part = pending[start : start + chunk]
@@ -268,18 +285,25 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
             model, tok = session.model_and_tokenizer()
             prompts, gens = [None] * len(part), [[] for _ in part]
             scores = task.score_model(part, model, tok)
-            t_gen = 0.0
+            t_gen, before, after = 0.0, None, None
         else:
             prompts = [task.build_prompt(s, opts, shots) for s in part]
             gens = session.generator().generate(prompts, settings)
             t_gen = time.perf_counter() - t0
+            before = judge_tokens(ctx.judge)
             scores = task.score_batch(part, gens, ctx)
+            after = judge_tokens(ctx.judge)
         t_score = time.perf_counter() - t0 - t_gen
         for s, p, g, sc in zip(part, prompts, gens, scores, strict=True):
             rec = {"id": s.id, "item": hashes[s.id], "fingerprint": fp, "prompt": p.to_json() if p is not None else None,
                    "generations": g, "scores": sc.generations, "values": sc.values, "extra": sc.extra,
                    "timing": {"generate_s": t_gen / len(part), "score_s": t_score / len(part)}}
+            if before is not None and after is not None and after != before:
+                rec["judge_tokens"] = {"prompt_tokens": (after[0] - before[0]) / len(part),
+                                       "completion_tokens": (after[1] - before[1]) / len(part)}
             append_jsonl(path, rec)
+            if entry is not None:
+                entry.store(rec)
             done[s.id] = rec
         if progress is not None:
             progress(len(part))
@@ -289,7 +313,8 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
                    generation=dataclasses.asdict(settings) if task.mode == "generate" else None,
                    backend=session.backend if task.mode == "generate" else "transformers",
                    fingerprint=fp, judge=judge_id if task.mode == "generate" else None, items=items,
-                   item_ids=[s.id for s in samples], keyed=keyed or None)
+                   item_ids=[s.id for s in samples], keyed=keyed or None,
+                   shared_cache=sum(1 for r in records if r.get("shared_cache")), judge_usage=judge_usage(records))
     write_json(target, summary)
     return summary
 
@@ -363,7 +388,10 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
     `run_eval` is the run's own `eval` section (default: read from run_dir/config.yaml): a task
     it evaluates with other result-relevant settings than `cfg`'s is written beside that
     task's summary.json, keyed (see `results`), never over it. Variants with the same weights
-    identity are generated and scored once (see `run_task`'s `siblings`).
+    identity are generated and scored once (see `run_task`'s `siblings`), variants on the same
+    weights (`base`, `base+cot`) share one loaded model, and records another run or trial
+    computed already come from the shared cache (`evaluation.cache`, unless `eval.shared_cache`
+    is off); the console says how many.
     """
     from tunelab.models.adapters import list_variants
 
@@ -388,12 +416,16 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
                             "give them distinct names (e.g. evaluate them from separate runs)")
         plan.append((folder, weights, vcfg, vown))
     items = {t.name: load_samples(t, split or t.default_split, cfg.limit) for t in tasks}
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str, Any]] = {ref: {} for ref, *_ in plan}  # in the order asked for
     eval_dir = run_dir / "eval"
+    shared = SharedCache.open(cfg)
+    # Variants on the same weights run one after another, so `base,final,base+cot` loads the
+    # base once (the context holds one session at a time).
+    first = {w: i for i, (_, w, _, _) in reversed(list(enumerate(plan)))}
+    plan.sort(key=lambda p: first[p[1]])
     with EvalContext(cfg, tasks, run_dir, exp, session_factory) as ectx, _progress(console) as bar:
         for ref, weights, vcfg, vown in plan:
             session = ectx.session(weights)  # base and base+cot share one loaded model
-            results[ref] = {}
             for task in tasks:
                 s = split or task.default_split
                 label = task_label(task, s)
@@ -403,7 +435,12 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
                 results[ref][label] = run_task(task, items[task.name], s, session, vcfg, eval_dir / ref / label,
                                                ectx.scoring(task), ectx.judge_id,
                                                progress=lambda k, tid=tid: bar.advance(tid, k), variant=ref,
-                                               keyed=differing_settings(vcfg, vown, task.name), siblings=siblings)
+                                               keyed=differing_settings(vcfg, vown, task.name), siblings=siblings,
+                                               cache=shared)
+                served = shared.take_hits() if shared is not None else 0
+                if served:
+                    console.print(f"{ref} on {label}: {served} of {len(items[task.name])} items from the shared cache",
+                                  markup=False, highlight=False)
     return results
 
 

@@ -32,7 +32,7 @@ def result_settings(cfg: Any, task: str) -> dict[str, Any]:
     """The settings of EvalConfig `cfg` that change the results of `task`, as JSON values."""
     out = {k: getattr(cfg, k) for k in RESULT_FIELDS}
     out["options"] = dict(cfg.task_options.get(task) or {})
-    out["judge"] = cfg.judge.model_dump(mode="json")
+    out["judge"] = cfg.judge.model_dump(mode="json", exclude={"price_per_million_tokens"})  # a price is no result
     if cfg.backend != "transformers":
         out["endpoint"] = cfg.endpoint.model_dump(mode="json")
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -46,7 +47,10 @@ class OpenAIGenerator:
         self.api_key = os.environ.get(api_key_env, "") if api_key_env else ""
         self.max_concurrency = max(1, max_concurrency)
         self.max_retries, self.backoff_s, self.timeout_s = max_retries, backoff_s, timeout_s
-        self.stats = {"requests": 0, "retries": 0, "new_tokens": 0}
+        # Token counts as the server reports them (`usage`; 0 where it does not): what a paid
+        # endpoint bills, e.g. an API judge (`eval.judge.price_per_million_tokens`).
+        self.stats = {"requests": 0, "retries": 0, "new_tokens": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self._lock = threading.Lock()  # requests run on a thread pool
 
     def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[list[str]]:
         """`settings.n` continuations per prompt, in prompt order."""
@@ -63,7 +67,10 @@ class OpenAIGenerator:
             if not choices:
                 raise EvalError(f"{self.base_url}: reply without choices: {json.dumps(reply)[:300]}")
             usage = reply.get("usage") or {}
-            self.stats["new_tokens"] += int(usage.get("completion_tokens") or 0)
+            with self._lock:
+                self.stats["new_tokens"] += int(usage.get("completion_tokens") or 0)
+                self.stats["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+                self.stats["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
             for c in choices:
                 text = (c.get("message") or {}).get("content") if prompt.is_chat else c.get("text")
                 out.append(cut_at_stop(text or "", settings.stop))
@@ -95,7 +102,8 @@ class OpenAIGenerator:
         delay = self.backoff_s
         for attempt in range(self.max_retries + 1):
             req = urllib.request.Request(self.base_url + path, data=data, headers=headers, method="POST")
-            self.stats["requests"] += 1
+            with self._lock:
+                self.stats["requests"] += 1
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                     return json.loads(resp.read().decode("utf-8"))
@@ -108,7 +116,8 @@ class OpenAIGenerator:
                 if attempt == self.max_retries:
                     raise EvalError(f"{self.base_url}{path}: no answer after {attempt + 1} tries: {e}") from None
                 wait = delay
-            self.stats["retries"] += 1
+            with self._lock:
+                self.stats["retries"] += 1
             time.sleep(wait)
             delay *= 2
         raise AssertionError("unreachable")

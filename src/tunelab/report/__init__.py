@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tunelab.config import SweepConfig
 from tunelab.errors import TunelabError
 from tunelab.report import sections_compare as sc
 from tunelab.report import sections_headline as sh
@@ -140,7 +141,7 @@ def write_report(dirs: Sequence[Path], output: Path | None = None, overrides: di
         runs = [load_run(d) for d in dirs]
         cfg = runs[0].report_config(overrides)
         rows = tradeoff_rows(dirs, cfg.price_per_device_hour)
-        sections = multi_sections(rows, pareto_points(rows, None, "wall_time_s"), None, cfg.price_per_device_hour,
+        sections = multi_sections(rows, pareto_points(rows, None, SweepConfig().cost), None, cfg.price_per_device_hour,
                                   cfg.currency)
         names = [r.name for r in runs]
         for i, run in enumerate(runs, 1):

@@ -14,6 +14,7 @@ from tunelab.report.blocks import (Cell, Columns, Figure, Heading, Para, Pre, Se
                                    table)
 from tunelab.report.load import RunFiles, variant_order
 from tunelab.runs import RunPaths, read_jsonl
+from tunelab.tradeoff import judge_spend
 
 
 def _fig(run: RunFiles, name: str, fig: Any, caption: str, prefix: str) -> Figure:
@@ -137,7 +138,9 @@ def training_section(run: RunFiles, sid: str, prefix: str, max_chars: int = 600)
                  ["best checkpoint (val loss)", f"step {sm.get('best_step')}: {fmt(sm.get('best_val_loss'))}"],
                  ["final val loss / token acc", f"{fmt(sm.get('final_val_loss'))} / {fmt(sm.get('final_val_token_accuracy'))}"],
                  ["final test loss / token acc", f"{fmt(sm.get('final_test_loss'))} / {fmt(sm.get('final_test_token_accuracy'))}"],
-                 ["time", f"{fmt_seconds(sm.get('wall_time_s'))} wall, {fmt_seconds(sm.get('train_time_s'))} in training steps"],
+                 ["time", f"{fmt_seconds(sm.get('wall_time_s'))} wall, {fmt_seconds(sm.get('train_time_s'))} in training steps"
+                          + (f", {fmt_seconds(sm['cpu_time_s'])} CPU" if sm.get("cpu_time_s") is not None else "")
+                          + (f", {fmt_seconds(sm['device_time_s'])} GPU" if sm.get("device_time_s") is not None else "")],
                  ["throughput", f"{fmt(sm.get('tokens_per_s'))} tokens/s ({fmt(sm.get('tokens_seen'))} tokens)"],
                  ["peak memory", f"{fmt(sm.get('peak_memory_mb'))} MB ({sm.get('peak_memory_kind')})"],
                  ["parameters", f"{fmt(sm.get('trainable_params'))} trainable of {fmt(sm.get('total_params'))}"
@@ -261,6 +264,15 @@ def cost_section(run: RunFiles, sid: str, cfg: Any) -> Section | None:
     s = Section(sid, "Cost", [table(["stage", "wall time", "device-hours", "cost"], out,
                                     f"{devices} x {kind}" + (f" at {price} {cfg.currency} per device-hour"
                                                              if price is not None else ""))])
+    judge = judge_spend(run.root)
+    if judge is not None:
+        jprice = (((run.config or {}).get("eval") or {}).get("judge") or {}).get("price_per_million_tokens")
+        text = (f"The endpoint judge was paid for {judge['total']:,} tokens ({judge['prompt']:,} prompt, "
+                f"{judge['completion']:,} completion; records taken from another variant or the shared eval cache "
+                "cost nothing here)")
+        s.blocks.append(Para(text + (f": {judge['total'] * jprice / 1e6:.4f} {cfg.currency} at {jprice} {cfg.currency} "
+                                     "per million tokens." if jprice is not None else
+                                     ". Set eval.judge.price_per_million_tokens to add them to the cost.")))
     if price is None:
         s.blocks.append(Para("Set report.price_per_device_hour (e.g. --set report.price_per_device_hour=2.5) "
                              "to turn device-hours into money.", "note"))

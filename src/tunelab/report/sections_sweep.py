@@ -62,7 +62,8 @@ def tradeoff_section(rows: list[dict[str, Any]], sid: str, currency: str) -> Sec
         return None
     score_keys = sorted({k for r in rows for k in r["scores"]})
     sources = sorted({s for r in rows for s in r["per_source_loss"]})
-    cols = ["run", "trainable params", "wall time", "peak memory (MB)", "tokens/s", "best val loss"]
+    cols = ["run", "trainable params", "device time", "wall time", "train tokens", "peak memory (MB)", "tokens/s",
+            "best val loss"]
     cols += [f"{k} {'↑' if _hib(rows, k) else '↓'}" for k in score_keys]
     # Per-source losses matter for mixtures: shown when some split has more than one source.
     mixed = len({s.split(": ", 1)[1] for s in sources}) > 1
@@ -72,8 +73,8 @@ def tradeoff_section(rows: list[dict[str, Any]], sid: str, currency: str) -> Sec
     out = []
     for r in rows:
         line: list[Any] = [Cell(r["name"], title=_values_text(r["values"])), r.get("trainable_params"),
-                           fmt_seconds(r.get("wall_time_s")), r.get("peak_memory_mb"), r.get("tokens_per_s"),
-                           r.get("best_val_loss")]
+                           _device_time(r), fmt_seconds(r.get("wall_time_s")), r.get("train_tokens"),
+                           r.get("peak_memory_mb"), r.get("tokens_per_s"), r.get("best_val_loss")]
         for k in score_keys:
             sc = r["scores"].get(k)
             line.append(Cell(fmt_ci(sc["value"], sc.get("ci_low"), sc.get("ci_high")) if sc else "-",
@@ -90,9 +91,19 @@ def tradeoff_section(rows: list[dict[str, Any]], sid: str, currency: str) -> Sec
         s.blocks.append(Para("Base model (no fine-tuning): " + "; ".join(
             f"{k} {fmt_ci(v.get('value'), v.get('ci_low'), v.get('ci_high'))}" for k, v in base.items()
             if k in score_keys) + "."))
-    s.blocks.append(Para("Wall time is training only; device-hours and cost cover every stage that ran "
-                         "(data, training, evaluation, compare, report).", "note"))
+    s.blocks.append(Para("Device time is what training computed: GPU seconds on a GPU, the training process's CPU "
+                         "seconds on a CPU (times its processes); unlike wall time, other work on the machine (trials "
+                         "side by side) does not inflate it. Both are training only, summed over resumed sessions; "
+                         "device-hours and cost cover every stage that ran (data, training, evaluation, compare, "
+                         "report), and cost adds an endpoint judge's tokens at eval.judge.price_per_million_tokens.",
+                         "note"))
     return s
+
+
+def _device_time(row: dict[str, Any]) -> str | None:
+    if row.get("device_seconds") is None:
+        return None
+    return fmt_seconds(row["device_seconds"]) + (" GPU" if row.get("device_kind") == "gpu" else " CPU")
 
 
 def _hib(rows: list[dict[str, Any]], key: str) -> bool:
@@ -119,7 +130,9 @@ def pareto_section(pareto: dict[str, Any], sid: str, prefix: str) -> Section | N
         Figure(f"{prefix}pareto", plots.to_svg(fig, f"{prefix}pareto"),
                f"{pareto['metric']} against {pareto['cost']}; red: the Pareto front (nothing else is both cheaper "
                "and better)"),
-        Para(f"On the front: {', '.join(front)}.")])
+        Para(f"On the front: {', '.join(front)}.")] + ([Para(
+            f"No trial recorded {pareto['cost_asked']} (trained before tunelab measured it): plotted against wall "
+            "time instead.", "note")] if pareto.get("cost_asked") else []))
 
 
 def curves_section(rows: list[dict[str, Any]], sid: str, prefix: str) -> Section | None:

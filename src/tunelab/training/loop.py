@@ -32,6 +32,7 @@ from tunelab.runs import (RunPaths, append_jsonl, peak_memory, prepare_run_dir, 
                           truncate_metrics, write_json)
 from tunelab.training import checkpoint as ckpt
 from tunelab.training.batches import DataOrder, DataPosition, make_batch, row_tokens, to_device
+from tunelab.training.clock import CostClock
 from tunelab.training.evaluate import evaluate
 from tunelab.training.metrics import TokenLossModel, same_stats, verify_fast_path
 from tunelab.training.progress import Progress, print_summary
@@ -56,6 +57,8 @@ class LoopState:
     bad_evals: int = 0
     last_eval: dict[str, Any] = field(default_factory=dict)  # split -> row of the latest eval
     wall_time: float = 0.0  # seconds of earlier sessions of this run (resume adds to it)
+    cpu_time: float = 0.0  # CPU seconds of the training process in earlier sessions (`clock.CostClock`)
+    device_time: float = 0.0  # GPU seconds of earlier sessions' steps and evaluations (0 off CUDA)
     logged_time: float = 0.0  # train_time at the last log line
     # Per-step sums since the last log line: [loss_sum, label_tokens, input_tokens, n_correct]
     # per step (n_correct: argmax == label, from the same `token_stats` call as the loss).
@@ -66,8 +69,9 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
     """Fine-tune `exp` into `run_dir` and return the summary (also in train/summary.json)."""
     from accelerate.utils import gather_object, set_seed
 
-    t_start = time.time()
+    started = time.time(), time.process_time()
     accelerator = _accelerator(exp)
+    costs = CostClock(accelerator.device, started)  # wall, CPU and GPU seconds since the run first started
     main, world = accelerator.is_main_process, accelerator.num_processes
     paths = prepare_run_dir(exp, Path(run_dir), resume, world_size=world, write=main)
     if resume and paths.summary.exists():
@@ -137,6 +141,10 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
     eval_bs = cfg.eval_batch_size or cfg.batch_size
 
     def run_eval() -> dict[str, dict[str, Any]]:
+        with costs.span():
+            return _run_eval()
+
+    def _run_eval() -> dict[str, dict[str, Any]]:
         rows = {}
         for split, examples in (("val", data.val), ("test", data.test)):
             res = evaluate(eval_model, examples, batch_size=eval_bs, pad_id=pad_id, pack_to=pack_to,
@@ -154,10 +162,8 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
             trackers.log(row)
 
     # ---- the loop ------------------------------------------------------------------------------
-    wall0 = state.wall_time
-
-    def clock() -> float:  # seconds since the run first started, across resumes
-        return wall0 + time.time() - t_start
+    costs.add_earlier(state.wall_time, state.cpu_time, state.device_time)
+    clock = costs.wall  # seconds since the run first started, across resumes
 
     stop_reason, bad, grad_norm = None, None, None  # bad: (step, "nan"/"inf", where) of a non-finite loss
     progress = Progress(n_steps, state.step, enabled=main)
@@ -175,17 +181,18 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
                 idx, state.position = order.take(state.position)
                 rows = [train_rows[i] for i in idx]
                 micro.append((make_batch(rows, pad_id, packed, pack_to), row_tokens(rows)))
-            step_loss, label_tokens, correct = _forward_backward(loss_model, [b for b, _ in micro], accelerator)
             last = state.step + 1 == n_steps
             log_now = (state.step + 1) % cfg.log_every == 0 or last
-            if cfg.max_grad_norm:
-                grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
-            elif log_now:  # only measured when it is logged
-                grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-            lr = scheduler.get_last_lr()[0]
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            with costs.span():
+                step_loss, label_tokens, correct = _forward_backward(loss_model, [b for b, _ in micro], accelerator)
+                if cfg.max_grad_norm:
+                    grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                elif log_now:  # only measured when it is logged
+                    grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+                lr = scheduler.get_last_lr()[0]
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
             state.step += 1
             state.window.append([step_loss, label_tokens, sum(n for _, n in micro), correct])
             state.train_time += time.time() - t0
@@ -211,7 +218,8 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
                 if state.window:  # never save weights that a non-finite step has touched
                     _, bad = _flush_window(state, accelerator, order, keep=True)
                 if bad is None:
-                    state.wall_time = clock()
+                    state.wall_time, state.cpu_time = clock(), costs.cpu()
+                    state.device_time = costs.device() or 0.0
                     _save(accelerator, paths, model, optimizer, scheduler, state, cfg, base_id)
             if bad is not None:
                 stop_reason = "nan"
@@ -231,7 +239,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
         "steps": state.step,
         "total_steps": n_steps,
         "epochs": round(order.epoch_float(state.position), 4),
-        "wall_time_s": round(clock(), 2),
+        **costs.totals(),  # wall_time_s, cpu_time_s, device_time_s: every session of the run
         "train_time_s": round(state.train_time, 2),
         "tokens_seen": state.tokens_seen,
         "tokens_per_s": round(state.tokens_seen / state.train_time, 1) if state.train_time else None,

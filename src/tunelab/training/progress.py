@@ -75,7 +75,9 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
                       f"{fmt(loss)} / {fmt(summary.get(f'final_{split}_token_accuracy'), '.3f')}")
     if summary.get("best_step") is not None:
         t.add_row("best checkpoint", f"step-{summary['best_step']} (val loss {fmt(summary['best_val_loss'])})")
-    t.add_row("time", f"{summary['wall_time_s']:.1f} s wall, {summary['train_time_s']:.1f} s training")
+    cpu = f", {summary['cpu_time_s']:.1f} s CPU" if summary.get("cpu_time_s") is not None else ""
+    gpu = f", {summary['device_time_s']:.1f} s GPU" if summary.get("device_time_s") is not None else ""
+    t.add_row("time", f"{summary['wall_time_s']:.1f} s wall, {summary['train_time_s']:.1f} s training{cpu}{gpu}")
     t.add_row("throughput", f"{fmt(summary.get('tokens_per_s'), '.0f')} tokens/s "
               f"({summary['tokens_seen']:,} tokens, {summary['world_size']} process(es))")
     t.add_row("peak memory", f"{summary['peak_memory_mb']:.0f} MB ({summary['peak_memory_kind']})")
