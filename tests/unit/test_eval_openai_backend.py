@@ -42,19 +42,23 @@ class FakeServer:
                         server.seen[key] = server.seen.get(key, 0) + 1
                         first = server.seen[key] == 1
                     if body.get("model") == "missing":
-                        return self._reply(404, {"error": {"message": "model 'missing' not found"}})
-                    if first:
-                        return self._reply(503, {"error": "busy"}, {"Retry-After": "0"})
-                    if self.path.endswith("/chat/completions"):
+                        reply = (404, {"error": {"message": "model 'missing' not found"}}, None)
+                    elif first:
+                        reply = (503, {"error": "busy"}, {"Retry-After": "0"})
+                    elif self.path.endswith("/chat/completions"):
                         text = "echo " + body["messages"][-1]["content"] + " STOP tail"
                         choices = [{"index": i, "message": {"role": "assistant", "content": f"{text} {i}"}}
                                    for i in range(body["n"])]
+                        reply = (200, {"choices": choices, "usage": {"completion_tokens": 3}}, None)
                     else:
                         choices = [{"index": 0, "text": body["prompt"] + " done"}]  # ignores n > 1
-                    self._reply(200, {"choices": choices, "usage": {"completion_tokens": 3}})
+                        reply = (200, {"choices": choices, "usage": {"completion_tokens": 3}}, None)
                 finally:
+                    # Out of flight before the reply is sent: once the client has it, it may
+                    # send its next request at once, and that one must not count as a third.
                     with server.lock:
                         server.in_flight -= 1
+                self._reply(*reply)
 
             def _reply(self, code, obj, headers=None):
                 data = json.dumps(obj).encode()
