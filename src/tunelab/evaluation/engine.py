@@ -210,7 +210,8 @@ def load_cache(path: Path, fp: str, items: dict[str, str]) -> dict[str, dict[str
 def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cfg: EvalConfig,
              out_dir: Path, ctx: ScoringContext, judge_id: str | None = None,
              progress: Callable[[int], None] | None = None, variant: str | None = None,
-             keyed: dict[str, dict[str, Any]] | None = None, siblings: Sequence[Path] = ()) -> dict[str, Any]:
+             keyed: dict[str, dict[str, Any]] | None = None, siblings: Sequence[Path] = (),
+             n_total: int | None = None) -> dict[str, Any]:
     """Evaluate one task on one variant, resuming from `out_dir/samples.jsonl`; returns the summary.
 
     Args:
@@ -221,6 +222,8 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
             fingerprint (same weights identity and settings) are copied instead of generated
             again, and a current summary of theirs is shared: `final` and the last `step-N`
             are usually the same adapter.
+        n_total: how many items the split has (default: len(samples)); the summary records it
+            beside `n` and `limit`, so a capped look says it is one ("first 5 of 60").
     """
     opts = prompt_options(task, cfg)
     settings = generation_settings(task, opts, cfg)
@@ -236,6 +239,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
         progress(len(done))
     ci = ci_settings(cfg)
     items = items_fingerprint(samples)
+    n_total = len(samples) if n_total is None else n_total
     target = summary_path(out_dir, keyed, fp, len(samples), cfg.limit)
     pending = [s for s in samples if s.id not in done]
     for sib in siblings if pending else ():
@@ -252,7 +256,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
         # current if it was written for these records, items and CI settings; a sibling's
         # current one is shared under this variant's name.
         for source in [target, *(sib / target.name for sib in siblings)]:
-            old = _current_summary(source, fp, items, ci)
+            old = _current_summary(source, fp, items, ci, n_total)
             if old is not None and source == target:
                 return old
             if old is not None:
@@ -289,13 +293,13 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
                    generation=dataclasses.asdict(settings) if task.mode == "generate" else None,
                    backend=session.backend if task.mode == "generate" else "transformers",
                    fingerprint=fp, judge=judge_id if task.mode == "generate" else None, items=items,
-                   item_ids=[s.id for s in samples], keyed=keyed or None)
+                   item_ids=[s.id for s in samples], keyed=keyed or None, limit=cfg.limit, n_total=n_total)
     write_json(target, summary)
     return summary
 
 
-def _current_summary(path: Path, fp: str, items: str, ci: dict[str, Any]) -> dict[str, Any] | None:
-    """The summary at `path` if it was written for these records, items and CI settings."""
+def _current_summary(path: Path, fp: str, items: str, ci: dict[str, Any], n_total: int) -> dict[str, Any] | None:
+    """The summary at `path` if it was written for these records, items, CI settings and split size."""
     if not path.is_file():
         return None
     try:
@@ -303,7 +307,8 @@ def _current_summary(path: Path, fp: str, items: str, ci: dict[str, Any]) -> dic
     except (OSError, ValueError):
         return None
     fresh = all("ci_method" in m for m in (old.get("metrics") or {}).values())  # else: older interval rules
-    ok = old.get("fingerprint") == fp and old.get("items") == items and old.get("ci") == ci and fresh
+    ok = (old.get("fingerprint") == fp and old.get("items") == items and old.get("ci") == ci and fresh
+          and old.get("n_total") == n_total)
     return old if ok else None
 
 
@@ -357,18 +362,19 @@ def summarize(task: Task, samples: Sequence[Sample], records: Sequence[dict[str,
 
 def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factory: SessionFactory | None = None,
                  split: str | None = None, console: Console | None = None,
-                 run_eval: EvalConfig | None = None) -> dict[str, dict[str, Any]]:
+                 run_eval: EvalConfig | None = None, tasks: Sequence[Task] | None = None) -> dict[str, dict[str, Any]]:
     """Evaluate `cfg.models` x `cfg.tasks` of a run; returns {variant: {task label: summary}}.
 
     `run_eval` is the run's own `eval` section (default: read from run_dir/config.yaml): a task
     it evaluates with other result-relevant settings than `cfg`'s is written beside that
     task's summary.json, keyed (see `results`), never over it. Variants with the same weights
-    identity are generated and scored once (see `run_task`'s `siblings`).
+    identity are generated and scored once (see `run_task`'s `siblings`). `tasks`: task objects
+    to run instead of `cfg.tasks` (checkpoint selection's task with a carved val split).
     """
     from tunelab.models.adapters import list_variants
 
     console = console or Console(stderr=True)
-    tasks = make_tasks(cfg)
+    tasks = list(tasks) if tasks is not None else make_tasks(cfg)
     check_code_execution(tasks, cfg.allow_code_execution)  # before anything slow is loaded
     split = split or cfg.split
     own = run_eval if run_eval is not None else run_eval_config(run_dir)
@@ -387,7 +393,8 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
             raise EvalError(f"'{ref}' and another model in eval.models would both be filed as eval/{folder}/; "
                             "give them distinct names (e.g. evaluate them from separate runs)")
         plan.append((folder, weights, vcfg, vown))
-    items = {t.name: load_samples(t, split or t.default_split, cfg.limit) for t in tasks}
+    every = {t.name: load_samples(t, split or t.default_split, None) for t in tasks}
+    items = {name: got[: cfg.limit] if cfg.limit else got for name, got in every.items()}
     results: dict[str, dict[str, Any]] = {}
     eval_dir = run_dir / "eval"
     with EvalContext(cfg, tasks, run_dir, exp, session_factory) as ectx, _progress(console) as bar:
@@ -403,7 +410,8 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
                 results[ref][label] = run_task(task, items[task.name], s, session, vcfg, eval_dir / ref / label,
                                                ectx.scoring(task), ectx.judge_id,
                                                progress=lambda k, tid=tid: bar.advance(tid, k), variant=ref,
-                                               keyed=differing_settings(vcfg, vown, task.name), siblings=siblings)
+                                               keyed=differing_settings(vcfg, vown, task.name), siblings=siblings,
+                                               n_total=len(every[task.name]))
     return results
 
 
