@@ -25,6 +25,7 @@ import yaml
 from rich.console import Console
 
 from tunelab.config import Experiment
+from tunelab.data.holdout import Holdout
 from tunelab.errors import ConfigError
 from tunelab.runs import (RunPaths, add_stage_seconds, atomic_write_text, check_resume_config, fingerprint, read_json,
                           write_json)
@@ -120,7 +121,7 @@ def stage_data(exp: Experiment, paths: RunPaths, console: Console) -> str:
     return note
 
 
-def _holdout(exp: Experiment, paths: RunPaths):
+def _holdout(exp: Experiment, paths: RunPaths) -> Holdout | None:
     """The training rows the run's own checkpoint selection needs kept out (its carved val
     items); once training has started, the ones it started with (data/stats.json)."""
     from tunelab.data.holdout import recorded_holdout

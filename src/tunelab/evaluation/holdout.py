@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.config import Experiment, SelectionConfig
-from tunelab.data.holdout import Holdout, user_text
+from tunelab.data.holdout import Holdout, normalized, recorded_holdout, user_text
 from tunelab.evaluation.task import EvalError, PromptOptions, Sample, Task
 
 VAL, CARVED_FROM = "val", "train"
@@ -138,7 +138,7 @@ def prompt_text(task: Task | CarvedTask, sample: Sample) -> str:
     """The text a sample asks with the task's default prompt (user turns or completion text)."""
     opts = PromptOptions(variant=task.prompt_variants[0], style=task.styles[0])
     prompt = task.build_prompt(sample, opts, ())
-    return user_text(prompt.messages) if prompt.is_chat else " ".join(prompt.text.casefold().split())
+    return user_text(prompt.messages) if prompt.is_chat else normalized(prompt.text or "")
 
 
 def holdout_of(task: CarvedTask) -> Holdout:
@@ -152,10 +152,7 @@ def trained_on(run_dir: Path, exp: Experiment, task: CarvedTask) -> list[str]:
     """Ids of the carved items that are training rows of the run: its training split rebuilt
     from its config, without the rows its data stage recorded as held out (data/stats.json)."""
     from tunelab.data.mixing import build_splits
-    from tunelab.runs import read_json
 
-    stats = Path(run_dir) / "data" / "stats.json"
-    recorded = (read_json(stats).get("held_out") or {}) if stats.is_file() else {}
-    train = build_splits(exp.data, exp.seed, Holdout.recorded(recorded) if recorded else None).train
+    train = build_splits(exp.data, exp.seed, recorded_holdout(Path(run_dir) / "data" / "stats.json")).train
     mine = holdout_of(task)
     return sorted({hit for ex in train if (hit := mine.match(ex)) is not None})

@@ -133,8 +133,8 @@ def decide(top: str, candidates: list[str], comparisons: list[dict[str, Any]]) -
     pool = [v for v in candidates if v == top or v in tied]
     resolved = latest(pool)
     return {"decision": "no_difference", "best": None, "top": top, "resolved": resolved, "tied_with_top": tied,
-            "resolved_because": (f"no difference beyond the noise between {top} (the top score) and "
-                                 f"{', '.join(tied)}: best resolves to the one trained longest among them, {resolved}")}
+            "resolved_because": (f"{top} (the top score) is not better beyond the noise than {', '.join(tied)}, "
+                                 f"and {resolved} trained longest among them")}
 
 
 def latest(variants: list[str]) -> str:
@@ -244,8 +244,8 @@ def own_selection_task(exp: Experiment) -> Task | CarvedTask | None:
         return None
     try:
         return selection_task(get_task(name, **ev.task_options.get(name, {})), ev.selection, exp.seed)
-    except EvalError:
-        return None  # selection refuses with its own message when it runs; training is not the place
+    except TunelabError:  # refused settings, unreadable task data: selection says so when it runs
+        return None
 
 
 def training_holdout(exp: Experiment) -> Holdout | None:
