@@ -242,3 +242,53 @@ def test_the_data_stage_holds_the_carved_items_out_and_a_started_run_keeps_its_r
     assert _holdout(other, paths).origins == frozenset(held["removed_origins"])
     kept = _resumed_holdout(paths, training_holdout(other), main=True)
     assert kept.origins == frozenset(held["removed_origins"]) and "resuming with the training rows" in capsys.readouterr().out
+
+
+def test_a_corpus_metric_is_decided_by_the_paired_bootstrap(tmp_path):
+    task = registry.get_task("similarity")
+    refs = {s.data["messages"][-1]["content"]: s.data["reference"] for split in ("val", "test") for s in task.load(split)}
+
+    class Echo(Session):  # step-20 answers with the reference, the others with nothing useful
+        def generate(self, prompts, settings):
+            return [[refs[p.messages[-1]["content"]] if self.skill else "pass"] * settings.n for p in prompts]
+
+    cfg = EvalConfig(tasks=["similarity"], models=["step-*", "final"], limit=12, bootstrap_resamples=200,
+                     selection=SelectionConfig(metric="chrf_corpus"))
+    result = select_checkpoint(make_run(tmp_path), EXP, cfg, session_factory=lambda ref: Echo(ref, {"step-20": 1.0}),
+                               run_eval=cfg)
+    assert result["carved"] is None and result["decision"] == "best" and result["best"] == "step-20"
+    assert {c["test"] for c in result["comparisons"]} == {"paired-bootstrap"}
+    assert all(c["diff"] > 0 and c["p_value"] < 0.05 and c["n"] == 12 for c in result["comparisons"])
+
+
+def test_tunelab_run_and_train_hand_the_holdout_to_training(tmp_path, monkeypatch):
+    import tunelab.data.pipeline as data_pipeline
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from tunelab.cli import app
+    from tunelab.pipeline import stage_train
+    from tunelab.runs import RunPaths
+
+    class Reached(Exception):
+        pass
+
+    seen = []
+
+    def prepare(exp, tokenizer, holdout=None):
+        seen.append(holdout)
+        raise Reached
+
+    monkeypatch.setattr(data_pipeline, "prepare", prepare)
+    raw = {"model": {"name": "builtin:tiny-random-qwen2", "dtype": "float32"},
+           "data": {"sources": [{"builtin": "basic-python-stdio"}], "max_seq_len": 512},
+           "eval": {"tasks": ["stdio"], "models": ["base", "step-*", "final"], "allow_code_execution": True}}
+    exp = validate_config(raw)
+    with pytest.raises(Reached):  # the training loop builds its data without the carved items
+        stage_train(exp, RunPaths(tmp_path / "run"), Console(quiet=True))
+    assert seen[-1] is not None and seen[-1].ids == training_holdout(exp).ids
+    config = tmp_path / "c.yaml"
+    config.write_text(exp.to_yaml())
+    with pytest.raises(Reached):  # and so does `tunelab train`
+        CliRunner().invoke(app, ["train", str(config), "--run-dir", str(tmp_path / "t")], catch_exceptions=False)
+    assert len(seen) == 2 and seen[-1].ids == training_holdout(exp).ids

@@ -39,7 +39,7 @@ from tunelab.evaluation.engine import (SessionFactory, evaluate_run, expand_mode
 from tunelab.data.holdout import Holdout
 from tunelab.evaluation.holdout import CarvedTask, holdout_of, selection_task, trained_on
 from tunelab.evaluation.registry import get_task
-from tunelab.evaluation.results import key_name, result_settings, summary_records
+from tunelab.evaluation.results import cap_text, key_name, result_settings, summary_records
 from tunelab.evaluation.task import EvalError, Metric, Task
 from tunelab.models.adapters import STEP
 from tunelab.runs import write_json
@@ -97,7 +97,7 @@ def select_checkpoint(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_f
     on_test = evaluate_run(run_dir, exp, cfg.model_copy(update={**one_task, "models": report_models}),
                            session_factory, split=sel.report_split, console=console, run_eval=own, tasks=[task])
     test_label = task_label(task, sel.report_split)
-    first = val[candidates[0]]
+    first, reported = val[candidates[0]], on_test[report_models[0]][test_label]
     result: dict[str, Any] = {
         "task": task.name, "version": task.version, "options": task.options(), "metric": metric.name,
         "higher_is_better": metric.higher_is_better, "selection_split": sel.split,
@@ -107,9 +107,8 @@ def select_checkpoint(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_f
         "difference_vs_base": None, "keyed": keyed or None,
         "carved": task.carved.record() if isinstance(task, CarvedTask) else None,
         "on_training_items": sel.split == "train",
-        "cap": {"limit": cfg.limit, "n": first.get("n"), "n_total": first.get("n_total"),
-                "report_n": on_test[report_models[0]][test_label].get("n"),
-                "report_n_total": on_test[report_models[0]][test_label].get("n_total")} if cfg.limit else None,
+        "cap": {"limit": cfg.limit, "n": first.get("n"), "n_total": first.get("n_total"), "report_n": reported.get("n"),
+                "report_n_total": reported.get("n_total")} if cap_text(first) or cap_text(reported) else None,
     }
     if "base" in report_models and metric.aggregation == "mean":
         result["difference_vs_base"] = _paired(run_dir / "eval", test_label, "base", decision["resolved"], metric.name,
@@ -147,22 +146,19 @@ def latest(variants: list[str]) -> str:
 def _compare(eval_dir: Path, label: str, task: Any, metric: Metric, other: str, top: str,
              summaries: dict[str, dict[str, Any]], cfg: EvalConfig) -> dict[str, Any]:
     """The paired test of `top` against `other` (top - other) on the items both scored."""
-    ra = {str(r["id"]): r for r in summary_records(eval_dir / other / label, summaries[other])}
-    rb = {str(r["id"]): r for r in summary_records(eval_dir / top / label, summaries[top])}
     kw = dict(higher_is_better=metric.higher_is_better, alpha=cfg.selection.alpha, confidence=cfg.confidence,
               n_resamples=cfg.bootstrap_resamples, seed=cfg.seed)
     row: dict[str, Any] = {"variant": other, "of": f"{top} - {other}"}
+    unpaired = {**row, "n": 0, "test": None, "significant": False, "better": None, "note": "no shared items"}
     if metric.aggregation == "mean":
-        va = {i: r["values"].get(metric.name) for i, r in ra.items()}
-        vb = {i: r["values"].get(metric.name) for i, r in rb.items()}
-        ids = [i for i in va if i in vb and va[i] is not None and vb[i] is not None]
-        if not ids:
-            return {**row, "n": 0, "test": None, "significant": False, "better": None, "note": "no shared items"}
-        return {**row, "n": len(ids), **pairing.paired_test([va[i] for i in ids], [vb[i] for i in ids], **kw)}
+        xa, xb = _paired_values(eval_dir, label, other, top, metric.name, summaries)
+        return {**row, "n": len(xa), **pairing.paired_test(xa, xb, **kw)} if xa else unpaired
+    ra = {str(r["id"]): r for r in summary_records(eval_dir / other / label, summaries[other])}
+    rb = {str(r["id"]): r for r in summary_records(eval_dir / top / label, summaries[top])}
     items = {s.id: s for s in task.load(summaries[top].get("split"))}
     ids = [i for i in ra if i in rb and i in items]
     if not ids:
-        return {**row, "n": 0, "test": None, "significant": False, "better": None, "note": "no shared items"}
+        return unpaired
     return {**row, "n": len(ids), **pairing.paired_corpus(task, metric.name, [items[i] for i in ids],
                                                           [ra[i] for i in ids], [rb[i] for i in ids], **kw)}
 
@@ -191,12 +187,18 @@ def _paired(eval_dir: Path, label: str, a: str, b: str, metric: str, cfg: EvalCo
             summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Paired bootstrap of b - a over the items both have a value for (the records each summary
     was computed from: the caches also hold other settings' records)."""
+    xa, xb = _paired_values(eval_dir, label, a, b, metric, summaries)
+    res = stats.paired_bootstrap(xa, xb, confidence=cfg.confidence, n_resamples=cfg.bootstrap_resamples, seed=cfg.seed)
+    return {"of": f"{b} - {a}", **res}
+
+
+def _paired_values(eval_dir: Path, label: str, a: str, b: str, metric: str,
+                   summaries: dict[str, dict[str, Any]]) -> tuple[list[float], list[float]]:
+    """Per-item values of `metric` of variants a and b on the items both have one for."""
     va = {r["id"]: r["values"].get(metric) for r in summary_records(eval_dir / a / label, summaries[a])}
     vb = {r["id"]: r["values"].get(metric) for r in summary_records(eval_dir / b / label, summaries[b])}
     ids = [i for i in va if i in vb and va[i] is not None and vb[i] is not None]
-    res = stats.paired_bootstrap([va[i] for i in ids], [vb[i] for i in ids], confidence=cfg.confidence,
-                                 n_resamples=cfg.bootstrap_resamples, seed=cfg.seed)
-    return {"of": f"{b} - {a}", **res}
+    return [va[i] for i in ids], [vb[i] for i in ids]
 
 
 def _candidates(cfg: EvalConfig, available: list[str]) -> list[str]:
