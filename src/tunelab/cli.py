@@ -74,10 +74,12 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in the run dir.")] = False,
 ) -> None:
     """Fine-tune with LoRA: data -> train -> checkpoints, metrics and a summary in the run dir."""
+    from tunelab.evaluation.selection import training_holdout
     from tunelab.training.loop import train as run_training
 
     exp = _load(config, _with_profile(set_, profile))
-    run_training(exp, _run_dir(exp, run_dir), resume=resume)
+    # The items the run's checkpoint selection will choose on stay out of training, as in `tunelab run`.
+    run_training(exp, _run_dir(exp, run_dir), resume=resume, holdout=training_holdout(exp))
 
 
 @config_app.command("show")
@@ -258,13 +260,17 @@ def run_(
     skip: StagesOpt = None,
     only: StagesOpt = None,
     allow_code_execution: Annotated[bool, typer.Option(help="Let code tasks run model-written code in the sandbox.")] = False,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Quick look: only the first N items of each eval task and N compare prompts (recorded; the report marks capped numbers).")] = None,
 ) -> None:
     """data -> train -> eval -> compare -> report in one run directory; run again to continue after a crash."""
+    from tunelab.config import capped
     from tunelab.pipeline import parse_stages, run_pipeline
 
     stages = parse_stages(only, skip)
     code = ["eval.allow_code_execution=true"] if allow_code_execution else []
     exp = _load(config, _with_profile(set_, profile) + code, stages)
+    if limit is not None:
+        exp = capped(exp, limit)
     run_pipeline(exp, _run_dir(exp, run_dir), stages, console=console)
 
 
@@ -272,13 +278,14 @@ def run_(
 def compare(
     run_dir: Annotated[Path, typer.Argument(help="Run directory (trained; evaluated for the paired tests).")],
     set_: SetOpt = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Quick look: only the first N prompts, and N items per task for the baselines (written beside the run's own files).")] = None,
 ) -> None:
     """Next-token view, side-by-side generations, token classes, paired tests: run_dir/compare/*.json."""
     from tunelab.compare import compare_command
     from tunelab.runs import accounted
 
     with accounted(run_dir, "compare"):  # the report's cost counts it
-        written = compare_command(run_dir, set_ or [], console=console)
+        written = compare_command(run_dir, set_ or [], console=console, limit=limit)
     for path in written.values():
         console.print(path, markup=False, highlight=False)
 

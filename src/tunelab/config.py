@@ -213,8 +213,17 @@ class SelectionConfig(Section):
 
     task: str | None = Field(None, description="Task whose metric picks the checkpoint (default: first of eval.tasks).")
     metric: str | None = Field(None, description="Metric of that task (default: its first).")
-    split: str = Field("val", description="Split the checkpoint is chosen on.")
+    split: str = Field("val", description="Split the checkpoint is chosen on; val of a task without one is carved from its train items.")
     report_split: str = Field("test", description="Split the chosen checkpoint is reported on.")
+    carve_fraction: float = Field(
+        0.25, gt=0.0, lt=1.0, description="Share of a task's train items carved off as its val split when it has none (kept out of training).",
+    )
+    alpha: float = Field(
+        0.05, gt=0.0, lt=1.0, description="A checkpoint is named best only if it beats every other candidate at this level (paired tests).",
+    )
+    allow_train_split: bool = Field(
+        False, description="Allow split: train, i.e. choosing on training items (the report then says so).",
+    )
 
 
 class EvalConfig(Section):
@@ -531,6 +540,18 @@ def apply_profile(raw: dict[str, Any], name: Any, origin: str = "config") -> Non
         except ConfigError as e:
             raise ConfigError(f"{origin}: profiles.{name}.set: {e}") from None
     raw["profile"] = name
+
+
+def capped(exp: Experiment, limit: int) -> Experiment:
+    """`exp` with every item an eval or compare stage reads capped at the first `limit`
+    (`--limit`, a quick look): each eval task's items (`eval.limit`, also checkpoint selection's
+    and the prompting baselines') and the compare prompts (`compare.prompts` / `n_prompts`).
+    Results of a capped look record it ("first 5 of 60 items") and go beside the run's own."""
+    ev, cmp = exp.eval, exp.compare
+    return exp.model_copy(update={
+        "eval": ev.model_copy(update={"limit": min(ev.limit or limit, limit)}),
+        "compare": cmp.model_copy(update={"prompts": cmp.prompts[:limit], "n_prompts": min(cmp.n_prompts, limit)}),
+    })
 
 
 def read_yaml_mapping(path: str | Path, expected: str = "a mapping of sections (model, data, ...)") -> dict[str, Any]:

@@ -25,6 +25,7 @@ import yaml
 from rich.console import Console
 
 from tunelab.config import Experiment
+from tunelab.data.holdout import Holdout
 from tunelab.errors import ConfigError
 from tunelab.runs import (RunPaths, add_stage_seconds, atomic_write_text, check_resume_config, fingerprint, read_json,
                           write_json)
@@ -100,16 +101,36 @@ def stage_data(exp: Experiment, paths: RunPaths, console: Console) -> str:
     from tunelab.data.pipeline import prepare, write_manifest
     from tunelab.models.loading import load_tokenizer
 
+    holdout = _holdout(exp, paths)
     key = fingerprint({"data": exp.data.model_dump(mode="json"), "model": exp.model.name,
-                       "revision": exp.model.revision, "seed": exp.seed})
+                       "revision": exp.model.revision, "seed": exp.seed,
+                       **({"held_out": sorted(holdout.ids)} if holdout is not None else {})})
     stamp = paths.data / "fingerprint.txt"
     if (paths.data / "stats.json").is_file() and stamp.is_file() and stamp.read_text().strip() == key:
         return "data unchanged; kept"
-    prepared = prepare(exp, load_tokenizer(exp.model))
+    prepared = prepare(exp, load_tokenizer(exp.model), holdout)
     write_manifest(prepared, paths.data)
     atomic_write_text(stamp, key + "\n")
     counts = {s: len(prepared.examples(s)) for s in ("train", "val", "test")}
-    return ", ".join(f"{k} {v}" for k, v in counts.items())
+    note = ", ".join(f"{k} {v}" for k, v in counts.items())
+    held = prepared.stats.get("held_out")
+    if held:
+        note += f"; {held['n_removed']} training row(s) held out for {held['reason']}"
+        console.print(f"data: {held['n_removed']} training row(s) held out: {held['reason']} "
+                      f"({held['n_items']} items, {held['rule']})", markup=False, highlight=False)
+    return note
+
+
+def _holdout(exp: Experiment, paths: RunPaths) -> Holdout | None:
+    """The training rows the run's own checkpoint selection needs kept out (its carved val
+    items); once training has started, the ones it started with (data/stats.json)."""
+    from tunelab.data.holdout import recorded_holdout
+    from tunelab.evaluation.selection import training_holdout
+    from tunelab.runs import has_checkpoints
+
+    if has_checkpoints(paths) or paths.summary.is_file():
+        return recorded_holdout(paths.data / "stats.json")
+    return training_holdout(exp)
 
 
 def stage_train(exp: Experiment, paths: RunPaths, console: Console) -> str:
@@ -129,14 +150,14 @@ def stage_train(exp: Experiment, paths: RunPaths, console: Console) -> str:
                                     "start a new run with another --run-dir")
             return f"already finished ({done['stop_reason']} at step {done.get('steps')})"
     resume = has_checkpoints(paths) or paths.summary.is_file()
-    summary = train(exp, paths.root, resume=resume)
+    summary = train(exp, paths.root, resume=resume, holdout=_holdout(exp, paths))
     return f"{summary.get('stop_reason')} at step {summary.get('steps')}"
 
 
 def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
     if not exp.eval.tasks:
         return "no eval.tasks set; nothing to evaluate"
-    from tunelab.evaluation.console import print_results
+    from tunelab.evaluation.console import print_results, selection_lines
     from tunelab.evaluation.engine import evaluate_run, expand_models
     from tunelab.evaluation.task import EvalError
     from tunelab.models.adapters import list_variants
@@ -160,7 +181,11 @@ def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
 
         try:
             chosen = select_checkpoint(paths.root, exp, exp.eval, console=console, run_eval=exp.eval)
-            note += f"; selected {chosen['best']} on {chosen['selection_split']}"
+            for line in selection_lines(chosen):
+                console.print(line, markup=False, highlight=False)
+            where = chosen["selection_split"] + (" (carved)" if chosen.get("carved") else "")
+            note += (f"; selected {chosen['best']} on {where}" if chosen["decision"] == "best" else
+                     f"; selection on {where}: no difference between checkpoints, best resolves to {chosen['resolved']}")
         except EvalError as e:  # e.g. the task has no validation split: evaluation itself succeeded
             note += f"; no checkpoint selection ({e})"
     atomic_write_text(stamp, key + "\n")
@@ -195,6 +220,7 @@ def _eval_fingerprint(exp: Experiment, paths: RunPaths, variants: list[str]) -> 
     for task in make_tasks(ev):
         splits = {ev.split or task.default_split}
         if task.name == (ev.selection.task or ev.tasks[0]):  # checkpoint selection scores two more
+            task = _selection_view(task, exp)  # with its carved val split, where it has one
             splits |= {s for s in (ev.selection.split, ev.selection.report_split) if s in task.splits}
         tasks.append({"name": task.name, "version": task.version, "options": task.options(),
                       "items": {s: items_fingerprint(load_samples(task, s, ev.limit)) for s in sorted(splits)}})
@@ -203,6 +229,18 @@ def _eval_fingerprint(exp: Experiment, paths: RunPaths, variants: list[str]) -> 
     settings = ev.model_dump(mode="json", exclude={"shared_cache": True, "judge": {"price_per_million_tokens"}})
     return fingerprint({"eval": settings, "variants": variants, "weights": weights,
                         "tasks": tasks, "data_template": exp.data.chat_template})
+
+
+def _selection_view(task: Any, exp: Experiment) -> Any:
+    """The task as checkpoint selection sees it (a carved val split), or itself where selection
+    would refuse (it says why when it runs)."""
+    from tunelab.evaluation.holdout import selection_task
+    from tunelab.evaluation.task import EvalError
+
+    try:
+        return selection_task(task, exp.eval.selection, exp.seed)
+    except EvalError:
+        return task
 
 
 def stage_compare(exp: Experiment, paths: RunPaths, console: Console) -> str:

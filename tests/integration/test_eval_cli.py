@@ -95,8 +95,11 @@ def test_eval_selects_the_best_checkpoint_on_val(run_dir):
     assert res.exit_code == 0, res.output
     sel = json.loads((run_dir / "eval" / "selection.json").read_text())
     assert sel["selection_split"] == "val" and sel["report_split"] == "test" and sel["metric"] == "chrf"
-    assert sel["best"] in ("step-2", "step-4", "final") and set(sel["report"]) == {sel["best"], "base"}
-    assert (run_dir / "eval" / sel["best"] / "similarity@val" / "summary.json").is_file()
+    assert sel["decision"] in ("best", "no_difference") and sel["carved"] is None  # similarity has its own val
+    assert sel["resolved"] in ("step-2", "step-4", "final") and set(sel["report"]) == {sel["resolved"], "base"}
+    assert (run_dir / "eval" / sel["resolved"] / "similarity@val" / "summary.json").is_file()
+    said = " ".join(res.output.split())
+    assert ("best on val by similarity/chrf" in said) if sel["decision"] == "best" else ("no difference on val" in said)
 
 
 def test_eval_scores_a_samples_file_and_explains_mistakes(tmp_path, run_dir, monkeypatch, capsys):

@@ -46,7 +46,12 @@ def smoke_run(tmp_path_factory) -> Path:
 def test_run_writes_a_report_with_every_section_that_has_data(smoke_run):
     state = json.loads((smoke_run / "pipeline.json").read_text())["stages"]
     assert {k: v["status"] for k, v in state.items()} == {s: "done" for s in ("data", "train", "eval", "compare", "report")}
-    assert "no checkpoint selection" in state["eval"]["note"]  # math-word has no val split to choose on
+    # math-word has no val split: selection chose on items carved from its train split; a random
+    # tiny model scores 0 on all of them, so no checkpoint is named best.
+    assert "selection on val (carved): no difference between checkpoints, best resolves to final" in state["eval"]["note"]
+    selection = json.loads((smoke_run / "eval" / "selection.json").read_text())
+    assert selection["carved"]["task"] == "math-word" and selection["decision"] == "no_difference"
+    assert selection["cap"]["n"] == 3 and selection["cap"]["n_total"] == selection["carved"]["n"]
     html = (smoke_run / "report.html").read_text()
     assert re.findall(r'<section id="([^"]+)"', html) == list(RUN_SECTIONS)
     assert "in-training generation metric" in html  # chrF logged beside the losses
@@ -168,10 +173,10 @@ def test_quickstart_fine_tuning_passes_held_out_problems_that_base_fails(tmp_pat
     base = json.loads((run / "eval" / "base" / "compose" / "summary.json").read_text())
     selection = json.loads((run / "eval" / "selection.json").read_text())
     assert selection["selection_split"] == "val" and selection["report_split"] == "test"
-    tuned = selection["report"][selection["best"]]["value"]
+    tuned = selection["report"][selection["resolved"]]["value"]
     assert base["n"] >= 100 and tuned - base["metrics"]["pass@1"]["value"] >= 0.25
     paired = json.loads((run / "compare" / "paired.json").read_text())
-    row = next(r for r in paired["rows"] if (r["a"], r["b"], r["task"]) == ("base", selection["best"], "compose"))
+    row = next(r for r in paired["rows"] if (r["a"], r["b"], r["task"]) == ("base", selection["resolved"], "compose"))
     assert row["test"] == "mcnemar-exact" and row["p_value"] < 0.01
     overlap = json.loads((run / "data" / "stats.json").read_text())["overlap"]["test"]
     assert overlap["n"] >= 100 and overlap["prompt_or_reply_near_duplicate_of_train"] == 0

@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from tunelab.config import EvalConfig, Experiment
-from tunelab.evaluation.console import print_results
+from tunelab.evaluation.console import print_results, selection_lines
 from tunelab.evaluation.registry import validate_eval_config
 from tunelab.evaluation.results import key_name
 from tunelab.evaluation.task import EvalError
@@ -75,8 +75,10 @@ def eval_command(run_dir: Path | None, models: str | None = None, tasks: str | N
 
         chosen = select_checkpoint(run_dir, exp, cfg, console=console, run_eval=exp.eval)
         name = f"selection@{key_name(chosen['keyed'])}.json" if chosen.get("keyed") else "selection.json"
-        console.print(f"best on {chosen['selection_split']} by {chosen['task']}/{chosen['metric']}: {chosen['best']}; "
-                      f"written to {run_dir / 'eval' / name}" + _differs_note(chosen.get("keyed")))
+        for line in selection_lines(chosen):
+            console.print(line, markup=False, highlight=False, style="bold red" if line.startswith("WARNING") else None)
+        console.print(f"written to {run_dir / 'eval' / name}" + _differs_note(chosen.get("keyed")),
+                      markup=False, highlight=False)
         return chosen
     results = evaluate_run(run_dir, exp, cfg, console=console, run_eval=exp.eval)
     print_results(results, console)

@@ -41,10 +41,11 @@ from tunelab.runs import fingerprint, read_json, write_json
 __all__ = ["run_compare", "compare_command", "compare_variants", "token_class_report", "Variant"]
 
 
-def compare_command(run_dir: Path, overrides: list[str], console: Console | None = None) -> dict[str, str]:
-    """`tunelab compare RUN_DIR`: the run's config with `compare.*` / `eval.*` overrides, then
-    `run_compare`."""
-    from tunelab.config import load_config, parse_override
+def compare_command(run_dir: Path, overrides: list[str], console: Console | None = None,
+                    limit: int | None = None) -> dict[str, str]:
+    """`tunelab compare RUN_DIR`: the run's config with `compare.*` / `eval.*` overrides, capped
+    at the first `limit` prompts and items (`config.capped`), then `run_compare`."""
+    from tunelab.config import capped, load_config, parse_override
     from tunelab.errors import ConfigError
 
     run_dir = Path(run_dir)
@@ -55,6 +56,12 @@ def compare_command(run_dir: Path, overrides: list[str], console: Console | None
     from tunelab.evaluation.registry import validate_eval_config
 
     exp = load_config(run_dir / "config.yaml", overrides)
+    if limit is not None:
+        exp = capped(exp, limit)
+        (console or Console(stderr=True)).print(
+            f"compare: capped at the first {limit} prompts and {exp.eval.limit} items per task (--limit): a quick "
+            "look, written beside the run's own files (compare/<view>@KEY.json, summary@KEY.json)",
+            markup=False, highlight=False)
     validate_eval_config(exp.eval, runs_tasks=bool(exp.compare.baselines))
     return run_compare(run_dir, exp, console, run_exp=load_config(run_dir / "config.yaml"))
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tunelab.evaluation import stats
+from tunelab.evaluation.pairing import paired_corpus, paired_test
 from tunelab.models.ref import split_prompting
 from tunelab.evaluation.results import summary_records
 from tunelab.runs import read_json
@@ -106,27 +106,9 @@ def compare_pair(a_dir: Path, b_dir: Path, a: str, b: str, task: str, *, alpha: 
             row.update(test=None, note="no shared items" + (f" ({row['note']})" if differ else ""))
             rows.append(row)
             continue
-        if len(set(xa + xb)) == 1:  # every item scored the same by both: nothing to test
-            row.update(diff=0.0, ci_low=0.0, ci_high=0.0, confidence=confidence, mean_a=xa[0], mean_b=xb[0],
-                       test="none", p_value=1.0, alpha=alpha, significant=False, mdd=None, better=None,
-                       detectable=None, note=f"every item scores {xa[0]:g} for both variants")
-            rows.append(row)
-            continue
-        binary = all(x in (0.0, 1.0) for x in xa + xb)
-        boot = stats.paired_bootstrap(xa, xb, confidence=confidence, n_resamples=n_resamples, seed=seed)
-        row.update(diff=boot["diff"], ci_low=boot["ci_low"], ci_high=boot["ci_high"], confidence=confidence,
-                   mean_a=sum(xa) / len(xa), mean_b=sum(xb) / len(xb))
-        if binary:
-            t = stats.mcnemar_exact(xa, xb)
-            row.update(test="mcnemar-exact", p_value=t["p_value"], a_only=t["a_only"], b_only=t["b_only"])
-        else:
-            t = stats.paired_permutation(xa, xb, n_resamples=permutation_resamples, seed=seed)
-            row.update(test="permutation" + ("-exact" if t["exact"] else ""), p_value=t["p_value"])
-        diffs = [y - x for x, y in zip(xa, xb)]
-        mdd = stats.minimal_detectable_difference(diffs, alpha=alpha, power=power, binary=binary)
-        better = (boot["diff"] > 0) == row["higher_is_better"] if boot["diff"] != 0 else None
-        row.update(alpha=alpha, significant=row["p_value"] < alpha, mdd=mdd, better=better,
-                   detectable=None if mdd is None else abs(boot["diff"]) >= mdd)
+        row.update(paired_test(xa, xb, higher_is_better=row["higher_is_better"], alpha=alpha, power=power,
+                               confidence=confidence, n_resamples=n_resamples,
+                               permutation_resamples=permutation_resamples, seed=seed))
         rows.append(row)
     return rows
 
@@ -135,7 +117,6 @@ def corpus_pair(row: dict[str, Any], a_dir: Path, b_dir: Path, summary: dict[str
                 alpha: float, n_resamples: int, seed: int) -> dict[str, Any]:
     """`row` completed with a paired bootstrap of a corpus metric over the items both variants have."""
     from tunelab.evaluation.registry import get_task
-    from tunelab.evaluation.task import SampleScore
     from tunelab.errors import TunelabError
 
     try:
@@ -153,34 +134,9 @@ def corpus_pair(row: dict[str, Any], a_dir: Path, b_dir: Path, summary: dict[str
         row.update(test=None, note="no shared items" + (f" ({row['note']})" if differ else ""))
         return row
     items = [samples[i] for i in ids]
-
-    def inputs(records: dict[str, dict[str, Any]]):
-        recs = [records[i] for i in ids]
-        gens = [r.get("generations") or [] for r in recs]
-        scores = [SampleScore(r.get("values") or {}, r.get("scores") or [], r.get("extra") or {}) for r in recs]
-        return gens, scores
-
-    (gens_a, scores_a), (gens_b, scores_b) = inputs(ra), inputs(rb)
-    summed_a = task.corpus_stats(row["metric"], items, gens_a, scores_a)
-    summed_b = task.corpus_stats(row["metric"], items, gens_b, scores_b)
-    if summed_a is not None and summed_b is not None:
-        boot = stats.paired_bootstrap_summed(summed_a, summed_b, confidence=confidence,
-                                             n_resamples=n_resamples, seed=seed)
-        mean_a, mean_b = summed_a.value(), summed_b.value()
-    else:
-        def scorer(gens: list[list[str]], scores: list[SampleScore]):
-            return lambda idx: task.corpus_score(row["metric"], [items[j] for j in idx], [gens[j] for j in idx],
-                                                 [scores[j] for j in idx])
-
-        score_a, score_b = scorer(gens_a, scores_a), scorer(gens_b, scores_b)
-        boot = stats.paired_bootstrap_corpus(len(ids), score_a, score_b, confidence=confidence,
-                                             n_resamples=n_resamples, seed=seed)
-        mean_a, mean_b = score_a(range(len(ids))), score_b(range(len(ids)))
-    better = (boot["diff"] > 0) == row["higher_is_better"] if boot["diff"] != 0 else None
-    row.update(diff=boot["diff"], ci_low=boot["ci_low"], ci_high=boot["ci_high"], confidence=confidence,
-               mean_a=mean_a, mean_b=mean_b, test="paired-bootstrap",
-               p_value=boot["p_value"], alpha=alpha, significant=boot["p_value"] < alpha, mdd=None,
-               better=better, detectable=None)
+    row.update(paired_corpus(task, row["metric"], items, [ra[i] for i in ids], [rb[i] for i in ids],
+                             higher_is_better=row["higher_is_better"], alpha=alpha, confidence=confidence,
+                             n_resamples=n_resamples, seed=seed))
     return row
 
 

@@ -13,6 +13,7 @@ from collections import Counter
 
 from tunelab.config import DataConfig, SourceConfig
 from tunelab.data.formats import to_chat
+from tunelab.data.holdout import Holdout
 from tunelab.data.sources import read_rows
 from tunelab.data.types import ChatExample, Splits
 from tunelab.errors import DataError
@@ -41,7 +42,7 @@ def load_grouped(src: SourceConfig, group_by: str | None, required: bool = True
     return examples, groups
 
 
-def build_splits(data_cfg: DataConfig, seed: int) -> Splits:
+def build_splits(data_cfg: DataConfig, seed: int, holdout: Holdout | None = None) -> Splits:
     """Read all sources and return shuffled, weighted train/val/test splits.
 
     Splitting: when `data_cfg.val` (or `test`) lists sources, those are the val (or test) split
@@ -62,9 +63,14 @@ def build_splits(data_cfg: DataConfig, seed: int) -> Splits:
     The mixed train split is then shuffled; val and test are shuffled too, so that evaluating on
     the first N of them (max_eval_examples) sees every source.
 
+    `holdout` rows (items something else is measured on, e.g. checkpoint selection's carved
+    validation items) are dropped from each source's training part before weighting; how many,
+    and which ids, goes to `Splits.held_out`. Val and test keep theirs.
+
     Args:
         data_cfg: the data section of the experiment.
         seed: the experiment seed; the same seed gives identical splits.
+        holdout: training rows to leave out (`data.holdout.Holdout`), or None.
 
     Returns:
         `Splits` with `counts[split][source] = n` (train counts after weighting).
@@ -77,6 +83,7 @@ def build_splits(data_cfg: DataConfig, seed: int) -> Splits:
     train: list[ChatExample] = []
     val: list[ChatExample] = []
     test: list[ChatExample] = []
+    held: list[ChatExample] = []
     group_of: dict[int, str | None] = {}  # id(example) -> its group value
     loaded = [load_grouped(src, group_by) for src in data_cfg.sources]
     for (examples, groups) in loaded:
@@ -91,6 +98,9 @@ def build_splits(data_cfg: DataConfig, seed: int) -> Splits:
         else:
             rng = random.Random(f"{seed}/split/{i}/{src.label}")
             tr, va, te = split_by_ratio(examples, val_ratio, test_ratio, rng, src.label)
+        if holdout is not None:
+            tr, dropped = holdout.split(tr)
+            held += dropped
         train += apply_weight(tr, src.weight, random.Random(f"{seed}/weight/{i}/{src.label}"))
         val += va
         test += te
@@ -107,7 +117,8 @@ def build_splits(data_cfg: DataConfig, seed: int) -> Splits:
     counts = {name: dict(Counter(ex.source for ex in part)) for name, part in
               (("train", train), ("val", val), ("test", test))}
     overlap = split_overlap(train, {"val": val, "test": test}, group_of if group_by else None)
-    return Splits(train=train, val=val, test=test, counts=counts, overlap=overlap)
+    return Splits(train=train, val=val, test=test, counts=counts, overlap=overlap,
+                  held_out=holdout.stats(held) if holdout is not None else None)
 
 
 def assign_groups(groups: list[str | None], val: float, test: float, rng: random.Random,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.config import Experiment
+from tunelab.data.holdout import Holdout
 from tunelab.data.mixing import build_splits
 from tunelab.data.packing import PackedRow, pack_examples, packing_stats
 from tunelab.data.sources import describe
@@ -52,8 +53,9 @@ class PreparedData:
         return {"train": self.train_examples, "val": self.val, "test": self.test}[name]
 
 
-def prepare(exp: Experiment, tokenizer: Any) -> PreparedData:
-    """Read, split, mix and tokenize the experiment's data.
+def prepare(exp: Experiment, tokenizer: Any, holdout: Holdout | None = None) -> PreparedData:
+    """Read, split, mix and tokenize the experiment's data (without the `holdout` training rows,
+    see `mixing.build_splits`).
 
     Sets `tokenizer.chat_template` as `exp.data.chat_template` resolves (see
     `resolve_chat_template`), so later generation renders prompts the same way.
@@ -63,7 +65,7 @@ def prepare(exp: Experiment, tokenizer: Any) -> PreparedData:
     """
     data = exp.data
     template = resolve_chat_template(tokenizer, data.chat_template)
-    splits = build_splits(data, exp.seed)
+    splits = build_splits(data, exp.seed, holdout)
     tokenized: dict[str, list[TokenizedExample]] = {}
     origins: dict[str, list[str]] = {}
     token_stats: dict[str, dict[str, Any]] = {}
@@ -96,6 +98,7 @@ def prepare(exp: Experiment, tokenizer: Any) -> PreparedData:
         },
         "counts": splits.counts,
         "overlap": splits.overlap,
+        "held_out": splits.held_out,
         "kept": {name: _count_sources(tokenized[name]) for name in SPLITS},
         "tokens": token_stats,
         "preview": preview_text(train[0], tokenizer),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Splits:
     test: list[ChatExample]
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> source -> n
     overlap: dict[str, dict[str, int | None]] = field(default_factory=dict)  # val/test -> overlap with train
+    held_out: dict[str, Any] | None = None  # training rows left out (`data.holdout.Holdout.stats`)
 
 
 @dataclass

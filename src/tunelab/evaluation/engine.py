@@ -215,7 +215,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
              out_dir: Path, ctx: ScoringContext, judge_id: str | None = None,
              progress: Callable[[int], None] | None = None, variant: str | None = None,
              keyed: dict[str, dict[str, Any]] | None = None, siblings: Sequence[Path] = (),
-             cache: SharedCache | None = None) -> dict[str, Any]:
+             cache: SharedCache | None = None, n_total: int | None = None) -> dict[str, Any]:
     """Evaluate one task on one variant, resuming from `out_dir/samples.jsonl`; returns the summary.
 
     Args:
@@ -228,6 +228,8 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
             are usually the same adapter.
         cache: the shared cache across runs (`evaluation.cache`): records still missing are
             served from it, and every record computed here is stored in it.
+        n_total: how many items the split has (default: len(samples)); the summary records it
+            beside `n` and `limit`, so a capped look says it is one ("first 5 of 60").
     """
     opts = prompt_options(task, cfg)
     settings = generation_settings(task, opts, cfg)
@@ -243,6 +245,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
         progress(len(done))
     ci = ci_settings(cfg)
     items = items_fingerprint(samples)
+    n_total = len(samples) if n_total is None else n_total
     target = summary_path(out_dir, keyed, fp, len(samples), cfg.limit)
     pending = [s for s in samples if s.id not in done]
     for sib in siblings if pending else ():
@@ -259,7 +262,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
         # current if it was written for these records, items and CI settings; a sibling's
         # current one is shared under this variant's name.
         for source in [target, *(sib / target.name for sib in siblings)]:
-            old = _current_summary(source, fp, items, ci)
+            old = _current_summary(source, fp, items, ci, n_total)
             if old is not None and source == target:
                 return old
             if old is not None:
@@ -313,14 +316,14 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
                    generation=dataclasses.asdict(settings) if task.mode == "generate" else None,
                    backend=session.backend if task.mode == "generate" else "transformers",
                    fingerprint=fp, judge=judge_id if task.mode == "generate" else None, items=items,
-                   item_ids=[s.id for s in samples], keyed=keyed or None,
+                   item_ids=[s.id for s in samples], keyed=keyed or None, limit=cfg.limit, n_total=n_total,
                    shared_cache=sum(1 for r in records if r.get("shared_cache")), judge_usage=judge_usage(records))
     write_json(target, summary)
     return summary
 
 
-def _current_summary(path: Path, fp: str, items: str, ci: dict[str, Any]) -> dict[str, Any] | None:
-    """The summary at `path` if it was written for these records, items and CI settings."""
+def _current_summary(path: Path, fp: str, items: str, ci: dict[str, Any], n_total: int) -> dict[str, Any] | None:
+    """The summary at `path` if it was written for these records, items, CI settings and split size."""
     if not path.is_file():
         return None
     try:
@@ -328,7 +331,8 @@ def _current_summary(path: Path, fp: str, items: str, ci: dict[str, Any]) -> dic
     except (OSError, ValueError):
         return None
     fresh = all("ci_method" in m for m in (old.get("metrics") or {}).values())  # else: older interval rules
-    ok = old.get("fingerprint") == fp and old.get("items") == items and old.get("ci") == ci and fresh
+    ok = (old.get("fingerprint") == fp and old.get("items") == items and old.get("ci") == ci and fresh
+          and old.get("n_total") == n_total)
     return old if ok else None
 
 
@@ -382,7 +386,7 @@ def summarize(task: Task, samples: Sequence[Sample], records: Sequence[dict[str,
 
 def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factory: SessionFactory | None = None,
                  split: str | None = None, console: Console | None = None,
-                 run_eval: EvalConfig | None = None) -> dict[str, dict[str, Any]]:
+                 run_eval: EvalConfig | None = None, tasks: Sequence[Task] | None = None) -> dict[str, dict[str, Any]]:
     """Evaluate `cfg.models` x `cfg.tasks` of a run; returns {variant: {task label: summary}}.
 
     `run_eval` is the run's own `eval` section (default: read from run_dir/config.yaml): a task
@@ -391,12 +395,13 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
     identity are generated and scored once (see `run_task`'s `siblings`), variants on the same
     weights (`base`, `base+cot`) share one loaded model, and records another run or trial
     computed already come from the shared cache (`evaluation.cache`, unless `eval.shared_cache`
-    is off); the console says how many.
+    is off); the console says how many. `tasks`: task objects to run instead of `cfg.tasks`
+    (checkpoint selection's task with a carved val split).
     """
     from tunelab.models.adapters import list_variants
 
     console = console or Console(stderr=True)
-    tasks = make_tasks(cfg)
+    tasks = list(tasks) if tasks is not None else make_tasks(cfg)
     check_code_execution(tasks, cfg.allow_code_execution)  # before anything slow is loaded
     split = split or cfg.split
     own = run_eval if run_eval is not None else run_eval_config(run_dir)
@@ -415,7 +420,8 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
             raise EvalError(f"'{ref}' and another model in eval.models would both be filed as eval/{folder}/; "
                             "give them distinct names (e.g. evaluate them from separate runs)")
         plan.append((folder, weights, vcfg, vown))
-    items = {t.name: load_samples(t, split or t.default_split, cfg.limit) for t in tasks}
+    every = {t.name: load_samples(t, split or t.default_split, None) for t in tasks}
+    items = {name: got[: cfg.limit] if cfg.limit else got for name, got in every.items()}
     results: dict[str, dict[str, Any]] = {ref: {} for ref, *_ in plan}  # in the order asked for
     eval_dir = run_dir / "eval"
     shared = SharedCache.open(cfg)
@@ -436,7 +442,7 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
                                                ectx.scoring(task), ectx.judge_id,
                                                progress=lambda k, tid=tid: bar.advance(tid, k), variant=ref,
                                                keyed=differing_settings(vcfg, vown, task.name), siblings=siblings,
-                                               cache=shared)
+                                               cache=shared, n_total=len(every[task.name]))
                 served = shared.take_hits() if shared is not None else 0
                 if served:
                     console.print(f"{ref} on {label}: {served} of {len(items[task.name])} items from the shared cache",

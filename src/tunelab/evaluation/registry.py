@@ -102,9 +102,16 @@ def validate_eval_config(cfg: EvalConfig, runs_tasks: bool = False) -> None:
             code-executing tasks then also need `eval.allow_code_execution`.
 
     Raises:
-        ConfigError: an unknown task or option (naming the key and the closest valid name), or
-            a code-executing task without the opt-in.
+        ConfigError: an unknown task or option (naming the key and the closest valid name), a
+            code-executing task without the opt-in, or checkpoint selection on the report split
+            or (without `eval.selection.allow_train_split`) on the train split.
     """
+    from tunelab.evaluation.holdout import check_selection_split
+
+    try:
+        check_selection_split(cfg.selection)
+    except EvalError as e:
+        raise ConfigError(str(e)) from None
     if not cfg.tasks and not cfg.task_options:
         return  # nothing to check: keep `tunelab config show` free of the task imports
     tasks = list_tasks()

@@ -74,6 +74,27 @@ def summary_path(out_dir: Path, diff: dict[str, dict[str, Any]] | None, fp: str,
     return path
 
 
+def cap_text(summary: dict[str, Any]) -> str | None:
+    """"first 5 of 60 items" when the summary covers fewer items than its split has (a `--limit`
+    / `eval.limit` look), else None. Summaries written before the split size was recorded
+    (no `n_total`) say only that a limit capped them."""
+    n, total = summary.get("n"), summary.get("n_total")
+    if isinstance(n, int) and isinstance(total, int):
+        return f"first {n} of {total} items" if n < total else None
+    limit = summary.get("limit") or ((summary.get("keyed") or {}).get("limit") or {}).get("here")
+    return f"first {n} items (limit {limit})" if limit and isinstance(n, int) and n >= limit else None
+
+
+def mixed_caps(summaries: dict[str, dict[str, Any]]) -> str | None:
+    """One sentence when variants' summaries of one task were capped differently (some capped,
+    some not, or other caps), so their numbers must not be read as a comparison; else None."""
+    caps = {v: cap_text(s) or f"all {s.get('n')} items" for v, s in summaries.items()}
+    if len(set(caps.values())) < 2 or not any(cap_text(s) for s in summaries.values()):
+        return None
+    return ("scored on different items (" + "; ".join(f"{v}: {c}" for v, c in caps.items())
+            + "): not a like-for-like comparison")
+
+
 def summary_records(result_dir: Path, summary: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The records of `result_dir/samples.jsonl` that `summary` (default: the folder's
     summary.json) was computed from: the cache also holds records of other settings, weights or

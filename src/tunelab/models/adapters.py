@@ -6,6 +6,7 @@ Layout read here (written by training):
     run_dir/final/                       adapter after the last step
     run_dir/checkpoints/step-N/          adapter (+ resume state) every `save_every` steps
     run_dir/train/summary.json           "best_step" (or "best_checkpoint") when validation ran
+    run_dir/eval/selection.json          "resolved": the checkpoint selection resolved `best` to
 
 Adapters are plain PEFT folders, loaded with `peft.PeftModel.from_pretrained` on top of the
 base model. Naming a variant (`final`, `runs/x:step-40`, a folder, ...) is `models.ref.ModelRef`.
@@ -59,8 +60,9 @@ def variant_dir(run: Path, variant: str) -> Path:
         if best is None:
             summary = run / "train" / "summary.json"
             raise ModelError(
-                f"no best checkpoint recorded in {summary} (training without validation, or "
-                f"the checkpoint was deleted); available: {', '.join(list_variants(run))}"
+                f"no best checkpoint recorded in {run / 'eval' / 'selection.json'} (checkpoint selection) or "
+                f"{summary} (training without validation, or the checkpoint was deleted); "
+                f"available: {', '.join(list_variants(run))}"
             )
         target = best
     else:
@@ -163,11 +165,16 @@ def _checkpoints(run: Path) -> list[tuple[int, Path]]:
 
 
 def _best_dir(run: Path) -> Path | None:
-    """The checkpoint `train/summary.json` names as best, if it still exists."""
-    try:
-        summary = json.loads((run / "train" / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    """The checkpoint `best` names, if it still exists: the one the run's checkpoint selection
+    resolved (`eval/selection.json` "resolved": the checkpoint that won on the selection split,
+    or, when no candidate differed beyond the noise, the one trained longest among the tied),
+    else the one `train/summary.json` names as best (lowest validation loss)."""
+    resolved = _json(run / "eval" / "selection.json").get("resolved")
+    if isinstance(resolved, str) and (resolved == "final" or STEP.match(resolved)):
+        target = run / "final" if resolved == "final" else run / "checkpoints" / resolved
+        if is_model_dir(target):
+            return target
+    summary = _json(run / "train" / "summary.json")
     step, ckpt = summary.get("best_step"), summary.get("best_checkpoint")
     candidates: list[Path] = []
     if isinstance(step, int) and not isinstance(step, bool):
@@ -176,3 +183,11 @@ def _best_dir(run: Path) -> Path | None:
         # Absolute, relative to the run ("checkpoints/step-40") or a bare name ("step-40").
         candidates += [Path(ckpt), run / ckpt, run / "checkpoints" / ckpt]
     return next((c for c in candidates if is_model_dir(c)), None)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

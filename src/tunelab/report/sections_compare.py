@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from tunelab.report import plots
+from tunelab.evaluation.results import cap_text, mixed_caps
 from tunelab.report.blocks import (Cell, Columns, Figure, Heading, Para, Pre, Section, Table, cut, fmt, fmt_ci,
                                    fmt_p, table, visible)
 from tunelab.report.load import RunFiles
@@ -64,8 +65,10 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
         rows, partial = [], False
         for v in variants:
             sm = run.evals[v][task]
+            cap = cap_text(sm)
             row = [Cell(v, "sig" if v == ref else ""), Cell(str((sm.get("prompt") or {}).get("variant") or "-")),
-                   Cell(fmt(sm.get("n")), "num")]
+                   Cell(fmt(sm.get("n")) + (" (capped)" if cap else ""), "num",
+                        f"{cap} (eval.limit / --limit): not the whole split" if cap else "")]
             for m in metrics:
                 mv = sm.get("metrics", {}).get(m) or {}
                 row.append(Cell(fmt_ci(mv.get("value"), mv.get("ci_low"), mv.get("ci_high")), "num"))
@@ -74,8 +77,10 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
                 else:
                     rm = ((run.evals.get(ref) or {}).get(task) or {}).get("metrics", {}).get(m, {})
                     if task in run.evals.get(ref, {}) and not run.same_items(ref, v, task):
+                        caps = mixed_caps({ref: run.evals[ref][task], v: sm})
                         row.append(Cell("other items", "muted", f"{v} and {ref} were scored on different items "
-                                                                 f"of {task}: their values do not compare"))
+                                                                 f"of {task}: their values do not compare"
+                                                                 + (f" ({caps})" if caps else "")))
                         continue
                     p = paired.get((ref, v, task, m))
                     cell = delta_cell(p, mv.get("value"), rm.get("value"), mv.get("higher_is_better", True))
@@ -91,6 +96,13 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
             rows.append(row)
         conf = first.get("ci", {}).get("confidence", 0.95)
         s.blocks.append(Heading(f"{task} (v{first.get('version')}, split {first.get('split')})"))
+        summaries = {v: run.evals[v][task] for v in variants}
+        mixed, caps = mixed_caps(summaries), {cap_text(sm) for sm in summaries.values()} - {None}
+        if mixed:  # a capped and an uncapped number must not be read as a comparison
+            s.blocks.append(Para(f"Capped numbers: {mixed}.", "warn"))
+        elif caps:
+            s.blocks.append(Para(f"Capped: every number here is on the {caps.pop()} of split {first.get('split')} "
+                                 "(eval.limit / --limit): a quick look, not the split's score.", "warn"))
         for v in variants:  # before the numbers: a warning says whether they mean anything
             if run.evals[v][task].get("warning"):
                 s.blocks.append(Para(f"Warning ({v}): {run.evals[v][task]['warning']}", "warn"))

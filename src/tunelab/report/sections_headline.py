@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunelab.evaluation.results import cap_text, mixed_caps
 from tunelab.report.blocks import Para, Section, fmt, fmt_ci
 from tunelab.report.load import RunFiles
 
@@ -45,7 +46,14 @@ def task_line(run: RunFiles, row: dict[str, Any]) -> Para:
         verdict, cls = "not significant", "warn"
     extra = f", {row['b_only']} vs {row['a_only']} discordant" if row.get("test") == "mcnemar-exact" else ""
     conf = round(100 * row.get("confidence", 0.95))
-    text = (f"{task} — {m} {arrow} (n={fmt(row.get('n'))}): {a} {fmt_ci(va.get('value', row.get('mean_a')), va.get('ci_low'), va.get('ci_high'))}"
+    summaries = {v: (run.evals.get(v) or {}).get(task) or {} for v in (a, b)}
+    mixed, cap = mixed_caps(summaries), cap_text(summaries[b]) or cap_text(summaries[a])
+    n = f"n={fmt(row.get('n'))}" + (f", capped: {cap}" if cap and not mixed else "")
+    if mixed:
+        verdict, cls = f"{verdict}; but {mixed}", "warn"
+    elif cap:
+        cls = "warn"
+    text = (f"{task} — {m} {arrow} ({n}): {a} {fmt_ci(va.get('value', row.get('mean_a')), va.get('ci_low'), va.get('ci_high'))}"
             f" → {b} {fmt_ci(vb.get('value', row.get('mean_b')), vb.get('ci_low'), vb.get('ci_high'))}; "
             f"difference {fmt(row.get('diff'))}, {conf}% CI [{fmt(row.get('ci_low'))}, {fmt(row.get('ci_high'))}]; "
             f"{row.get('test')} p = {fmt_p_exact(row.get('p_value'))}{extra}: {verdict}.")
@@ -53,20 +61,28 @@ def task_line(run: RunFiles, row: dict[str, Any]) -> Para:
 
 
 def selection_line(sel: dict[str, Any]) -> Para | None:
-    """The checkpoint chosen on the selection split, scored on the report split against base."""
-    best, rep = sel.get("best"), sel.get("report") or {}
+    """The checkpoint chosen on the selection split (or, with no difference between the
+    candidates, the one `best` resolves to), scored on the report split against base."""
+    best, rep = sel.get("resolved") or sel.get("best"), sel.get("report") or {}
     if not best or best not in rep:
         return None
     diff = sel.get("difference_vs_base") or {}
     base = rep.get("base")
-    text = (f"Checkpoint selection: {best} had the best {sel.get('metric')} on {sel.get('selection_split')}; on "
+    on = sel.get("selection_split")
+    if sel.get("on_training_items"):
+        on = f"{on} (TRAINING items)"
+    if sel.get("decision", "best") == "best":
+        how = f"{best} had the best {sel.get('metric')} on {on}"
+    else:
+        how = f"no checkpoint differed beyond the noise in {sel.get('metric')} on {on}; best resolves to {best}"
+    text = (f"Checkpoint selection: {how}; on "
             f"{sel.get('report_split')} it scores {fmt_ci(rep[best].get('value'), rep[best].get('ci_low'), rep[best].get('ci_high'))}")
     if base:
         text += f" against base {fmt_ci(base.get('value'), base.get('ci_low'), base.get('ci_high'))}"
     if diff.get("diff") is not None:
         text += (f" (difference {fmt(diff['diff'])}, paired bootstrap CI [{fmt(diff.get('ci_low'))}, "
                  f"{fmt(diff.get('ci_high'))}])")
-    return Para(text + ".")
+    return Para(text + ".", "warn" if sel.get("on_training_items") else "")
 
 
 def overlap_line(stats: dict[str, Any] | None) -> Para | None:
@@ -95,7 +111,7 @@ def headline_section(run: RunFiles, sid: str) -> Section | None:
         # The selected checkpoint is the tuned model of the selection's task (chosen on val, so its
         # test score is not the max of noisy ones); elsewhere the variant compare names.
         by_variant = {r["b"]: r for r in rows if r["task"] == task}
-        chosen = sel.get("best") if task.split("@")[0] == sel.get("task") else None
+        chosen = (sel.get("resolved") or sel.get("best")) if task.split("@")[0] == sel.get("task") else None
         row = by_variant.get(chosen) or by_variant.get(tuned)
         if row is not None:
             lines.append(task_line(run, row))

@@ -86,6 +86,12 @@ def data_section(run: RunFiles, sid: str, max_chars: int) -> Section | None:
                + (o.get("reply_near_duplicate_of_train") or 0) for o in overlap.values()):
             s.blocks.append(Para("Some held-out items overlap with training: their scores measure recall as much as "
                                  "generalisation.", "warn"))
+    held = st.get("held_out")
+    if held:
+        s.blocks.append(Para(f"Held out of training: {held.get('n_removed')} training row(s) "
+                             f"({', '.join(f'{k} {v}' for k, v in (held.get('removed_by_source') or {}).items()) or 'none'}) "
+                             f"are the items of {held.get('reason')}: {held.get('n_items')} items, {held.get('rule')}.",
+                             "note"))
     tok = st.get("tokens") or {}
     rows = [[sp, t.get("n_kept"), t.get("n_truncated"), t.get("n_dropped", 0) + t.get("n_no_label", 0),
              t.get("tokens_total"), t.get("label_tokens_total"), t.get("length_mean"), t.get("length_p95"),
@@ -115,10 +121,11 @@ def mask_segments(preview: str) -> list[tuple[str, str]]:
 
 
 def selected_checkpoint(run: RunFiles) -> tuple[int, str] | None:
-    """(step, why) of the checkpoint eval selection chose, if it chose a step."""
+    """(step, why) of the checkpoint `best` resolves to after eval selection, if there is one."""
     sel = run.selection or {}
-    best = str(sel.get("best") or "")
-    why = f"best {sel.get('task')}/{sel.get('metric')} on {sel.get('selection_split')}"
+    best = str(sel.get("resolved") or sel.get("best") or "")
+    why = (f"best {sel.get('task')}/{sel.get('metric')} on {sel.get('selection_split')}"
+           if sel.get("decision", "best") == "best" else f"no difference on {sel.get('selection_split')}; {best} resolved")
     if best.startswith("step-") and best[5:].isdigit():
         return int(best[5:]), why
     if best == "final" and run.summary:
@@ -220,19 +227,58 @@ def checkpoint_section(run: RunFiles, sid: str, prefix: str) -> Section | None:
             pts, f"{task} {metric}", base, chosen[0] if chosen and sel.get("metric") == metric else None),
             f"{task} / {metric} per checkpoint with {_conf(run)} CIs; grey band: base model", prefix))
     if sel.get("candidates"):
-        rows = [[c["variant"], fmt_ci(c.get("value"), c.get("ci_low"), c.get("ci_high"))] for c in sel["candidates"]]
-        blocks.append(table(["candidate", f"{sel.get('task')} {sel.get('metric')} on {sel.get('selection_split')}"], rows,
-                            f"checkpoint selection: chosen on {sel.get('selection_split')}, reported on "
-                            f"{sel.get('report_split')} (eval/selection.json)"))
-        d = sel.get("difference_vs_base")
-        rep = sel.get("report") or {}
-        text = "; ".join(f"{v}: {fmt_ci(m.get('value'), m.get('ci_low'), m.get('ci_high'))}" for v, m in rep.items())
-        blocks.append(Para(f"Selected {sel.get('best')}; on {sel.get('report_split')}: {text}"
-                           + (f"; difference {d.get('of')}: {fmt_ci(d.get('diff'), d.get('ci_low'), d.get('ci_high'))}"
-                              f" (bootstrap p={fmt(d.get('p_value'))})" if d else "") + "."))
+        blocks += selection_blocks(sel)
     if not blocks:
         return None
     return Section(sid, "Checkpoints vs score", blocks)
+
+
+def selection_blocks(sel: dict[str, Any]) -> list[Any]:
+    """eval/selection.json: each candidate with the paired test against the top one, the decision
+    (a best, or no difference), what `best` resolves to and why; loud where the choice was made
+    on training items, said where the items were carved or capped."""
+    out: list[Any] = []
+    if sel.get("on_training_items"):
+        out.append(Para("Chosen on TRAINING items (eval.selection.split: train, allowed by "
+                        "eval.selection.allow_train_split): the choice favours the checkpoint that memorised best, "
+                        "and says little about held-out items.", "warn"))
+    tests = {c.get("variant"): c for c in sel.get("comparisons") or []}
+    top = sel.get("top") or sel.get("best")
+    rows = []
+    for c in sel["candidates"]:
+        t = tests.get(c["variant"]) or {}
+        vs = ("top score" if c["variant"] == top else
+              f"{fmt(t.get('diff'))} [{fmt(t.get('ci_low'))}, {fmt(t.get('ci_high'))}], {t.get('test')} "
+              f"p={fmt(t.get('p_value'))}" if t else "-")
+        rows.append([c["variant"], fmt_ci(c.get("value"), c.get("ci_low"), c.get("ci_high")), vs])
+    where = str(sel.get("selection_split"))
+    carved = sel.get("carved")
+    if carved:
+        where += f" (carved from {carved.get('carved_from')}: {carved.get('n')} of {carved.get('n_from')} items)"
+    cap = sel.get("cap")
+    capped = (f"; capped: the first {cap.get('n')} of {cap.get('n_total')} {sel.get('selection_split')} items"
+              if cap else "")
+    out.append(table(["candidate", f"{sel.get('task')} {sel.get('metric')} on {where}", f"{top} - candidate (paired)"],
+                     rows, f"checkpoint selection: chosen on {sel.get('selection_split')}, reported on "
+                           f"{sel.get('report_split')}; alpha {sel.get('alpha', '-')} (eval/selection.json){capped}"))
+    if carved:
+        out.append(Para(f"The task has no {carved.get('split')} split: it was carved from its {carved.get('carved_from')} "
+                        f"items by a fixed rule ({carved.get('rule')}) and kept out of training.", "note"))
+    resolved = sel.get("resolved") or sel.get("best")
+    if sel.get("decision") == "no_difference":
+        out.append(Para(f"No difference: no candidate beats the others beyond the noise on "
+                        f"{sel.get('selection_split')}, so none is named best. The best model ref resolves to {resolved}: "
+                        f"{sel.get('resolved_because')}.", "warn"))
+    d = sel.get("difference_vs_base")
+    rep = sel.get("report") or {}
+    text = "; ".join(f"{v}: {fmt_ci(m.get('value'), m.get('ci_low'), m.get('ci_high'))}" for v, m in rep.items())
+    lead = f"Selected {resolved}" if sel.get("decision", "best") == "best" else f"Resolved to {resolved}"
+    if cap:
+        text += f" (first {cap.get('report_n')} of {cap.get('report_n_total')} items)"
+    out.append(Para(f"{lead}; on {sel.get('report_split')}: {text}"
+                    + (f"; difference {d.get('of')}: {fmt_ci(d.get('diff'), d.get('ci_low'), d.get('ci_high'))}"
+                       f" (bootstrap p={fmt(d.get('p_value'))})" if d else "") + "."))
+    return out
 
 
 def cost_section(run: RunFiles, sid: str, cfg: Any) -> Section | None:

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from tunelab.config import Experiment
+from tunelab.data.holdout import Holdout, recorded_holdout
 from tunelab.errors import ConfigError, TrainingError
 from tunelab.models.identity import base_identity
 from tunelab.runs import (RunPaths, append_jsonl, peak_memory, prepare_run_dir, read_json,
@@ -65,8 +66,11 @@ class LoopState:
     window: list[list[Any]] = field(default_factory=list)
 
 
-def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[str, Any]:
-    """Fine-tune `exp` into `run_dir` and return the summary (also in train/summary.json)."""
+def train(exp: Experiment, run_dir: str | Path, resume: bool = False, holdout: Holdout | None = None) -> dict[str, Any]:
+    """Fine-tune `exp` into `run_dir` and return the summary (also in train/summary.json).
+
+    `holdout` (a `data.holdout.Holdout`): training rows to leave out, e.g. the items checkpoint
+    selection will choose on (`evaluation.selection.training_holdout`, which the commands pass)."""
     from accelerate.utils import gather_object, set_seed
 
     started = time.time(), time.process_time()
@@ -81,6 +85,8 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
                 print(f"{paths.root}: run already finished ({done['stop_reason']} at step {done['steps']})")
             return done
     set_seed(exp.seed)
+    if resume:
+        holdout = _resumed_holdout(paths, holdout, main)
 
     # ---- model, tokenizer, LoRA ------------------------------------------------------------
     # The main process goes first so that downloads and generated caches (hub files, tiny
@@ -96,7 +102,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False) -> dict[st
     from tunelab.data.pipeline import prepare, write_manifest
 
     with accelerator.main_process_first():
-        data = prepare(exp, tokenizer)
+        data = prepare(exp, tokenizer, holdout)
     if main:
         write_manifest(data, paths.data)
     train_rows = data.train
@@ -407,6 +413,20 @@ def _flush_window(state: LoopState, accelerator, order: DataOrder,
     state.window = []
     state.logged_time = state.train_time
     return row, None
+
+
+def _resumed_holdout(paths: RunPaths, holdout: Holdout | None, main: bool) -> Holdout | None:
+    """A resumed run trains on the rows it started with: the holdout its data/stats.json recorded
+    (none when it recorded none), whatever the config's checkpoint selection asks for now; a
+    changed one is said, and checkpoint selection then refuses items the run trained on."""
+    if not (paths.data / "stats.json").is_file():
+        return holdout
+    kept = recorded_holdout(paths.data / "stats.json")
+    if main and (kept.ids if kept else frozenset()) != (holdout.ids if holdout else frozenset()):
+        print(f"{paths.root}: resuming with the training rows the run started with "
+              f"({len(kept.origins) if kept else 0} held out for checkpoint selection), not without the "
+              f"{len(holdout.ids) if holdout else 0} items the config's checkpoint selection would hold out now")
+    return kept
 
 
 def _track_best(state: LoopState, val: float, es) -> str | None:
