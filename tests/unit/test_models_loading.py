@@ -279,3 +279,12 @@ def test_adapter_or_empty_folder_as_base_is_explained(tmp_path):
         load_model(ModelConfig(name=str(tmp_path / "adapter")), "cpu")
     with pytest.raises(ModelError, match="no config.json"):
         load_model(ModelConfig(name=str(tmp_path)), "cpu")
+
+
+def test_loading_off_a_terminal_draws_no_transformers_bars(tiny_qwen2_dir, capfd):
+    # A sweep trial's log or CI output would get one line of carriage returns per load.
+    from tunelab.config import ModelConfig
+    from tunelab.models.loading import load_model
+
+    load_model(ModelConfig(name=str(tiny_qwen2_dir)), "cpu")
+    assert "Loading weights" not in capfd.readouterr().err

@@ -283,6 +283,17 @@ def _declared_tokenizer_class(path: str, revision: str | None) -> str | None:
         return None
 
 
+def _no_load_bars_off_terminal() -> None:
+    """transformers draws a "Loading weights" bar per load; in a log file (CI, a sweep trial's
+    log) each is a line of carriage returns, and a run loads many models. Keep it on a terminal."""
+    import sys
+
+    if not sys.stderr.isatty():
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def load_model(model_cfg: ModelConfig, device: torch.device | str | None = None):
     """Load the causal LM named by `model_cfg` onto `device` (default: `model_cfg.device`).
 
@@ -293,6 +304,7 @@ def load_model(model_cfg: ModelConfig, device: torch.device | str | None = None)
     """
     from transformers import AutoModelForCausalLM
 
+    _no_load_bars_off_terminal()
     device = pick_device(model_cfg.device) if device is None else torch.device(device)
     dtype = pick_dtype(model_cfg.dtype, device)
     path = resolve_model_path(model_cfg.name)
