@@ -289,3 +289,19 @@ def test_a_truncated_repair_gets_no_redit_and_lowers_the_parse_rate(ctx):
     assert sc.generations[1]["parses"] is False and sc.generations[1]["redit"] is None
     assert sc.values["parse_rate"] == 0.5
     assert sc.values["redit"] == token_edit_distance(s.data["buggy_code"], fixed)  # the parsed repair only
+
+
+def test_checking_near_python_prints_no_compiler_warnings(capfd):
+    # `1if` is valid but an "invalid decimal literal" SyntaxWarning: model output
+    # is full of it, and each check used to print a warning to the user's console.
+    import warnings
+
+    from tunelab.evaluation.tasks import repair
+    from tunelab.evaluation.tasks.code_extract import parses, sanitize
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        assert parses("x = 1if y else 2") and not repair.parses("a = 0x1for")
+        assert sanitize("def f(x): return 1if x else 2\nf(1)\n", "f") .strip() == "def f(x): return 1if x else 2"
+        assert parses("x = [1]\n")
+    assert "SyntaxWarning" not in capfd.readouterr().err

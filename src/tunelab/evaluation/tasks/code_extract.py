@@ -15,6 +15,7 @@ Nothing here runs code: parsing is `ast.parse` only.
 from __future__ import annotations
 
 import ast
+import warnings
 import re
 
 TASKS = ()
@@ -30,13 +31,21 @@ _CODE_LINE = re.compile(
 )
 
 
+def parse_quietly(code: str) -> ast.Module | None:
+    """`ast.parse(code)`, or None when it is not Python. Model output is full of near-Python
+    (`1st`, `3x`): the compiler's SyntaxWarnings about it would be printed to the user's
+    console once per generation, so they are silenced here, where a verdict is all we want."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        try:
+            return ast.parse(code)
+        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+            return None
+
+
 def parses(code: str) -> bool:
     """Whether `code` is syntactically valid Python (no code is run)."""
-    try:
-        ast.parse(code)
-        return True
-    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-        return False
+    return parse_quietly(code) is not None
 
 
 def defines(code: str, name: str) -> bool:
@@ -111,9 +120,8 @@ def sanitize(code: str, entry_point: str) -> str:
     """Keep imports, definitions and assignments at the top level; drop example usage (calls,
     prints, asserts, loops, `if __name__ == ...` blocks) that models add after a function and
     that could fail or read stdin. Code that does not parse is returned unchanged."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+    tree = parse_quietly(code)
+    if tree is None:
         return code
     keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
             ast.AnnAssign, ast.Try)

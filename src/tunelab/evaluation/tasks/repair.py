@@ -12,7 +12,6 @@ small edit. A model can also look minimal by changing nothing, which only `redit
 
 from __future__ import annotations
 
-import ast
 import io
 import tokenize
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from tunelab.evaluation.task import (
     GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext,
 )
-from tunelab.evaluation.tasks.code_extract import extract_code, prompt_imports, sanitize
+from tunelab.evaluation.tasks.code_extract import extract_code, parse_quietly, prompt_imports, sanitize
 from tunelab.evaluation.tasks.humaneval import CodeTask, need_sandbox, run_function_programs
 
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
@@ -57,13 +56,7 @@ def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
 
 def parses(code: str | None) -> bool:
     """Whether `code` is a complete Python program (`ast.parse` accepts it)."""
-    if code is None:
-        return False
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError):  # ValueError: a NUL byte in the source
-        return False
-    return True
+    return code is not None and parse_quietly(code) is not None
 
 
 def token_edit_distance(before: str, after: str) -> int:
