@@ -199,7 +199,7 @@ def _own_summaries_current(exp: Experiment, paths: RunPaths, variants: list[str]
     from tunelab.runs import read_json
 
     ev = exp.eval
-    for task in make_tasks(ev):
+    for task in make_tasks(ev, (paths.root, exp)):
         split = ev.split or task.default_split
         want = items_fingerprint(load_samples(task, split, ev.limit))
         for v in variants:
@@ -217,7 +217,7 @@ def _eval_fingerprint(exp: Experiment, paths: RunPaths, variants: list[str]) -> 
     from tunelab.models.ref import ModelRef
 
     ev, tasks = exp.eval, []
-    for task in make_tasks(ev):
+    for task in make_tasks(ev, (paths.root, exp)):
         splits = {ev.split or task.default_split}
         if task.name == (ev.selection.task or ev.tasks[0]):  # checkpoint selection scores two more
             task = _selection_view(task, exp)  # with its carved val split, where it has one

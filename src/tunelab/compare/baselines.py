@@ -30,7 +30,7 @@ def run_baselines(run_dir: Path, exp: Any, prompts: list[str], console: Console 
         return ["prompting baselines need eval tasks (eval.tasks); none are set"]
     notes: list[str] = []
     by_tasks: dict[tuple[str, ...], list[str]] = {}  # the tasks a prompt runs on -> those prompts
-    tasks = make_tasks(cfg)
+    tasks = make_tasks(cfg, (run_dir, exp))
     for prompt in prompts:
         names = []
         for task in tasks:

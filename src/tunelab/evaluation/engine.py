@@ -102,8 +102,9 @@ def variant_folder(ref: str, run_dir: Path, exp: Experiment) -> str:
     return ModelRef.parse(weights, run_dir, base=exp.model).name + suffix
 
 
-def make_tasks(cfg: EvalConfig) -> list[Task]:
-    """Instantiate `cfg.tasks` with their `cfg.task_options`; fails on unknown names/options."""
+def make_tasks(cfg: EvalConfig, run: tuple[Path, Experiment] | None = None) -> list[Task]:
+    """Instantiate `cfg.tasks` with their `cfg.task_options`; fails on unknown names/options.
+    `run` (run directory, experiment) is bound to each task (`Task.bind_run`)."""
     from tunelab.evaluation.registry import get_task
 
     if not cfg.tasks:
@@ -113,7 +114,8 @@ def make_tasks(cfg: EvalConfig) -> list[Task]:
     for name in cfg.task_options:
         if name not in cfg.tasks:
             raise EvalError(f"eval.task_options names '{name}', which is not in eval.tasks{did_you_mean(name, cfg.tasks)}")
-    return [get_task(name, **cfg.task_options.get(name, {})) for name in cfg.tasks]
+    tasks = [get_task(name, **cfg.task_options.get(name, {})) for name in cfg.tasks]
+    return [t.bind_run(*run) for t in tasks] if run is not None else tasks
 
 
 def check_code_execution(tasks: Sequence[Task], allowed: bool) -> None:
@@ -401,7 +403,7 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
     from tunelab.models.adapters import list_variants
 
     console = console or Console(stderr=True)
-    tasks = list(tasks) if tasks is not None else make_tasks(cfg)
+    tasks = list(tasks) if tasks is not None else make_tasks(cfg, (run_dir, exp))
     check_code_execution(tasks, cfg.allow_code_execution)  # before anything slow is loaded
     split = split or cfg.split
     own = run_eval if run_eval is not None else run_eval_config(run_dir)

@@ -70,7 +70,7 @@ def select_checkpoint(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_f
     if task_name is None:
         raise EvalError("no selection task: set eval.selection.task or pass --tasks")
     options = cfg.task_options.get(task_name, {})
-    task = selection_task(get_task(task_name, **options), sel, exp.seed)
+    task = selection_task(get_task(task_name, **options).bind_run(run_dir, exp), sel, exp.seed)
     metric = task.metric(sel.metric or task.metrics[0].name)
     load_samples(task, sel.split, None)  # fail early on a missing split, naming the task's splits
     load_samples(task, sel.report_split, None)
@@ -245,7 +245,7 @@ def own_selection_task(exp: Experiment) -> Task | CarvedTask | None:
     if name is None or not (globs or sum(map(is_own_checkpoint, weights)) > 1):
         return None
     try:
-        return selection_task(get_task(name, **ev.task_options.get(name, {})), ev.selection, exp.seed)
+        return selection_task(get_task(name, **ev.task_options.get(name, {})).bind_run(None, exp), ev.selection, exp.seed)
     except TunelabError:  # refused settings, unreadable task data: selection says so when it runs
         return None
 

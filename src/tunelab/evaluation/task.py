@@ -252,6 +252,13 @@ class Task:
         None where the task records none."""
         return dict(self.__dict__.get("_data_info") or {}) or None
 
+    def bind_run(self, run_dir: Any, exp: Any) -> Task:
+        """Give the task the run it evaluates (its directory and experiment); returns the task.
+        Tasks that can read the run's own data (e.g. `similarity` with `dataset: run`: the
+        run's held-out rows) keep it; the others ignore it."""
+        self._run = (run_dir, exp)
+        return self
+
     # ---- description ------------------------------------------------------------------------
 
     def options(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from tunelab.evaluation.task import (
 )
 from tunelab.generation.types import unfence
 
+RUN_DATA = "run"  # `dataset: run`: the run's own val/test rows, as its data config split them
 _CORPUS_METRICS = {"chrf_corpus": "chrf", "bleu": "bleu"}  # metric name -> corpus_stats kind
 
 
@@ -47,8 +49,14 @@ def load_chat_samples(dataset: str, split: str) -> list[Sample]:
         src = SourceConfig(builtin=name, split=split)  # an unknown name: the data layer suggests one
     else:
         src = SourceConfig(path=dataset)
+    return chat_samples(load_source(src))
+
+
+def chat_samples(examples: Sequence[Any]) -> list[Sample]:
+    """Samples from `ChatExample`s: the prompt is every message before the last reply, which is
+    the reference."""
     samples, seen = [], set()
-    for ex in load_source(src):
+    for ex in examples:
         last = max(i for i, m in enumerate(ex.messages) if m["role"] == "assistant")
         sid = ex.id or ex.origin
         if sid in seen:  # ids must be unique: they key the cache and pair variants
@@ -65,7 +73,7 @@ class SimilarityTask(Task):
     name = "similarity"
     version = "1"
     description = "chrF (per sample and corpus), corpus BLEU and exact match against reference answers."
-    data_source = "any dataset with references (default builtin:stdlib-instruct)"
+    data_source = "any dataset with references (default builtin:stdlib-instruct), or `run`: the run's own held-out rows"
     metrics = (
         Metric("chrf", True, description="mean sentence chrF (0-100)"),
         Metric("chrf_corpus", True, "corpus", description="corpus chrF (0-100)"),
@@ -77,11 +85,30 @@ class SimilarityTask(Task):
     default_split = "test"
     generation = GenerationSettings(max_new_tokens=256)
 
-    dataset: str = "stdlib-instruct"
+    dataset: str = "stdlib-instruct"  # or "run": the evaluated run's own held-out rows (RUN_DATA)
     max_new_tokens: int = 256
 
     def load(self, split: str | None = None) -> list[Sample]:
+        if self.dataset == RUN_DATA:
+            return self._run_samples(split or self.default_split)
         return load_chat_samples(self.dataset, split or self.default_split)
+
+    def _run_samples(self, split: str) -> list[Sample]:
+        """The run's own `split` rows, rebuilt from its data config and seed exactly as training
+        split them, so a hub dataset the run trained on is scored on its held-out part."""
+        run = getattr(self, "_run", None)
+        if run is None:
+            raise EvalError("similarity: dataset 'run' means the held-out rows of the run being evaluated; "
+                            "it needs a run (tunelab run CONFIG, tunelab eval RUN_DIR), not a samples file")
+        from tunelab.data.mixing import build_splits
+
+        exp = run[1]
+        rows = getattr(build_splits(exp.data, exp.seed), split)
+        if not rows:
+            sizes = f"val {exp.data.split.val}, test {exp.data.split.test}"
+            raise EvalError(f"similarity: the run's '{split}' split is empty (data.split: {sizes}, and no data.{split} "
+                            f"sources); give it rows or evaluate another split")
+        return chat_samples(rows)
 
     def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
         return Prompt(messages=sample.data["messages"])
