@@ -142,8 +142,10 @@ def render(kind: str, parts: dict[str, str], consts: dict[str, dict], layout: st
     table, slots, argtype, _ = KINDS[kind]
     ret = RETURNS.get(parts[slots[-1]], "number")
 
-    def code(slot: str, e: str = "") -> str:
-        return table[slot][parts[slot]][1].format(e=e, **consts.get(slot, {}))
+    def step(slot: str, e: str) -> str:
+        """One part applied to the expression so far (filter and map take an arrow callback)."""
+        code = table[slot][parts[slot]][1].format(e=e, **consts.get(slot, {}))
+        return f"{e}.{slot}((x) => {code})" if slot in ("filter", "map") else code
 
     if layout == "loop":
         return _render_loop(parts, consts, name, arg, ret)
@@ -151,18 +153,15 @@ def render(kind: str, parts: dict[str, str], consts: dict[str, dict], layout: st
         lines, e = [], arg
         for slot in slots[:-1]:
             if slot in parts:
-                step = (f"{e}.filter((x) => {code(slot)})" if slot == "filter" else
-                        f"{e}.map((x) => {code(slot)})" if slot == "map" else code(slot, e))
-                lines.append(f"  const {STEP_NAMES[slot]} = {step};")
+                lines.append(f"  const {STEP_NAMES[slot]} = {step(slot, e)};")
                 e = STEP_NAMES[slot]
-        body = "\n".join(lines) + f"\n  return {code(slots[-1], e)};"
+        body = "\n".join(lines) + f"\n  return {step(slots[-1], e)};"
         return f"function {name}({arg}: {argtype}): {ret} {{\n{body}\n}}"
     e = arg
     for slot in slots[:-1]:
         if slot in parts:
-            e = (f"{e}.filter((x) => {code(slot)})" if slot == "filter" else
-                 f"{e}.map((x) => {code(slot)})" if slot == "map" else code(slot, e))
-    expr = code(slots[-1], e)
+            e = step(slot, e)
+    expr = step(slots[-1], e)
     if layout == "arrow":
         return f"const {name} = ({arg}: {argtype}): {ret} =>\n  {expr};"
     return f"function {name}({arg}: {argtype}): {ret} {{\n  return {expr};\n}}"
