@@ -273,7 +273,12 @@ class CompareConfig(Section):
     prompts: list[str] = Field(
         default_factory=list, description="User messages to compare on; default: the first n_prompts of the test split."
     )
-    n_prompts: int = Field(4, ge=0, description="Prompts taken from the run's test split when `prompts` is empty.")
+    prompt_ids: list[str] = Field(
+        default_factory=list,
+        description="Examples to compare on by id (a row's `id`, e.g. `ts-instruct/test/0`), found in the run's test, "
+                    "val or train split, with their reference replies; after `prompts`.",
+    )
+    n_prompts: int = Field(4, ge=0, description="Prompts taken from the run's test split when `prompts` and `prompt_ids` are empty.")
     top_k: int = Field(10, ge=1, description="Tokens shown per variant in the next-token view.")
     max_new_tokens: int = Field(128, ge=1, description="Length of the side-by-side generations (greedy, same for all).")
     near_duplicate: float = Field(

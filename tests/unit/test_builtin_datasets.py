@@ -24,7 +24,8 @@ from tunelab_build.datasets import basic_python, compose, math_word, repair, std
 from tunelab_build.datasets.runner import run_jobs
 from tunelab_build.datasets.schema import FAMILIES, PROBLEMS_DIR, ProblemFileError, load_all, load_family
 
-NAMES = ["stdlib-instruct", "basic-python", "basic-python-stdio", "math-word", "compose", "repair", "repair-hint"]
+NAMES = ["stdlib-instruct", "basic-python", "basic-python-stdio", "math-word", "compose", "compose-deep",
+         "compose-diverse", "ts-instruct", "repair", "repair-hint"]
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_rows_feed_the_data_layer():
     from tunelab.data.sources import read_rows
 
     for name in NAMES:
-        src = SourceConfig(builtin=name, split="test", max_examples=3)
+        src = SourceConfig(builtin=name, split=list_builtin()[name]["splits"][-1], max_examples=3)
         for row, origin in read_rows(src):
             ex = to_chat(row, origin, src)
             assert [m["role"] for m in ex.messages] == ["user", "assistant"] and ex.id
@@ -420,6 +421,9 @@ BUILDERS = [
     pytest.param("basic_python", "basic-python", ["problems.jsonl", "stdio.jsonl"], id="basic-python"),
     pytest.param("math_word", "math-word", ["test.jsonl", "train.jsonl"], id="math-word"),
     pytest.param("compose", "compose", ["meta.json", "test.jsonl", "train.jsonl", "val.jsonl"], id="compose"),
+    pytest.param("ts_instruct", "ts-instruct", ["test.jsonl", "train.jsonl", "val.jsonl"], id="ts-instruct"),
+    pytest.param("compose_variants", "compose-variants", ["deep.jsonl", "diverse.jsonl", "meta.json"],
+                 id="compose-variants"),
     pytest.param("repair", "repair", ["mutants.jsonl", "verification.json"], id="repair",
                  marks=pytest.mark.slow),  # runs ~5,000 mutants
 ]

@@ -63,7 +63,7 @@ def test_training_overlap_exact_near_and_no():
 
 
 def test_prompt_cases_from_config_and_from_the_test_split():
-    exp = SimpleNamespace(compare=SimpleNamespace(prompts=["Hi there"], n_prompts=2),
+    exp = SimpleNamespace(compare=SimpleNamespace(prompts=["Hi there"], prompt_ids=[], n_prompts=2),
                           data=SimpleNamespace(sources=[SimpleNamespace(system_prompt="Be brief.")]))
     (case,) = prompt_cases(exp, None)
     assert case.messages == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}]
@@ -72,6 +72,32 @@ def test_prompt_cases_from_config_and_from_the_test_split():
     cases = prompt_cases(exp, splits)
     assert [c.reference for c in cases] == ["a1", "a2"] and cases[0].messages[-1]["role"] == "user"
     assert cases[0].meta["split"] == "test"
+
+
+def test_prompt_ids_name_examples_of_the_run_with_their_replies():
+    """A study config names one training prompt and one unseen by id (ts-instruct's, as its card
+    says); each case brings its reference reply, and the training lookup tells them apart."""
+    from tunelab.config import Experiment
+    from tunelab.data.mixing import build_splits
+    from tunelab.errors import ConfigError
+
+    exp = Experiment.model_validate({
+        "model": {"name": "builtin:tiny-code"},
+        "data": {"sources": [{"builtin": "ts-instruct"}], "val": [{"builtin": "ts-instruct", "split": "val"}],
+                 "test": [{"builtin": "ts-instruct", "split": "test"}]},
+        "compare": {"prompts": ["Say hi."], "prompt_ids": ["ts-instruct/train/1", "ts-instruct/test/3"]},
+    })
+    splits = build_splits(exp.data, exp.seed)
+    cases = prompt_cases(exp, splits)
+    assert [c.id for c in cases] == ["prompt-0", "ts-instruct/train/1", "ts-instruct/test/3"]
+    assert cases[0].reference is None and [c.meta["split"] for c in cases[1:]] == ["train", "test"]
+    assert cases[1].reference.startswith("function task(list: number[]): number {")
+    assert cases[2].messages[-1]["content"].startswith("Write a TypeScript function myFunc(list)")
+    assert [o["status"] for o in training_overlap(cases[1:], splits.train, 0.8)] == ["exact", "no"]
+    exp.compare.prompt_ids = ["ts-instruct/tset/3"]
+    with pytest.raises(ConfigError, match=r"compare\.prompt_ids: no example of this run's splits has id "
+                                          r"'ts-instruct/tset/3' \(did you mean 'ts-instruct/test/3'\?\)"):
+        prompt_cases(exp, splits)
 
 
 def test_prompts_are_templated_exactly_as_in_training(data_tokenizer):

@@ -63,3 +63,42 @@ def test_shares_turn_a_shift_from_english_to_code_into_a_number():
         assert sum(s["groups"].values()) == pytest.approx(1.0)
     empty = class_shares([])
     assert empty["tokens"] == 0 and empty["code_share_of_words"] == 0.0
+
+
+TS_REPLY = """function total(xs: number[]): number {
+  const kept = xs.filter((x) => x % 2 === 0);
+  let sum = 0;
+  for (const x of kept) {
+    sum += x;
+  }
+  return sum;
+}
+"""
+
+
+def test_typescript_lines_are_code_and_its_keywords_are_keywords():
+    assert all(k for _, k in line_kinds(TS_REPLY))
+    assert [k for _, k in line_kinds("const f = (s: string): string =>\n  s.toUpperCase();\nThat is all.")] == [
+        True, True, False]
+    assert token_classes("const kept = xs;")[:3] == ["code_keyword", "whitespace", "code_identifier"]
+    # TypeScript's words are keywords only on a TypeScript line: in Python, `string` is a name.
+    assert token_classes("import string")[-1] == "code_identifier"
+    assert token_classes("```ts\nlet n = 1\n```")[2] == "code_keyword"
+    c = classify(TS_REPLY)
+    assert c["code_keyword"] == 9  # function number number, const, let, for const of, return
+    assert c["nl_word"] == 0
+
+
+def test_markers_tell_typescript_from_python():
+    ts = class_shares([TS_REPLY])
+    assert ts["markers"]["typescript"] == {"function": 1, "const": 2, "let": 1, "=>": 1, ": number": 2,
+                                           ": string": 0, "interface": 0, "===": 1}
+    assert sum(ts["markers"]["python"].values()) == 0 and ts["typescript_share_of_markers"] == 1.0
+    py = class_shares(["def total(xs):\n    return sum([x for x in xs if x % 2 == 0])\n"])
+    assert py["markers"]["python"]["def"] == 1 and py["markers"]["python"]["for x in"] == 1
+    assert py["typescript_share_of_markers"] == 0.0
+    mixed = class_shares([TS_REPLY, "def f(x):\n    return x is None\n", "Just words here."])
+    n_ts, n_py = sum(mixed["markers"]["typescript"].values()), sum(mixed["markers"]["python"].values())
+    assert (n_ts, n_py) == (8, 3)  # def, block colon, None
+    assert mixed["typescript_share_of_markers"] == pytest.approx(8 / 11)
+    assert class_shares(["Let me explain: the interface is simple."])["typescript_share_of_markers"] == 0.0

@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from tunelab.errors import ConfigError, did_you_mean
+
 LOG2 = 0.6931471805599453  # ln 2: nats -> bits
 
 
@@ -55,22 +57,43 @@ def prob_text(p: float) -> str:
 
 def prompt_cases(exp: Any, splits: Any | None) -> list[PromptCase]:
     """`compare.prompts` as user messages (after the first source's system prompt, as training
-    adds it), else the first `compare.n_prompts` of the test split (val, then train, if empty)."""
+    adds it), then `compare.prompt_ids`: the run's examples with those ids (looked up in test,
+    val, then train), with their reference replies. With neither, the first `compare.n_prompts`
+    of the test split (val, then train, if empty).
+
+    Raises:
+        ConfigError: an id that no example of the run's splits has (with the closest id).
+    """
     cfg = exp.compare
+    cases = []
     if cfg.prompts:
         system = exp.data.sources[0].system_prompt
         pre = [{"role": "system", "content": system}] if system else []
-        return [PromptCase(f"prompt-{i}", pre + [{"role": "user", "content": p}], None, "compare.prompts")
-                for i, p in enumerate(cfg.prompts)]
-    if splits is None:
-        return []
-    pool, name = next(((getattr(splits, s), s) for s in ("test", "val", "train") if getattr(splits, s)), ([], ""))
-    cases = []
-    for i, ex in enumerate(pool[: cfg.n_prompts]):
-        last = max(j for j, m in enumerate(ex.messages) if m["role"] == "assistant")
-        cases.append(PromptCase(ex.id or f"{name}-{i}", ex.messages[:last], ex.messages[last]["content"],
-                                ex.origin, {"split": name, "source": ex.source}))
-    return cases
+        cases = [PromptCase(f"prompt-{i}", pre + [{"role": "user", "content": p}], None, "compare.prompts")
+                 for i, p in enumerate(cfg.prompts)]
+    if (cases and not cfg.prompt_ids) or splits is None:
+        return cases
+    names = ("test", "val", "train")
+    if cfg.prompt_ids:
+        by_id: dict[str, tuple[Any, str]] = {}
+        for name in names:
+            for ex in getattr(splits, name):
+                by_id.setdefault(ex.id, (ex, name))
+        for wanted in cfg.prompt_ids:
+            if wanted not in by_id:
+                raise ConfigError(f"compare.prompt_ids: no example of this run's splits has id '{wanted}'"
+                                  f"{did_you_mean(wanted, [i for i in by_id if i])}")
+            cases.append(_case(*by_id[wanted], wanted))
+        return cases
+    pool, name = next(((getattr(splits, s), s) for s in names if getattr(splits, s)), ([], ""))
+    return [_case(ex, name, ex.id or f"{name}-{i}") for i, ex in enumerate(pool[: cfg.n_prompts])]
+
+
+def _case(ex: Any, split: str, case_id: str) -> PromptCase:
+    """A ChatExample as a case: the messages before its last reply, and that reply."""
+    last = max(j for j, m in enumerate(ex.messages) if m["role"] == "assistant")
+    return PromptCase(case_id, ex.messages[:last], ex.messages[last]["content"], ex.origin,
+                      {"split": split, "source": ex.source})
 
 
 # ---- does the prompt occur in training? --------------------------------------------------------

@@ -28,7 +28,8 @@ def views_fingerprint(exp: Any, variants: list[Variant]) -> str:
     c = exp.compare
     key = {"views": 2, "prompts": c.prompts, "n_prompts": c.n_prompts, "top_k": c.top_k, "max_new_tokens": c.max_new_tokens,
            "near_duplicate": c.near_duplicate, "data": exp.data.model_dump(mode="json"), "seed": exp.seed,
-           "eval_seed": exp.eval.seed, "variants": [v.cache_key() for v in variants]}
+           "eval_seed": exp.eval.seed, "variants": [v.cache_key() for v in variants],
+           **({"prompt_ids": c.prompt_ids} if c.prompt_ids else {})}  # absent when unset: older views stay current
     return fingerprint(key)
 
 

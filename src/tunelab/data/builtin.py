@@ -85,6 +85,13 @@ def _split_files(directory: str, splits: tuple[str, ...]) -> Callable[[str | Non
     return load
 
 
+def _one_split(relpath: str, split: str) -> Callable[[str | None], list[Row]]:
+    """Records stored in one file that holds a single split; each gets `split` and `index`."""
+    def load(_: str | None) -> list[Row]:  # `_lookup` has checked the split
+        return [{**row, "split": split, "index": i} for i, row in enumerate(_read_jsonl(relpath))]
+    return load
+
+
 def _split_field(relpath: str) -> Callable[[str | None], list[Row]]:
     """Records stored in one file with a `split` field each."""
     def load(split: str | None) -> list[Row]:
@@ -145,6 +152,15 @@ def _compose_row(p: Row) -> Row:
     return _alpaca(p, compose_instruction(p), f"{p['signature']}\n{p['canonical_solution']}", p["task_id"])
 
 
+def _variant_row(p: Row) -> Row:
+    # As a compose row; one problem has several rows in compose-diverse, told apart by `row_id`.
+    return _alpaca(p, compose_instruction(p), f"{p['signature']}\n{p['canonical_solution']}", p["row_id"])
+
+
+def _ts_row(r: Row) -> Row:
+    return _alpaca(r, r["instruction"], r["output"], r["id"])
+
+
 def _repair_row(m: Row) -> Row:
     return _alpaca(m, f"{REPAIR_INSTRUCTION}\n\n{_fenced(m['buggy_code'])}", m["fixed_code"], m["mutant_id"])
 
@@ -185,6 +201,24 @@ for _ds in (
         "Generated function problems composed from parts (HumanEval fields); test holds out part pairs.",
         "compose", ("train", "val", "test"), ("alpaca", "humaneval"),
         _split_files("compose", ("train", "val", "test")), _compose_row,
+    ),
+    BuiltinDataset(
+        "compose-deep",
+        "500 compose training problems with one solution each (compose's reference); pairs with compose-diverse.",
+        "compose-variants", ("train",), ("alpaca", "humaneval"),
+        _one_split("compose-variants/deep.jsonl", "train"), _variant_row,
+    ),
+    BuiltinDataset(
+        "compose-diverse",
+        "100 of compose-deep's problems with five differently written, tested solutions each (500 rows).",
+        "compose-variants", ("train",), ("alpaca", "humaneval"),
+        _one_split("compose-variants/diverse.jsonl", "train"), _variant_row,
+    ),
+    BuiltinDataset(
+        "ts-instruct",
+        "Generated English instructions -> short TypeScript functions; a stand-in for language-shift studies.",
+        "ts-instruct", ("train", "val", "test"), ("alpaca",),
+        _split_files("ts-instruct", ("train", "val", "test")), _ts_row,
     ),
     BuiltinDataset(
         "repair",
@@ -247,7 +281,9 @@ def load_problems(name: str, split: str | None = None) -> list[Row]:
     basic-python-stdio: LiveCodeBench (question_content, public/private_test_cases, ...); decode
     `private_test_cases_compressed` with `decode_private_tests`, never with pickle.
     math-word: GSM8K (question, answer, final). compose: HumanEval plus description, signature,
-    composition. repair / repair-hint: the mutants.
+    composition; compose-deep / compose-diverse the same, `canonical_solution` being the row's
+    solution, plus `way` and `row_id`. ts-instruct: instruction, output (TypeScript) and the
+    fields it was generated from. repair / repair-hint: the mutants.
 
     Raises:
         DataError: unknown dataset or split.
