@@ -275,7 +275,7 @@ class CompareConfig(Section):
     )
     prompt_ids: list[str] = Field(
         default_factory=list,
-        description="Examples to compare on by id (a row's `id`, e.g. `ts-instruct/test/0`), found in the run's test, "
+        description="Examples to compare on by id (a row's `id`, e.g. `ts-instruct/test/0`, or its origin, e.g. `org/data[17]`), found in the run's test, "
                     "val or train split, with their reference replies; after `prompts`.",
     )
     n_prompts: int = Field(4, ge=0, description="Prompts taken from the run's test split when `prompts` and `prompt_ids` are empty.")

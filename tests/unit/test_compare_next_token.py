@@ -94,6 +94,9 @@ def test_prompt_ids_name_examples_of_the_run_with_their_replies():
     assert cases[1].reference.startswith("function task(list: number[]): number {")
     assert cases[2].messages[-1]["content"].startswith("Write a TypeScript function myFunc(list)")
     assert [o["status"] for o in training_overlap(cases[1:], splits.train, 0.8)] == ["exact", "no"]
+    # A row without an id (a hub or file row) is named by its origin, as the data layer gives it.
+    exp.compare.prompt_ids = [next(e.origin for e in splits.test if e.id == "ts-instruct/test/3")]
+    assert prompt_cases(exp, splits)[1].reference == cases[2].reference
     exp.compare.prompt_ids = ["ts-instruct/tset/3"]
     with pytest.raises(ConfigError, match=r"compare\.prompt_ids: no example of this run's splits has id "
                                           r"'ts-instruct/tset/3' \(did you mean 'ts-instruct/test/3'\?\)"):

@@ -57,7 +57,7 @@ def prob_text(p: float) -> str:
 
 def prompt_cases(exp: Any, splits: Any | None) -> list[PromptCase]:
     """`compare.prompts` as user messages (after the first source's system prompt, as training
-    adds it), then `compare.prompt_ids`: the run's examples with those ids (looked up in test,
+    adds it), then `compare.prompt_ids`: the run's examples with those ids or origins (looked up in test,
     val, then train), with their reference replies. With neither, the first `compare.n_prompts`
     of the test split (val, then train, if empty).
 
@@ -79,6 +79,7 @@ def prompt_cases(exp: Any, splits: Any | None) -> list[PromptCase]:
         for name in names:
             for ex in getattr(splits, name):
                 by_id.setdefault(ex.id, (ex, name))
+                by_id.setdefault(ex.origin, (ex, name))  # rows without ids: `hub-id[17]`, `file.jsonl:3`
         for wanted in cfg.prompt_ids:
             if wanted not in by_id:
                 raise ConfigError(f"compare.prompt_ids: no example of this run's splits has id '{wanted}'"
