@@ -169,7 +169,29 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool) 
     return out
 
 
-def pareto_points(rows: Sequence[dict[str, Any]], metric: str | None, cost: str) -> dict[str, Any]:
+def objective_value(row: dict[str, Any], metric: str) -> float | None:
+    """An objective's value in a trade-off row: a TASK/METRIC score, else the column of that name."""
+    score = (row.get("scores") or {}).get(metric)
+    value = score.get("value") if score else row.get(metric)
+    return None if value is None else float(value)
+
+
+def pareto_over(rows: Sequence[dict[str, Any]], objectives: Sequence[tuple[str, str]]) -> dict[str, bool]:
+    """Row name -> whether it is on the Pareto front of `objectives` ((metric, "maximize" |
+    "minimize") each): no other row is at least as good in every objective and better in one.
+    Rows missing an objective's value are left out (not on the front)."""
+    signed = {}
+    for r in rows:
+        vals = [objective_value(r, m) for m, _ in objectives]
+        if all(v is not None for v in vals):
+            signed[r["name"]] = [v if d == "maximize" else -v for v, (_, d) in zip(vals, objectives)]
+    return {name: not any(all(b >= a for a, b in zip(mine, other)) and any(b > a for a, b in zip(mine, other))
+                          for o, other in signed.items() if o != name)
+            for name, mine in signed.items()}
+
+
+def pareto_points(rows: Sequence[dict[str, Any]], metric: str | None, cost: str,
+                  objectives: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """The Pareto plot's data: the chosen score (task/metric, else best val loss) against `cost`.
 
     Args:
@@ -177,10 +199,13 @@ def pareto_points(rows: Sequence[dict[str, Any]], metric: str | None, cost: str)
         metric: "task/metric" to plot; None = the first score of the rows.
         cost: the row key on the cost axis (`device_seconds`, `wall_time_s`, `peak_memory_mb`, ...).
 
+        objectives: with two or more ((metric, direction), an Optuna search's), the front is the
+            one over all of them (`pareto_over`), not over the two plotted axes alone.
+
     Returns:
         {"metric", "cost", "higher_is_better", "points": [{name, cost, score, CI, front}]}; runs
         written before tunelab recorded `cost` (no row has it) are plotted against wall time,
-        and "cost_asked" says so.
+        and "cost_asked" says so; "objectives" when the front is over the search's objectives.
     """
     asked = cost
     if rows and all(r.get(cost) is None for r in rows) and any(r.get("wall_time_s") is not None for r in rows):
@@ -202,5 +227,10 @@ def pareto_points(rows: Sequence[dict[str, Any]], metric: str | None, cost: str)
     hib = pts[0]["higher_is_better"] if pts else True
     for p, front in zip(pts, pareto_front([(p["cost"], p["score"]) for p in pts], hib)):
         p["front"] = front
-    return {"metric": name, "cost": cost, "higher_is_better": hib, "points": pts,
-            **({"cost_asked": asked} if asked != cost else {})}
+    extra: dict[str, Any] = {"cost_asked": asked} if asked != cost else {}
+    if len(objectives) >= 2:
+        over = pareto_over(rows, objectives)
+        for p in pts:
+            p["front"] = over.get(p["name"], False)
+        extra["objectives"] = [{"metric": m, "direction": d} for m, d in objectives]
+    return {"metric": name, "cost": cost, "higher_is_better": hib, "points": pts, **extra}

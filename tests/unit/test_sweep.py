@@ -60,6 +60,25 @@ def test_pareto_front():
     assert p["metric"] == "best_val_loss" and not p["higher_is_better"] and all(x["front"] for x in p["points"])
 
 
+def test_pareto_front_over_several_optuna_objectives_not_only_the_plotted_two():
+    # c is dominated in the plotted plane (pass@1 vs seconds) by a, but it uses the least memory:
+    # over the three objectives of the search it is on the front, and the plot's caption says why.
+    from tunelab.report.sections_sweep import pareto_section
+
+    def row(name, score, secs, mem):
+        return {"name": name, "device_seconds": secs, "peak_memory_mb": mem, "best_val_loss": 1.0,
+                "scores": {"t/pass@1": {"value": score, "higher_is_better": True}}}
+
+    rows = [row("a", 0.8, 10.0, 500.0), row("b", 0.5, 20.0, 600.0), row("c", 0.7, 12.0, 100.0)]
+    plane = pareto_points(rows, "t/pass@1", "device_seconds")
+    assert [x["front"] for x in plane["points"]] == [True, False, False]
+    objectives = [("t/pass@1", "maximize"), ("device_seconds", "minimize"), ("peak_memory_mb", "minimize")]
+    p = pareto_points(rows, "t/pass@1", "device_seconds", objectives)
+    assert [x["front"] for x in p["points"]] == [True, False, True] and len(p["objectives"]) == 3
+    caption = pareto_section(p, "pareto", "s-").blocks[0].caption
+    assert "front over the search's objectives, t/pass@1 (maximize), device_seconds (minimize)" in caption
+
+
 class FakeLauncher:
     """Stands in for `tunelab run`: writes the files a finished trial has, or fails as told."""
 

@@ -126,10 +126,14 @@ def pareto_section(pareto: dict[str, Any], sid: str, prefix: str) -> Section | N
         return None
     fig = plots.pareto(pts, pareto["cost"], pareto["metric"], pareto["higher_is_better"])
     front = [p["name"] for p in pts if p.get("front")]
+    objectives = pareto.get("objectives") or []
+    over = ", ".join(f"{o['metric']} ({o['direction']})" for o in objectives)
+    why = (f"red: the Pareto front over the search's objectives, {over} (no other trial is at least as good "
+           "in every one and better in one; with more than two objectives a point on the front can look "
+           "dominated in this plane)" if objectives else "red: the Pareto front (nothing else is both cheaper and better)")
     return Section(sid, "Pareto: score vs cost", [
         Figure(f"{prefix}pareto", plots.to_svg(fig, f"{prefix}pareto"),
-               f"{pareto['metric']} against {pareto['cost']}; red: the Pareto front (nothing else is both cheaper "
-               "and better)"),
+               f"{pareto['metric']} against {pareto['cost']}; {why}"),
         Para(f"On the front: {', '.join(front)}.")] + ([Para(
             f"No trial recorded {pareto['cost_asked']} (trained before tunelab measured it): plotted against wall "
             "time instead.", "note")] if pareto.get("cost_asked") else []))

@@ -34,7 +34,7 @@ from typing import Any
 
 from rich.console import Console
 
-from tunelab.config import Experiment, load_config
+from tunelab.config import COST_OBJECTIVES, Experiment, load_config
 from tunelab.errors import ConfigError, TunelabError
 from tunelab.progress import Progress
 from tunelab.report import write_report
@@ -230,8 +230,15 @@ def summarize_sweep(root: Path, exp: Experiment, trials: Sequence[Trial], status
     rows = tradeoff_rows([root / "trials" / t.name for t in trials], exp.report.price_per_device_hour)
     costs = [r["cost"] for r in rows if r["cost"] is not None]
     states = {t.name: _state(root / "trials" / t.name) for t in trials}
-    scores = [o.metric for o in exp.sweep.optuna.objectives if "/" in o.metric] if exp.sweep.search == "optuna" else []
+    objectives = exp.sweep.optuna.objectives if exp.sweep.search == "optuna" else []
+    scores = [o.metric for o in objectives if "/" in o.metric]
     metric = exp.sweep.metric or (scores[0] if scores else None)
+    # Several objectives: the front is over all of them; the plot's cost axis is the first
+    # cost among them (else sweep.cost).
+    cost = next((o.metric for o in objectives if o.metric in COST_OBJECTIVES and o.metric != "best_val_loss"),
+                exp.sweep.cost) \
+        if len(objectives) >= 2 else exp.sweep.cost
+    front_over = [(o.metric, o.direction) for o in objectives] if len(objectives) >= 2 else []
     result = {
         "name": exp.name, "config": str(config), "sweep": exp.sweep.model_dump(mode="json"),
         "search": search or _grid_summary(exp),
@@ -239,7 +246,7 @@ def summarize_sweep(root: Path, exp: Experiment, trials: Sequence[Trial], status
         "trials": [{"name": t.name, "values": t.values, "status": status.get(t.name) or states[t.name].get("status"),
                     "why": _why(states[t.name]), **({"optuna_trial": t.number} if t.number is not None else {})}
                    for t in trials],
-        "table": rows, "pareto": pareto_points(rows, metric, exp.sweep.cost),
+        "table": rows, "pareto": pareto_points(rows, metric, cost, front_over),
         "total_device_hours": sum(r["device_hours"] or 0.0 for r in rows),
         "total_cost": sum(costs) if costs else None,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.config import Experiment
+from tunelab.tradeoff import objective_value
 from tunelab.errors import TunelabError
 from tunelab.runs import read_json, read_jsonl
 from tunelab.sweep.launch import running_trial
@@ -36,13 +37,6 @@ def _optuna():
 
 def _plain(values: list[Any]) -> bool:
     return all(v is None or isinstance(v, (bool, int, float, str)) for v in values)
-
-
-def objective_value(row: dict[str, Any], metric: str) -> float | None:
-    """An objective's value in a trade-off row: a TASK/METRIC score, else the column of that name."""
-    score = (row.get("scores") or {}).get(metric)
-    value = score.get("value") if score else row.get(metric)
-    return None if value is None else float(value)
 
 
 class OptunaSearch:
