@@ -199,7 +199,9 @@ class EndpointConfig(Section):
 class JudgeConfig(Section):
     """The judge of judged tasks (hint-judge): a model ref of this run, or an endpoint."""
 
-    model: str | None = Field(None, description="A ModelRef (base, final, step-N, adapter folder) or model name.")
+    model: str | None = Field(
+        None, description="A ModelRef (base, final, step-N, adapter folder) or model name; `rules` = the rule-based "
+                          "stand-in hint judge for offline studies (no model; the reports say its scores are no measure).")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint instead of a local model.")
     endpoint_model: str | None = Field(None, description="Model name on that endpoint.")
     api_key_env: str = "OPENAI_API_KEY"
@@ -362,6 +364,7 @@ class OptunaConfig(Section):
     seed: int | None = Field(None, description="Sampler seed; None = the experiment's seed.")
 
 
+_LABEL = re.compile(r"^[A-Za-z0-9._+-]+$")
 _SWEEP_VARIANT = re.compile(r"^(?:[A-Za-z0-9._=,+-]+:)?(?:base|final|best|step-\d+)$")
 
 
@@ -379,6 +382,12 @@ class SweepConfig(Section):
         description="Dotted key -> values of equal length, taken together (r=8 with alpha=16, ...); crossed with grid.",
     )
     seeds: list[int] = Field(default_factory=list, description="Repeat every trial with these seeds; empty = the config's seed.")
+    labels: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Swept key -> one short name per value, used in trial folder names instead of key=value, e.g. "
+                    "{data.sources: [deep, diverse]} gives trials/deep and trials/diverse. A label on one key of "
+                    "sweep.zip names its whole element (the zip's other keys leave the name).",
+    )
     optuna: OptunaConfig = Field(default_factory=OptunaConfig)
     stages: list[Literal["data", "train", "eval", "compare", "report"]] = Field(
         default_factory=lambda: ["data", "train", "eval"], description="Stages of `tunelab run` each trial runs."
@@ -432,6 +441,7 @@ class SweepConfig(Section):
         both = set(self.grid) & set(self.zip)
         if both:
             raise ValueError(f"keys in both sweep.grid and sweep.zip: {sorted(both)}")
+        self._check_labels()
         if self.search == "optuna":
             if self.zip or self.seeds:
                 raise ValueError("sweep.zip and sweep.seeds are for search: grid; an Optuna search samples "
@@ -440,6 +450,22 @@ class SweepConfig(Section):
             if both:
                 raise ValueError(f"keys in both sweep.grid and sweep.optuna.space: {sorted(both)}")
         return self
+
+
+    def _check_labels(self) -> None:
+        swept = {**self.grid, **self.zip}
+        for key, labels in self.labels.items():
+            if key not in swept:
+                raise ValueError(f"sweep.labels.{key}: not a key of sweep.grid or sweep.zip"
+                                 f"{did_you_mean(key, list(swept))}; swept keys: {', '.join(swept) or 'none'}")
+            if len(labels) != len(swept[key]):
+                raise ValueError(f"sweep.labels.{key}: {len(labels)} label(s) for {len(swept[key])} value(s); "
+                                 "give one label per value, in the same order")
+            for lab in labels:
+                if not _LABEL.match(str(lab)):
+                    raise ValueError(f"sweep.labels.{key}: '{lab}' is not a folder name: use letters, digits and . _ + -")
+            if len(set(labels)) < len(labels):
+                raise ValueError(f"sweep.labels.{key}: a label is used twice: {labels}")
 
 
 class ReportConfig(Section):

@@ -202,6 +202,24 @@ def test_code_generation_lite_from_a_folder_and_from_the_hub_cache(tmp_path, hf_
         local.load("train")
 
 
+def test_a_later_release_is_a_val_split_to_choose_checkpoints_on(tmp_path, hf_caches):
+    from tunelab.config import SelectionConfig
+    from tunelab.evaluation.holdout import selection_task
+
+    folder = write_lcb(tmp_path / "code_generation_lite")
+    task = get_task("stdio", dataset=str(folder), release_version="v1", val_release_version="v2", platform="atcoder")
+    assert task.splits == ("train", "val", "test")
+    assert [s.id for s in task.load("test")] == ["abc300_a"]
+    assert [s.id for s in task.load("val")] == ["abc350_a", "abc351_c"]  # the same filters, the later files
+    assert task.data_info()["val"]["release_version"] == "v2" and task.data_info()["test"]["release_version"] == "v1"
+    # Checkpoint selection chooses on it as it is, instead of refusing (LiveCodeBench has no train to carve from).
+    assert selection_task(task, SelectionConfig(), 0) is task
+    with pytest.raises(EvalError, match="only a test split"):
+        get_task("stdio", dataset=str(folder), release_version="v1").load("val")
+    with pytest.raises(EvalError, match="share test2.jsonl: the val problems would be test problems"):
+        get_task("stdio", dataset=str(folder), release_version="release_v2", val_release_version="v2")
+
+
 @linux_only
 def test_code_generation_lite_problems_score_in_the_sandbox(tmp_path, hf_caches, ctx):
     task = get_task("stdio", dataset=str(write_lcb(tmp_path / "code_generation_lite")), release_version="v2")

@@ -23,6 +23,7 @@ from tunelab.generation import OpenAIGenerator, TransformersGenerator
 from tunelab.models.ref import ModelRef
 
 SessionFactory = Callable[[str], Any]  # ModelRef -> a VariantSession (or a fake in tests)
+RULE_JUDGE = "rules"  # eval.judge.model: the rule-based stand-in hint judge (offline studies), not a model
 
 
 class EvalContext:
@@ -97,7 +98,8 @@ def _close(obj: Any) -> None:
 
 
 def make_judge(cfg: Any, run_dir: Path | None, exp: Any | None) -> tuple[Any, str | None]:
-    """The judge generator of `eval.judge` and its identity, or (None, None) if none is set."""
+    """The judge generator of `eval.judge` and its identity, or (None, None) if none is set.
+    `eval.judge.model: rules` is the rule-based stand-in of the hint judge (`tasks.judge_rules`)."""
     j = cfg.judge
     if j.base_url:
         name = j.endpoint_model or j.model
@@ -106,6 +108,10 @@ def make_judge(cfg: Any, run_dir: Path | None, exp: Any | None) -> tuple[Any, st
         return OpenAIGenerator(j.base_url, name, j.api_key_env), f"openai:{j.base_url}:{name}"
     if not j.model:
         return None, None
+    if j.model == RULE_JUDGE:
+        from tunelab.evaluation.tasks.judge_rules import RuleJudge
+
+        return RuleJudge(), RuleJudge.identity
     is_ref = j.model in ("base", "final", "best") or j.model.startswith("step-") or Path(j.model).is_dir()
     in_run = is_ref and run_dir is not None
     ref = ModelRef.parse(j.model, run_dir if in_run else None, base=exp.model if in_run and exp is not None else None)

@@ -10,7 +10,9 @@ names, "1. Yes", "true/false", missing colons) and reports None for an answer it
 which is counted as `judge_unparsed`, never as a "no". The summary's `report` records the share
 of replies that could be read (`judge_parsed_share`); below `MIN_PARSED_SHARE` it carries a
 `warning` (shown at the top of the task in the report and on the console), since the scores
-then stand on a few items while looking like a result.
+then stand on a few items while looking like a result. Offline, `eval.judge.model: rules` is a
+rule-based stand-in (`judge_rules`); its replies are marked, and the summary's `warning` and
+`report.stand_in_judge` say so.
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ HInformative: no
 HConceal: yes
 HComprehensible: yes"""
 
+# The first line of every reply of the rule-based stand-in judge (`judge_rules`, eval.judge.model:
+# rules): the summary of a task judged so carries a warning, and the reports say it.
+RULE_JUDGE_MARK = "[rule-based stand-in judge, not a model]"
+RULE_JUDGE_WARNING = (
+    "These hint scores come from tunelab's RULE-BASED STAND-IN JUDGE (eval.judge.model: rules), not from a "
+    "model judge: fixed rules on the hint text and the diff of the buggy and fixed programs (see "
+    "tunelab.evaluation.tasks.judge_rules). They exercise the study offline; they are no measure of hint quality. "
+    "Judge with a model (eval.judge.model) or an endpoint (eval.judge.base_url) for real scores.")
 MIN_PARSED_SHARE = 0.5  # fewer readable judge replies than this: the summary carries a warning
 JUDGE_SETTINGS = GenerationSettings(max_new_tokens=64)  # greedy: the same judgement every time
 
@@ -156,10 +166,16 @@ class HintJudgeTask(Task):
         share = parsed / len(replies) if replies else None
         out = {"judge_prompt_version": JUDGE_PROMPT_VERSION, "judge_parsed": parsed, "judge_replies": len(replies),
                "judge_parsed_share": share, "per_program": rows, "per_problem": problems, "overall": _avg(rows)}
+        warnings = []
+        if any(str(g.get("judge_reply", "")).startswith(RULE_JUDGE_MARK) for g in replies):
+            out["stand_in_judge"] = "rules"
+            warnings.append(RULE_JUDGE_WARNING)
         if share is not None and share < MIN_PARSED_SHARE:
-            out["warning"] = (f"the judge's reply could be read for only {parsed} of {len(replies)} hints "
+            warnings.append(f"the judge's reply could be read for only {parsed} of {len(replies)} hints "
                               f"({share:.0%}): the scores stand on those alone. Check the judge's raw replies "
                               "(failure examples, verdict judge_unparsed) and use a judge that follows the format.")
+        if warnings:
+            out["warning"] = " ".join(warnings)
         return out
 
 

@@ -19,6 +19,8 @@ test5.jsonl; `v5`: test5.jsonl only; `v4_v5`: test4.jsonl and test5.jsonl), read
 `tunelab.evaluation.hub` (`datasets` no longer runs the dataset's loading script, so its data
 files are read directly); any other dataset in the same columns loads by config (`subset`).
 The platform, difficulty and date filters run on those columns before the tests are decoded.
+LiveCodeBench has only a test split; `val_release_version` (e.g. `v6` beside `release_v5`) reads
+later releases, with the same filters, as a `val` split to choose checkpoints on.
 """
 
 from __future__ import annotations
@@ -188,11 +190,23 @@ class StdioTask(PassAtKTask):
     subset: str | None = None  # config of a dataset read by config (not code_generation_lite)
     split_map: dict[str, str] = field(default_factory=dict)  # task split -> dataset split
     revision: str | None = None  # hub branch, tag or commit of `dataset`
+    # code_generation_lite files read as a `val` split (same filters), e.g. v6 beside release_v5: later
+    # problems than any test one, to choose checkpoints on (LiveCodeBench itself has only test)
+    val_release_version: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.release_version is not None:
             release_files(self.release_version)  # a bad name fails when the task is made, not after a model loads
+        if self.val_release_version is not None:
+            shared = set(release_files(self.val_release_version)) & set(release_files(self.release_version or
+                                                                                      "release_latest"))
+            if shared:
+                raise EvalError(f"task 'stdio': val_release_version '{self.val_release_version}' and release_version "
+                                f"'{self.release_version or 'release_latest'}' share {', '.join(sorted(shared))}: the "
+                                "val problems would be test problems; name releases after the test ones (e.g. v6 "
+                                "beside release_v5)")
+            self.splits = ("train", "val", "test")
 
     def load(self, split: str | None = None) -> list[Sample]:
         split = split or self.default_split
@@ -228,12 +242,16 @@ class StdioTask(PassAtKTask):
             if data.provenance["source"] == "file" and split != self.default_split:
                 rows = [r for r in rows if r.get("split", self.default_split) == split]  # a JSONL's own split column
         else:
-            if split != self.default_split:
-                raise EvalError(f"task 'stdio': LiveCodeBench has only a test split, not '{split}'")
+            version = self.release_version or "release_latest"
+            if split == "val" and self.val_release_version is not None:
+                version = self.val_release_version
+            elif split != self.default_split:
+                raise EvalError(f"task 'stdio': LiveCodeBench has only a test split, not '{split}' (a val split: "
+                                "val_release_version, releases after the test ones)")
             data = load_benchmark(self.name, path=self.path, dataset=self.dataset, revision=self.revision,
-                                  files=release_files(self.release_version or "release_latest"), keep=self._keep,
+                                  files=release_files(version), keep=self._keep,
                                   keep_columns=("platform", "difficulty", "contest_date"))
-            data.provenance["release_version"] = self.release_version or "release_latest"
+            data.provenance["release_version"] = version
             rows = data.rows
         self.record_data(split, data.provenance)
         return rows
