@@ -3,7 +3,11 @@
 A row is what one run cost and gave, read from the files its stages wrote (`train/summary.json`,
 `train/metrics.jsonl`, `eval/<variant>/<task>/summary.json`, `pipeline.json`, `trial.json`,
 `config.yaml`): parameters, time, memory, throughput, losses, the tuned variant's task scores
-with CIs, per-source validation and test loss, device-hours and cost.
+with CIs, per-source validation and test loss, device-hours and cost; and for the report's
+views over runs: every variant's scores (`variant_scores`: base, base+cot, step-N, final, ...),
+the judges the scores came from (`judges`), what `base` is (`base_model`), the checkpoint
+selection (`selection`, from `eval/selection.json`) and the train, validation and test loss
+curves (`train_curve`, `val_curve`, `test_curve`: (step, loss) pairs).
 
 Costs that machine load does not decide sit beside the wall time: `device_seconds` (GPU seconds
 of training on a GPU, else the training process's CPU seconds; the default cost axis of a
@@ -102,8 +106,14 @@ def tradeoff_rows(run_dirs: Sequence[Path], price_per_device_hour: float | None 
             "judge_tokens": judge,
             "judge_cost": judge["total"] * judge_price / 1e6 if judge is not None and judge_price is not None else None,
             "scores": _scores(evals.get(tuned)), "base_scores": _scores(evals.get("base")),
+            "variant_scores": {v: _scores(by_task) for v, by_task in evals.items()},
+            "judges": sorted({str(s["judge"]) for by_task in evals.values() for s in by_task.values() if s.get("judge")}),
+            "base_model": _base_model(config),
+            "selection": _selection(root),
             "per_source_loss": per_source,
-            "val_curve": [(r["step"], r["loss"]) for r in metrics if r.get("split") == "val" and r.get("loss") is not None],
+            **{f"{split}_curve": [(r["step"], r["loss"]) for r in metrics
+                                  if r.get("split") == split and r.get("loss") is not None]
+               for split in ("train", "val", "test")},
         })
     return priced(rows, price_per_device_hour)
 
@@ -145,6 +155,26 @@ def _scores(by_task: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
         for m, v in s.get("metrics", {}).items():
             out[f"{task}/{m}"] = {k: v.get(k) for k in ("value", "ci_low", "ci_high", "higher_is_better", "n")}
     return out
+
+
+def _base_model(config: dict[str, Any]) -> str | None:
+    """What a run's `base` is: model name, revision and chat template of its config (runs that
+    agree on it evaluate the same base)."""
+    model = config.get("model") or {}
+    if not model.get("name"):
+        return None
+    template = (config.get("data") or {}).get("chat_template") or "auto"
+    return f"{model['name']}@{model.get('revision') or 'default'} (template {template})"
+
+
+def _selection(root: Path) -> dict[str, Any] | None:
+    """The run's own checkpoint selection (`eval/selection.json`), the fields a table shows."""
+    sel = _json(root / "eval" / "selection.json")
+    if not isinstance(sel, dict):
+        return None
+    keys = ("task", "metric", "higher_is_better", "selection_split", "report_split", "decision", "best", "top",
+            "resolved", "resolved_because", "candidates", "report", "difference_vs_base")
+    return {**{k: sel.get(k) for k in keys}, "carved": bool(sel.get("carved"))}
 
 
 def _tuned_variant(config: dict[str, Any], evals: dict[str, Any]) -> str:

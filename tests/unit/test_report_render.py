@@ -462,3 +462,51 @@ def test_the_first_section_answers_did_fine_tuning_help(tmp_path):
     assert sum("math-word —" in ln for ln in first) == 1 == sum("similarity —" in ln for ln in first)
     # the selection's task is headlined by the chosen checkpoint, not by whatever came last
     assert "→ step-40" in next(ln for ln in first if "similarity —" in ln)
+
+
+def test_a_sweep_report_has_every_model_on_every_task_loss_curves_and_each_selection(tmp_path):
+    from tunelab.sweep import Trial, summarize_sweep
+
+    root = tmp_path / "sweep"
+    trials = [Trial(name, (f"lora.r={r}",), {"lora.r": r}) for name, r in (("r4", 4), ("r16", 16))]
+    (root / "trials").mkdir(parents=True)
+    for t in trials:
+        build_run(tmp_path / t.name).rename(root / "trials" / t.name)
+    # r16's hints were judged by the rule-based stand-in: the report must say so, loudly.
+    hint = root / "trials" / "r16" / "eval" / "final" / "hint-judge"
+    _eval(root / "trials" / "r16", "final", "hint-judge", [{"id": "h0", "values": {"HGood": 1.0}}],
+          {"HGood": (True, "mean")})
+    summary = json.loads((hint / "summary.json").read_text())
+    (hint / "summary.json").write_text(json.dumps({**summary, "judge": "rules:hint-v1"}))
+    exp = load_config(SMOKE, ["report.price_per_device_hour=2.5"])
+    written = summarize_sweep(root, exp, trials, {t.name: "done" for t in trials}, SMOKE)
+    row = written["table"][0]
+    assert set(row["variant_scores"]) == {"base", "base+few-shot", "step-20", "step-40", "final"}
+    assert row["selection"]["best"] == "step-40" and row["selection"]["task"] == "similarity"
+    assert row["train_curve"][0] == [5, 3 - 5 / 30] or row["train_curve"][0] == (5, 3 - 5 / 30)
+    assert [p[0] for p in row["test_curve"]] == [10, 20, 30, 40]
+    html = (root / "report.html").read_text()
+    ids = section_ids(html)
+    assert ids.index("tradeoff") < ids.index("models") < ids.index("val-curves") < ids.index("selection")
+    models = html.split('id="models"')[1].split("</section>")[0]
+    names = re.findall(r'<td title="results of [^"]+">([^<]+)</td>', models)
+    # base and base+few-shot once (every trial evaluates the same base), then each trial's final.
+    assert names == ["base", "base+few-shot", "r4:final", "r16:final"]
+    assert "read from r4; r16 evaluated the same weights with the same prompts" in models
+    assert "math-word/accuracy" in models and "similarity/chrf" in models and "hint-judge/HGood" in models
+    assert "STAND-IN JUDGE" in models and "Runs judged so: r16" in models
+    assert "STAND-IN JUDGE" in html.split('id="tradeoff"')[1].split("</section>")[0]
+    curves = html.split('id="val-curves"')[1].split("</section>")[0]
+    assert "training loss against step" in curves and "test loss against step" in curves
+    sel = html.split('id="selection"')[1].split("</section>")[0]
+    assert "similarity/chrf on val" in sel and "best: step-40" in sel and "20 [17, 23]" in sel
+    # A trial whose selection found no difference reports the checkpoint it resolved to, and says so.
+    sel_file = root / "trials" / "r4" / "eval" / "selection.json"
+    sel_json = json.loads(sel_file.read_text())
+    sel_file.write_text(json.dumps({**sel_json, "decision": "no_difference", "best": None, "top": "step-40",
+                                    "resolved": "step-20", "report": {**sel_json["report"],
+                                                                       "step-20": sel_json["report"]["step-40"]}}))
+    summarize_sweep(root, exp, trials, {t.name: "done" for t in trials}, SMOKE)
+    html = (root / "report.html").read_text()
+    assert "no difference (top step-40)" in html.split('id="selection"')[1]
+    assert "r4:step-20 (selection: no difference, trained longest)" in html.split('id="models"')[1].split("</section>")[0]

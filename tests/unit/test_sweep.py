@@ -44,6 +44,34 @@ def test_trial_names_are_stable_and_filesystem_safe():
     assert trial_name({"k": "x" * 200}) != trial_name({"k": "x" * 199})
 
 
+def test_labels_name_trials_whose_values_are_whole_data_source_lists():
+    deep, diverse = [{"builtin": "compose-deep"}], [{"builtin": "compose-diverse"}]
+    cfg = SweepConfig(grid={"data.sources": [deep, diverse]}, labels={"data.sources": ["deep", "diverse"]})
+    trials = expand_trials(cfg)
+    assert [t.name for t in trials] == ["deep", "diverse"]
+    # The overrides still carry the whole list, and a trial loads as its own run would.
+    assert load_config(SWEEP, list(trials[1].overrides)).data.sources[0].builtin == "compose-diverse"
+    unlabelled = expand_trials(SweepConfig(grid={"data.sources": [deep, diverse]}))
+    assert all(t.name.startswith("data.sources=") and len(t.name) > 20 for t in unlabelled)
+    # A label on one zip key names the whole (r, alpha) element; grid and seeds keep key=value.
+    cfg = SweepConfig(grid={"data.sources": [deep, diverse]}, zip={"lora.r": [4, 64], "lora.alpha": [8, 128]},
+                      labels={"data.sources": ["deep", "diverse"], "lora.r": ["r4", "r64"]}, seeds=[0])
+    assert [t.name for t in expand_trials(cfg)] == ["deep,r4,seed=0", "deep,r64,seed=0", "diverse,r4,seed=0",
+                                                    "diverse,r64,seed=0"]
+    assert expand_trials(cfg)[1].overrides[1:] == ("lora.r=64", "lora.alpha=128", "seed=0")
+
+
+@pytest.mark.parametrize("labels, message", [
+    ({"lora.rr": ["a", "b"]}, r"not a key of sweep.grid or sweep.zip \(did you mean 'lora.r'\?\)"),
+    ({"lora.r": ["a"]}, "1 label.s. for 2 value.s."),
+    ({"lora.r": ["a b", "c"]}, "'a b' is not a folder name"),
+    ({"lora.r": ["a", "a"]}, "a label is used twice"),
+])
+def test_labels_are_checked(labels, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(SWEEP, ["sweep.zip={}", "sweep.grid={lora.r: [4, 8]}", f"sweep.labels={json.dumps(labels)}"])
+
+
 def test_sweep_config_is_checked():
     with pytest.raises(ConfigError, match="same length"):
         load_config(SWEEP, ["sweep.zip={lora.r: [4, 8], lora.alpha: [8]}"])

@@ -35,7 +35,7 @@ from tunelab.tradeoff import pareto_points, priced, tradeoff_rows
 # Section ids a single-run report can have, in order (the browser test looks for them).
 RUN_SECTIONS = ("headline", "experiment", "data", "training", "checkpoints", "results", "paired", "wins", "next-token",
                 "token-classes", "generations", "failures", "cost")
-SWEEP_SECTIONS = ("trials", "tradeoff", "pareto", "val-curves", "seeds", "sweep-cost")
+SWEEP_SECTIONS = ("trials", "tradeoff", "models", "pareto", "val-curves", "selection", "seeds", "sweep-cost")
 # A sweep with `sweep.compare` adds its trials compared with each other, after those.
 CROSS_SECTIONS = ("cross", "cross-results", "cross-paired", "cross-wins", "cross-next-token", "cross-token-classes",
                   "cross-generations", "cross-failures")
@@ -73,8 +73,9 @@ def multi_sections(rows: list[dict[str, Any]], pareto: dict[str, Any], trials: l
                    price: float | None, currency: str, search: dict[str, Any] | None = None) -> list[Section]:
     """The sections over several runs (a sweep's trials, or run directories given together)."""
     built = [ss.trials_section(trials, rows, "trials", search) if trials else None,
-             ss.tradeoff_section(rows, "tradeoff", currency), ss.pareto_section(pareto, "pareto", ""),
-             ss.curves_section(rows, "val-curves", ""), ss.seeds_section(rows, "seeds"),
+             ss.tradeoff_section(rows, "tradeoff", currency), ss.models_section(rows, "models"),
+             ss.pareto_section(pareto, "pareto", ""), ss.curves_section(rows, "val-curves", ""),
+             ss.selection_section(rows, "selection", ""), ss.seeds_section(rows, "seeds"),
              ss.sweep_cost_section(rows, "sweep-cost", price, currency)]
     return [s for s in built if s is not None]
 

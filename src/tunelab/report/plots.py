@@ -231,15 +231,16 @@ def pareto(points: Sequence[dict[str, Any]], cost_name: str, score_name: str, hi
 
 
 @_styled
-def val_loss_overlay(curves: dict[str, Sequence[tuple[int, float]]]) -> Figure:
-    """Validation loss against step, one line per run or trial."""
+def val_loss_overlay(curves: dict[str, Sequence[tuple[int, float]]], ylabel: str = "validation loss") -> Figure:
+    """A value against step (validation loss by default), one line per run or trial."""
     fig = _figure(7.5, 3.0)
     ax = fig.subplots()
     for name, pts in curves.items():
         if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=label(name))
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o" if len(pts) <= 40 else None, markersize=3,
+                    label=label(name))
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("validation loss")
+    ax.set_ylabel(label(ylabel))
     if curves:
         ax.legend(fontsize=7, frameon=False)
     return fig

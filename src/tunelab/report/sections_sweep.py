@@ -1,8 +1,11 @@
 """Report sections over several runs: a sweep's trials, or run directories given together.
 
 The trade-off table (trainable parameters, time, memory, throughput, best validation loss, task
-scores with CIs, per-source validation and test loss, cost), the Pareto plot of score vs cost, the
-validation-loss curves of every run, and seed spread where a setting ran with several seeds. With
+scores with CIs, per-source validation and test loss, cost), every model on every task in one
+table (the base-weights variants such as base and base+cot once, then each run's tuned and
+selected checkpoint), the Pareto plot of score vs cost, the validation, training and test loss
+curves of every run, each run's checkpoint selection, and seed spread where a setting ran with
+several seeds. Scores of the rule-based stand-in judge carry a loud warning. With
 `sweep.compare`, an introduction to the trials compared with each other, whose views the run
 report's compare sections render (`report.cross_sections`).
 """
@@ -86,6 +89,9 @@ def tradeoff_section(rows: list[dict[str, Any]], sid: str, currency: str) -> Sec
         out.append(line)
     s = Section(sid, "Trade-off table", [table(cols, out, "scores of each run's tuned variant with CIs; "
                                                           "green = best of the column (CIs may still overlap)")])
+    warn = judge_warning(rows)
+    if warn:
+        s.blocks.insert(0, warn)
     base = next((r["base_scores"] for r in rows if r.get("base_scores")), {})
     if base:
         s.blocks.append(Para("Base model (no fine-tuning): " + "; ".join(
@@ -140,12 +146,152 @@ def pareto_section(pareto: dict[str, Any], sid: str, prefix: str) -> Section | N
 
 
 def curves_section(rows: list[dict[str, Any]], sid: str, prefix: str) -> Section | None:
-    curves = {r["name"]: r["val_curve"] for r in rows if r.get("val_curve")}
-    if not curves:
+    """The loss curves of every run, one figure per split (validation, training, test)."""
+    figures = []
+    for split, what, short in (("val", "validation loss", "valc"), ("train", "training loss", "trainc"),
+                               ("test", "test loss", "testc")):
+        curves = {r["name"]: r[f"{split}_curve"] for r in rows if r.get(f"{split}_curve")}
+        if curves:
+            name = f"{prefix}val-curves" if split == "val" else f"{prefix}{split}-curves"
+            figures.append(Figure(name, plots.to_svg(plots.val_loss_overlay(curves, what), f"{prefix}{short}"),
+                                  f"{what} against step for every run"
+                                  + (" (the loss of each logging window)" if split == "train" else "")))
+    if not figures:
         return None
-    return Section(sid, "Validation loss per run", [Figure(
-        f"{prefix}val-curves", plots.to_svg(plots.val_loss_overlay(curves), f"{prefix}valc"),
-        "validation loss against step for every run")])
+    return Section(sid, "Loss curves per run", figures)
+
+
+# ---- every model on every task, and each run's checkpoint selection -----------------------------
+
+
+def _shared(variant: str) -> bool:
+    """Variants with the base weights (`base`, `base+cot`, `base+few-shot`): the same in every run
+    on the same base."""
+    return variant == "base" or variant.startswith("base+")
+
+
+def _step_of(variant: str, row: dict[str, Any]) -> int | None:
+    if variant == "final":
+        return row.get("steps")
+    return int(variant[5:]) if variant.startswith("step-") and variant[5:].isdigit() else None
+
+
+def judge_warning(rows: list[dict[str, Any]]) -> Para | None:
+    """A loud note when some score of these runs comes from the rule-based stand-in judge."""
+    from tunelab.evaluation.tasks.judge import RULE_JUDGE_WARNING
+
+    stand_in = [r["name"] for r in rows if any(str(j).startswith("rules:") for j in r.get("judges") or [])]
+    if not stand_in:
+        return None
+    return Para(f"STAND-IN JUDGE. {RULE_JUDGE_WARNING} Runs judged so: {', '.join(stand_in)}.", "warn")
+
+
+def models_section(rows: list[dict[str, Any]], sid: str) -> Section | None:
+    """One table: the base-weights variants (base, base+cot, ...; read from one run of each
+    base, since every run on it evaluates the same ones), then every run's tuned variant and
+    its selected checkpoint, on every task metric of their default splits."""
+    done = [r for r in rows if r.get("variant_scores")]
+    if not done:
+        return None
+    groups: dict[str | None, list[dict[str, Any]]] = {}
+    for r in done:
+        groups.setdefault(r.get("base_model"), []).append(r)
+    lines: list[tuple[str, str, dict[str, Any]]] = []  # (label, where it comes from, scores)
+    notes = []
+    for base, members in groups.items():
+        source = next((r for r in members if any(_shared(v) for v in r["variant_scores"])), None)
+        if source is None:
+            continue
+        names = sorted(v for v in source["variant_scores"] if _shared(v))
+        one = len(groups) == 1
+        for v in names:
+            lines.append((v if one else f"{source['name']}:{v}", f"{source['name']} (shared)", source["variant_scores"][v]))
+        others = [r["name"] for r in members if r is not source]
+        notes.append(f"{', '.join(names)} of {base or 'the base model'}: read from {source['name']}"
+                     + (f"; {', '.join(others)} evaluated the same weights with the same prompts (their records "
+                        "come from the shared eval cache)" if others else ""))
+    for r in done:
+        tuned = r.get("variant") or "final"
+        if tuned in r["variant_scores"]:
+            lines.append((f"{r['name']}:{tuned}", r["name"], r["variant_scores"][tuned]))
+        sel = r.get("selection") or {}
+        picked = sel.get("resolved")
+        if picked and picked != tuned and picked in r["variant_scores"]:
+            how = "selected" if sel.get("decision") == "best" else "selection: no difference, trained longest"
+            lines.append((f"{r['name']}:{picked} ({how})", r["name"], r["variant_scores"][picked]))
+    keys = sorted({k for _, _, sc in lines for k in sc if "@" not in k.split("/")[0]})
+    if not lines or not keys:
+        return None
+    hib = {k: next((bool(sc[k].get("higher_is_better", True)) for _, _, sc in lines if k in sc), True) for k in keys}
+    best = {}
+    for k in keys:
+        vals = [(sc[k]["value"], label) for label, _, sc in lines if k in sc and sc[k].get("value") is not None]
+        top = (max if hib[k] else min)((v for v, _ in vals), default=None)
+        winners = [n for v, n in vals if v == top]
+        best[k] = winners[0] if len(vals) > 1 and len(winners) == 1 else None
+    out = []
+    for label, where, sc in lines:
+        line: list[Any] = [Cell(label, title=f"results of {where}"), where]
+        for k in keys:
+            v = sc.get(k)
+            line.append(Cell(fmt_ci(v["value"], v.get("ci_low"), v.get("ci_high")) if v else "-",
+                             "better num" if v and best[k] == label else "num"))
+        out.append(line)
+    s = Section(sid, "Every model on every task", [])
+    warn = judge_warning(done)
+    if warn:
+        s.blocks.append(warn)
+    s.blocks.append(table(["model", "from run", *[f"{k} {'↑' if hib[k] else '↓'}" for k in keys]], out,
+                          "each task on its default split, with 95% intervals; green = best of the column "
+                          "(intervals may still overlap)"))
+    s.blocks += [Para(n, "note") for n in notes]
+    return s
+
+
+def selection_section(rows: list[dict[str, Any]], sid: str, prefix: str) -> Section | None:
+    """Each run's checkpoint selection (`eval/selection.json`): what it chose on, the decision,
+    and the chosen checkpoint on the report split against base; plus the selection metric of
+    every checkpoint against its step, on the selection and the report split."""
+    chosen = [r for r in rows if r.get("selection")]
+    if not chosen:
+        return None
+    out, curves = [], {}
+    for r in chosen:
+        sel = r["selection"]
+        task, metric = sel.get("task"), sel.get("metric")
+        rep = (sel.get("report") or {})
+        diff = sel.get("difference_vs_base") or {}
+        on = f"{task}/{metric} on {sel.get('selection_split')}" + (" (carved from train)" if sel.get("carved") else "")
+        resolved = sel.get("resolved") or sel.get("best")  # selections before `resolved` named only `best`
+        decision = (f"best: {sel.get('best')}" if (sel.get("decision") or ("best" if sel.get("best") else None)) == "best"
+                    else f"no difference (top {sel.get('top')})")
+        picked, base = rep.get(resolved) or {}, rep.get("base") or {}
+        out.append([r["name"], on, decision, resolved,
+                    fmt_ci(picked.get("value"), picked.get("ci_low"), picked.get("ci_high")) if picked else "-",
+                    fmt_ci(base.get("value"), base.get("ci_low"), base.get("ci_high")) if base else "-",
+                    fmt_ci(diff.get("diff"), diff.get("ci_low"), diff.get("ci_high"))
+                    if diff else "-"])
+        val = sorted((_step_of(c["variant"], r), c.get("value")) for c in sel.get("candidates") or []
+                     if _step_of(c["variant"], r) is not None and c.get("value") is not None)
+        if val:
+            curves[f"{r['name']} ({sel.get('selection_split')})"] = val
+        key = f"{task}/{metric}"
+        test = sorted((_step_of(v, r), sc[key]["value"]) for v, sc in (r.get("variant_scores") or {}).items()
+                      if _step_of(v, r) is not None and key in sc and sc[key].get("value") is not None)
+        if test:
+            curves[f"{r['name']} ({sel.get('report_split')})"] = test
+    first = chosen[0]["selection"]
+    s = Section(sid, "Checkpoint selection per run", [table(
+        ["run", "chosen on", "decision", "reported checkpoint", f"it on {first.get('report_split')}",
+         f"base on {first.get('report_split')}", "difference vs base"], out,
+        "chosen on one split, reported on another (never the same items); 'no difference': the paired tests could "
+        "not tell the top checkpoint from the others, and the one trained longest among them is reported")])
+    if curves:
+        s.blocks.append(Figure(f"{prefix}selection-steps", plots.to_svg(
+            plots.val_loss_overlay(curves, f"{first.get('task')}/{first.get('metric')}"), f"{prefix}selc"),
+            "the selection metric of every checkpoint against its step, on the split it was chosen on and on the "
+            "report split (where the run evaluated its checkpoints there)"))
+    return s
 
 
 def seeds_section(rows: list[dict[str, Any]], sid: str) -> Section | None:

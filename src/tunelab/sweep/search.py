@@ -23,7 +23,7 @@ from tunelab.tradeoff import objective_value
 from tunelab.errors import TunelabError
 from tunelab.runs import read_json, read_jsonl
 from tunelab.sweep.launch import running_trial
-from tunelab.sweep.trials import Trial, make_trial, show, trial_name
+from tunelab.sweep.trials import Trial, make_trial, show, trial_name, value_labels
 
 
 def _optuna():
@@ -107,7 +107,8 @@ class OptunaSearch:
                 return None
             ot = self.study.ask()
             values = self._suggest(ot)
-            folder = ot.user_attrs.get("folder") or trial_name({"trial": ot.number, **values})
+            folder = ot.user_attrs.get("folder") or trial_name({"trial": ot.number, **values},
+                                                                value_labels(self.exp.sweep))
             pt = self.pruning.ask()
             ot.set_user_attr("folder", folder)
             ot.set_user_attr("pruning_trial", pt.number)

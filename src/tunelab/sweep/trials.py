@@ -1,4 +1,10 @@
-"""A sweep's trials: their overrides, values and folder names (grid x zip x seeds)."""
+"""A sweep's trials: their overrides, values and folder names (grid x zip x seeds).
+
+A folder name is made from the trial's values: `key=value` each (`lora.r=4,lora.alpha=8`), or
+the value's label from `sweep.labels` (`deep`, `repair,r16`), so a list or mapping value (a
+whole `data.sources`) still gives a readable folder. Names too long or with odd characters are
+cut and hashed.
+"""
 
 from __future__ import annotations
 
@@ -30,9 +36,29 @@ def show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
-def trial_name(values: dict[str, Any]) -> str:
-    """A readable, filesystem-safe folder name from the trial's values (hashed if long)."""
-    text = ",".join(f"{k}={show(v)}" for k, v in values.items())
+Labels = dict[str, dict[str, str]]  # swept key -> {show(value): its label}
+
+
+def value_labels(sweep: SweepConfig) -> Labels:
+    """`sweep.labels` as key -> {the value as `show` writes it: its label}."""
+    swept = {**sweep.grid, **sweep.zip}
+    return {k: {show(v): lab for v, lab in zip(swept.get(k, []), labels)} for k, labels in sweep.labels.items()}
+
+
+def unnamed_keys(sweep: SweepConfig) -> frozenset[str]:
+    """Keys left out of trial names: a zip's other keys once one of its keys is labelled."""
+    if not any(k in sweep.labels for k in sweep.zip):
+        return frozenset()
+    return frozenset(k for k in sweep.zip if k not in sweep.labels)
+
+
+def trial_name(values: dict[str, Any], labels: Labels | None = None, hidden: frozenset[str] = frozenset()) -> str:
+    """A readable, filesystem-safe folder name from the trial's values (hashed if long): each
+    value as `key=value`, or as its label (`sweep.labels`); `hidden` keys are left out."""
+    labels = labels or {}
+    parts = [labels[k][show(v)] if show(v) in labels.get(k, {}) else f"{k}={show(v)}"
+             for k, v in values.items() if k not in hidden]
+    text = ",".join(parts)
     safe = re.sub(r"[^A-Za-z0-9._=,+-]+", "-", text).strip("-") or "trial"
     if len(safe) > 80 or safe != text:
         digest = hashlib.sha1(text.encode()).hexdigest()[:8]
@@ -40,9 +66,11 @@ def trial_name(values: dict[str, Any]) -> str:
     return safe
 
 
-def make_trial(values: dict[str, Any], name: str | None = None, number: int | None = None) -> Trial:
-    """The trial of `values` (its folder `name`, default: made from the values)."""
-    return Trial(name or trial_name(values), tuple(f"{k}={show(v)}" for k, v in values.items()), values, number)
+def make_trial(values: dict[str, Any], name: str | None = None, number: int | None = None,
+               labels: Labels | None = None, hidden: frozenset[str] = frozenset()) -> Trial:
+    """The trial of `values` (its folder `name`, default: made from the values and their labels)."""
+    return Trial(name or trial_name(values, labels, hidden), tuple(f"{k}={show(v)}" for k, v in values.items()),
+                 values, number)
 
 
 def expand_trials(sweep: SweepConfig) -> list[Trial]:
@@ -51,14 +79,16 @@ def expand_trials(sweep: SweepConfig) -> list[Trial]:
     n_zip = len(next(iter(sweep.zip.values()))) if sweep.zip else 0
     zipped = [[(k, vals[i]) for k, vals in sweep.zip.items()] for i in range(n_zip)] or [[]]
     seeds = [[("seed", s)] for s in sweep.seeds] or [[]]
+    labels, hidden = value_labels(sweep), unnamed_keys(sweep)
     trials, seen = [], set()
     for combo in itertools.product(*grid, zipped, seeds):
         values = dict(pair for part in combo for pair in (part if isinstance(part, list) else [part]))
         if not values:
             continue
-        t = make_trial(values)
+        t = make_trial(values, labels=labels, hidden=hidden)
         if t.name in seen:
-            raise ConfigError(f"sweep: two trials would share the folder '{t.name}'; make the swept values distinct")
+            raise ConfigError(f"sweep: two trials would share the folder '{t.name}'; make the swept values distinct"
+                              " (or their sweep.labels)")
         seen.add(t.name)
         trials.append(t)
     return trials
