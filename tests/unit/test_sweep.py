@@ -59,6 +59,12 @@ def test_labels_name_trials_whose_values_are_whole_data_source_lists():
     assert [t.name for t in expand_trials(cfg)] == ["deep,r4,seed=0", "deep,r64,seed=0", "diverse,r4,seed=0",
                                                     "diverse,r64,seed=0"]
     assert expand_trials(cfg)[1].overrides[1:] == ("lora.r=64", "lora.alpha=128", "seed=0")
+    # Zip elements are labelled by position: two may share the labelled key's value.
+    cfg = SweepConfig(zip={"lora.r": [8, 8], "lora.alpha": [16, 32]}, labels={"lora.r": ["a16", "a32"]})
+    assert [t.name for t in expand_trials(cfg)] == ["a16", "a32"]
+    # Without labels the names are what they always were.
+    cfg = SweepConfig(grid={"train.lr": [1e-3]}, zip={"lora.r": [4], "lora.alpha": [8]}, seeds=[1])
+    assert expand_trials(cfg)[0].name == "train.lr=0.001,lora.r=4,lora.alpha=8,seed=1"
 
 
 @pytest.mark.parametrize("labels, message", [

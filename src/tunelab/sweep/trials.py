@@ -45,19 +45,12 @@ def value_labels(sweep: SweepConfig) -> Labels:
     return {k: {show(v): lab for v, lab in zip(swept.get(k, []), labels)} for k, labels in sweep.labels.items()}
 
 
-def unnamed_keys(sweep: SweepConfig) -> frozenset[str]:
-    """Keys left out of trial names: a zip's other keys once one of its keys is labelled."""
-    if not any(k in sweep.labels for k in sweep.zip):
-        return frozenset()
-    return frozenset(k for k in sweep.zip if k not in sweep.labels)
-
-
-def trial_name(values: dict[str, Any], labels: Labels | None = None, hidden: frozenset[str] = frozenset()) -> str:
+def trial_name(values: dict[str, Any], labels: Labels | None = None, parts: list[str] | None = None) -> str:
     """A readable, filesystem-safe folder name from the trial's values (hashed if long): each
-    value as `key=value`, or as its label (`sweep.labels`); `hidden` keys are left out."""
+    value as `key=value`, or as its label (`sweep.labels`); `parts` gives the name's parts instead."""
     labels = labels or {}
-    parts = [labels[k][show(v)] if show(v) in labels.get(k, {}) else f"{k}={show(v)}"
-             for k, v in values.items() if k not in hidden]
+    if parts is None:
+        parts = [labels[k][show(v)] if show(v) in labels.get(k, {}) else f"{k}={show(v)}" for k, v in values.items()]
     text = ",".join(parts)
     safe = re.sub(r"[^A-Za-z0-9._=,+-]+", "-", text).strip("-") or "trial"
     if len(safe) > 80 or safe != text:
@@ -66,26 +59,34 @@ def trial_name(values: dict[str, Any], labels: Labels | None = None, hidden: fro
     return safe
 
 
-def make_trial(values: dict[str, Any], name: str | None = None, number: int | None = None,
-               labels: Labels | None = None, hidden: frozenset[str] = frozenset()) -> Trial:
-    """The trial of `values` (its folder `name`, default: made from the values and their labels)."""
-    return Trial(name or trial_name(values, labels, hidden), tuple(f"{k}={show(v)}" for k, v in values.items()),
-                 values, number)
+def make_trial(values: dict[str, Any], name: str | None = None, number: int | None = None) -> Trial:
+    """The trial of `values` (its folder `name`, default: made from the values)."""
+    return Trial(name or trial_name(values), tuple(f"{k}={show(v)}" for k, v in values.items()), values, number)
 
 
 def expand_trials(sweep: SweepConfig) -> list[Trial]:
-    """grid (product) x zip (element-wise) x seeds, in config order."""
-    grid = [[(k, v) for v in vals] for k, vals in sweep.grid.items()]
+    """grid (product) x zip (element-wise) x seeds, in config order; folder names from the
+    values and `sweep.labels` (a zip element is named by the labels of its labelled keys, by
+    position, so two elements may share a value)."""
+    lab = sweep.labels
+
+    def named(key: str, i: int, value: Any) -> str:
+        return lab[key][i] if key in lab else f"{key}={show(value)}"
+
+    # Each part: (its (key, value) pairs, its pieces of the folder name).
+    grid = [[([(k, v)], [named(k, i, v)]) for i, v in enumerate(vals)] for k, vals in sweep.grid.items()]
     n_zip = len(next(iter(sweep.zip.values()))) if sweep.zip else 0
-    zipped = [[(k, vals[i]) for k, vals in sweep.zip.items()] for i in range(n_zip)] or [[]]
-    seeds = [[("seed", s)] for s in sweep.seeds] or [[]]
-    labels, hidden = value_labels(sweep), unnamed_keys(sweep)
+    zlab = [k for k in sweep.zip if k in lab]
+    zipped = [([(k, vals[i]) for k, vals in sweep.zip.items()],
+               [lab[k][i] for k in zlab] or [f"{k}={show(vals[i])}" for k, vals in sweep.zip.items()])
+              for i in range(n_zip)] or [([], [])]
+    seeds = [([("seed", s)], [f"seed={s}"]) for s in sweep.seeds] or [([], [])]
     trials, seen = [], set()
     for combo in itertools.product(*grid, zipped, seeds):
-        values = dict(pair for part in combo for pair in (part if isinstance(part, list) else [part]))
+        values = dict(pair for pairs, _ in combo for pair in pairs)
         if not values:
             continue
-        t = make_trial(values, labels=labels, hidden=hidden)
+        t = make_trial(values, trial_name(values, parts=[p for _, pieces in combo for p in pieces]))
         if t.name in seen:
             raise ConfigError(f"sweep: two trials would share the folder '{t.name}'; make the swept values distinct"
                               " (or their sweep.labels)")
