@@ -188,6 +188,10 @@ def test_data_preview_generations_and_next_tokens(report):
     assert '<span class="p4" title="final: p=0.950; base: p=0.005">def</span>' in nt
     assert "mean NLL (bits/token)" in nt and "&#x27;def&#x27; 0.01→0.95" in nt
     assert "in-training generation metric" in html and "chrf" in html
+    # which language the generated code looks like: Python markers only, so TypeScript's share is 0%
+    tc = html.split('id="token-classes"')[1].split("</section>")[0]
+    assert "does the code look like TypeScript or Python?" in tc and "TypeScript share of markers" in tc
+    assert re.search(r"<tr><td>final · compare</td><td>\d+</td><td>[1-9]\d*</td><td>0%</td></tr>", tc)
     # ... and drawn with the losses, on the loss figure's right axis (study: chrF during training)
     assert "val chrf of in-training generations on the right axis" in html
     assert "checkpoint selection: chosen on val" in html

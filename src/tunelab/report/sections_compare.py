@@ -264,6 +264,19 @@ def token_class_section(run: RunFiles, sid: str, prefix: str) -> Section | None:
                           [[name, st["texts"], st["tokens"], f"{st['groups']['code']:.1%}",
                             f"{st['groups']['natural_language']:.1%}", f"{st['groups']['whitespace']:.1%}",
                             f"{st['code_share_of_words']:.1%}"] for name, st in rows]))
+    marked = [(name, st) for name, st in rows if any(sum(m.values()) for m in (st.get("markers") or {}).values())]
+    if marked:
+        # Which language the code looks like: the markers of each, and TypeScript's share of them
+        # (the number a Python -> TypeScript shift moves; 0% = only Python markers).
+        langs = list(marked[0][1]["markers"])
+        top = {lang: [m for m, _ in sorted(((m, sum(st["markers"][lang].get(m, 0) for _, st in marked))
+                                            for m in marked[0][1]["markers"][lang]), key=lambda x: -x[1])[:4]]
+               for lang in langs}
+        head = ["variant · source", *[f"{lang} markers ({', '.join(top[lang])}, ...)" for lang in langs],
+                "TypeScript share of markers"]
+        s.blocks.append(table(head, [[name, *[str(sum(st["markers"][lang].values())) for lang in langs],
+                                      f"{st.get('typescript_share_of_markers', 0.0):.0%}"] for name, st in marked],
+                              "language markers in the generations: does the code look like TypeScript or Python?"))
     return s
 
 
