@@ -100,8 +100,11 @@ def stage_data(exp: Experiment, paths: RunPaths, console: Console) -> str:
     from tunelab.data.pipeline import prepare, write_manifest
     from tunelab.models.loading import load_tokenizer
 
-    key = fingerprint({"data": exp.data.model_dump(mode="json"), "model": exp.model.name,
-                       "revision": exp.model.revision, "seed": exp.seed})
+    spec = {"data": exp.data.model_dump(mode="json"), "model": exp.model.name, "revision": exp.model.revision,
+            "seed": exp.seed}
+    if exp.eval.enable_thinking is not None:  # how a thinking-switch template renders the chats
+        spec["enable_thinking"] = exp.eval.enable_thinking
+    key = fingerprint(spec)
     stamp = paths.data / "fingerprint.txt"
     if (paths.data / "stats.json").is_file() and stamp.is_file() and stamp.read_text().strip() == key:
         return "data unchanged; kept"

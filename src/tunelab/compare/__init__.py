@@ -122,6 +122,8 @@ def _fingerprint(run_dir: Path, exp: Any, variants: list[str]) -> str:
     key = {"views": 2, "prompts": c.prompts, "n_prompts": c.n_prompts, "top_k": c.top_k, "max_new_tokens": c.max_new_tokens,
            "near_duplicate": c.near_duplicate, "data": exp.data.model_dump(mode="json"), "seed": exp.seed,
            "eval_seed": exp.eval.seed, "variants": [ModelRef.parse(v, run_dir, base=exp.model).identity() for v in variants]}
+    if exp.eval.enable_thinking is not None:  # the prompts render with the template's thinking switch
+        key["enable_thinking"] = exp.eval.enable_thinking
     return fingerprint(key)
 
 
@@ -167,7 +169,8 @@ def _model_views(run_dir: Path, exp: Any, variants: list[str], console: Console,
         t0 = time.perf_counter()
         console.print(f"compare: {ref} on {len(cases)} prompts")
         model, tok, _ = ModelRef.parse(ref, run_dir, base=exp.model).load()
-        gen = TransformersGenerator(model, tok, exp.eval.batch_size, exp.data.chat_template)
+        gen = TransformersGenerator(model, tok, exp.eval.batch_size, exp.data.chat_template,
+                                    enable_thinking=exp.eval.enable_thinking)  # as trained and evaluated
         texts = [gen.render(p) for p in prompts]
         rendered = rendered or texts
         logps[ref] = next_token_logprobs(model, tok, texts)

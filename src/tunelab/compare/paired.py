@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.evaluation import stats
+from tunelab.generation.types import answer_texts
 from tunelab.models.ref import split_prompting
 from tunelab.evaluation.results import summary_records
 from tunelab.runs import read_json
@@ -124,7 +125,7 @@ def corpus_pair(row: dict[str, Any], a_dir: Path, b_dir: Path, summary: dict[str
 
     def inputs(records: dict[str, dict[str, Any]]):
         recs = [records[i] for i in ids]
-        gens = [r.get("generations") or [] for r in recs]
+        gens = answer_texts([r.get("generations") or [] for r in recs])  # scored as the engine scores them
         scores = [SampleScore(r.get("values") or {}, r.get("scores") or [], r.get("extra") or {}) for r in recs]
         return gens, scores
 
@@ -181,9 +182,10 @@ def baseline_table(run_dir: Path) -> list[dict[str, Any]]:
     for variant, tasks in eval_index(run_dir).items():
         for task, folder in tasks.items():
             s = read_json(folder / "summary.json")
-            prompt = (s.get("prompt") or {}).get("variant")
+            prompt, style = (s.get("prompt") or {}).get("variant"), (s.get("prompt") or {}).get("style")
             for name, m in s.get("metrics", {}).items():
-                rows.append({"variant": variant, "task": task, "metric": name, "prompt": prompt,
+                rows.append({"variant": variant, "task": task, "metric": name, "prompt": prompt, "style": style,
+                             "fewshot_ids": s.get("fewshot_ids"),
                              "value": m.get("value"), "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
                              "n": m.get("n"), "higher_is_better": m.get("higher_is_better", True)})
     return rows

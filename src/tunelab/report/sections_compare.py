@@ -10,7 +10,7 @@ from tunelab.report import plots
 from tunelab.report.blocks import (Cell, Columns, Figure, Heading, Para, Pre, Section, Table, cut, fmt, fmt_ci,
                                    fmt_p, table, visible)
 from tunelab.report.load import RunFiles, variant_order
-from tunelab.report.sections_run import prompt_block
+from tunelab.report.sections_run import prompt_blocks
 
 SUCCESS = {"passed", "correct", "exact", "ok", "yes"}  # verdicts that are not failures
 
@@ -41,6 +41,15 @@ def delta_cell(p: dict[str, Any] | None, value: Any, ref_value: Any, higher_is_b
     return Cell("-", "muted")
 
 
+def prompt_cell(summary: dict[str, Any]) -> Cell:
+    """How a variant was asked: the prompt variant and style (`base+cot` of a completion-style
+    code task is asked in chat), with the few-shot examples' ids on hover."""
+    p = summary.get("prompt") or {}
+    text = " · ".join(str(x) for x in (p.get("variant"), p.get("style")) if x) or "-"
+    shots = summary.get("fewshot_ids")
+    return Cell(text, "", f"few-shot examples: {', '.join(map(str, shots))}" if shots else "")
+
+
 def results_section(run: RunFiles, sid: str) -> Section | None:
     """Per task: every variant (base, prompting baselines, checkpoints, final) with value [CI]
     and the difference to the reference variant, coloured and marked by significance."""
@@ -64,8 +73,7 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
         rows, partial = [], False
         for v in variants:
             sm = run.evals[v][task]
-            row = [Cell(v, "sig" if v == ref else ""), Cell(str((sm.get("prompt") or {}).get("variant") or "-")),
-                   Cell(fmt(sm.get("n")), "num")]
+            row = [Cell(v, "sig" if v == ref else ""), prompt_cell(sm), Cell(fmt(sm.get("n")), "num")]
             for m in metrics:
                 mv = sm.get("metrics", {}).get(m) or {}
                 row.append(Cell(fmt_ci(mv.get("value"), mv.get("ci_low"), mv.get("ci_high")), "num"))
@@ -96,9 +104,7 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
                 s.blocks.append(Para(f"Warning ({v}): {run.evals[v][task]['warning']}", "warn"))
         methods = sorted({mv.get("ci_method", "bootstrap") for mv in first.get("metrics", {}).values()})
         s.blocks.append(Table(cols, rows, f"value [{round(100 * conf)}% CI: {', '.join(methods)}]"))
-        asked = prompt_block(run, task, variants)
-        if asked is not None:
-            s.blocks.append(asked)
+        s.blocks += prompt_blocks(run, task, variants)
         if partial:
             s.blocks.append(Para("A Δ marked 'on N paired items' is the paired difference over the items both variants "
                                  "have a value for; the values beside it are each variant's mean over all its own items, "

@@ -103,6 +103,10 @@ class MathWordTask(Task):
         rows = read_rows(SourceConfig(path=str(Path(self.path))))
         return [Sample(origin, _fields(r)) for r, origin in rows]
 
+    def styles_for(self, variant: str) -> tuple[str, ...]:
+        # The completion prompt ("Question: ... Answer:") has no place for the step-by-step line.
+        return ("chat",) if variant == "chain-of-thought" else self.styles
+
     def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
         shots = shots if opts.variant == "few-shot" else ()
         if opts.style == "completion":
