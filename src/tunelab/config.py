@@ -243,8 +243,12 @@ class EvalConfig(Section):
     prompt: Literal["default", "zero-shot", "few-shot", "chain-of-thought"] = Field(
         "default", description="Prompt variant; default = each task's first."
     )
-    style: Literal["auto", "chat", "completion"] = Field("auto", description="auto = each task's default style.")
+    style: Literal["auto", "chat", "completion"] = Field(
+        "auto", description="auto = each task's default style for the prompt variant.")
     num_fewshot: int = Field(3, ge=0)
+    enable_thinking: bool | None = Field(
+        None, description="Thinking on/off for chat templates that have the switch (Qwen3); null = the template's "
+        "default. Training renders its chats with the same value.")
     max_new_tokens: int | None = Field(None, ge=1, description="Override every task's max_new_tokens.")
     n: int | None = Field(None, ge=1, description="Generations per prompt (pass@k needs n >= k).")
     temperature: float | None = Field(None, ge=0.0, description="0 = greedy; default: the task's.")

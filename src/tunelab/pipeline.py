@@ -102,9 +102,11 @@ def stage_data(exp: Experiment, paths: RunPaths, console: Console) -> str:
     from tunelab.models.loading import load_tokenizer
 
     holdout = _holdout(exp, paths)
-    key = fingerprint({"data": exp.data.model_dump(mode="json"), "model": exp.model.name,
-                       "revision": exp.model.revision, "seed": exp.seed,
-                       **({"held_out": sorted(holdout.ids)} if holdout is not None else {})})
+    spec = {"data": exp.data.model_dump(mode="json"), "model": exp.model.name, "revision": exp.model.revision,
+            "seed": exp.seed, **({"held_out": sorted(holdout.ids)} if holdout is not None else {})}
+    if exp.eval.enable_thinking is not None:  # how a thinking-switch template renders the chats
+        spec["enable_thinking"] = exp.eval.enable_thinking
+    key = fingerprint(spec)
     stamp = paths.data / "fingerprint.txt"
     if (paths.data / "stats.json").is_file() and stamp.is_file() and stamp.read_text().strip() == key:
         return "data unchanged; kept"

@@ -57,6 +57,9 @@ RESUME_SAFE_KEYS = (
     "model.device",
     "model.attn_implementation",
 )
+# Keys under a safe section that training reads all the same: chat templates with a thinking
+# switch render the training chats with `eval.enable_thinking` (one setting, trained as scored).
+RESUME_UNSAFE_KEYS = ("eval.enable_thinking",)
 
 
 @dataclass(frozen=True)
@@ -380,4 +383,6 @@ def config_diff(old: Any, new: Any, prefix: str = "") -> dict[str, tuple[Any, An
 
 
 def _resume_safe(key: str) -> bool:
+    if key in RESUME_UNSAFE_KEYS:
+        return False
     return any(key == k or key.startswith(k + ".") for k in RESUME_SAFE_KEYS)

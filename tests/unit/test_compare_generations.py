@@ -31,6 +31,9 @@ def test_code_check():
     assert code_check("```python\ndef f(:\n```")["parses"] is False
     assert code_check("def f(x):\n    return x\n")["parses"] is True  # raw code, no fence
     assert code_check("```js\nlet x = 1;\n```") == {"language": "js", "has_code": True, "parses": None}
+    # unfenced TypeScript is TypeScript, not Python that fails to parse
+    ts = "function task(list: number[]): number {\n  return Math.min(...list.filter((x) => x < 7));\n}"
+    assert code_check(ts) == {"language": "typescript", "has_code": True, "parses": None}
     assert code_check("Just some words.") == {"language": None, "has_code": False, "parses": None}
     assert code_check("")["has_code"] is False
     assert code_check("#\n#\n# nothing\n")["has_code"] is False  # comments only

@@ -150,8 +150,18 @@ def test_hub_failure_is_one_data_error(monkeypatch):
         raise ConnectionError("no internet")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(DataError, match=r"could not load hub dataset 'org/math' \(split 'train'\).*no internet"):
+    with pytest.raises(DataError, match=r"could not load hub dataset 'org/math' \(split 'train'\).*no internet"
+                                        r".*Without network: .*datasets\.load_dataset\('org/math', split='train'\)"
+                                        r"\.to_json\('data\.jsonl'\)` and give this source `path: data\.jsonl`"):
         read_rows(SourceConfig(hub="org/math"))
+
+    def missing(*args, **kwargs):
+        raise ValueError("Unknown split 'tset'")
+
+    monkeypatch.setattr(datasets, "load_dataset", missing)
+    with pytest.raises(DataError) as info:  # a wrong split is not a network problem: no offline recipe
+        read_rows(SourceConfig(hub="org/math", split="tset"))
+    assert "Unknown split 'tset'" in str(info.value) and "Without network" not in str(info.value)
 
 
 def test_builtin_dataset(monkeypatch):

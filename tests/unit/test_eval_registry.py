@@ -75,10 +75,15 @@ def test_every_registered_task_meets_the_contract(name, tmp_path, hf_caches):
     assert len({s.id for s in task.load(task.default_split)}) == len(task.load(task.default_split))
     if task.mode == "model":
         return
+    evaluated = {s.id for s in task.load(task.default_split)}
     for variant in task.prompt_variants:
-        for style in task.styles:
+        assert task.styles_for(variant) and set(task.styles_for(variant)) <= set(task.styles)
+        for style in task.styles_for(variant):
             opts = PromptOptions(variant=variant, style=style, num_fewshot=2)
             shots = task.fewshot(opts) if variant == "few-shot" else []
+            if variant == "few-shot":  # deterministic, and never an item of the default split
+                assert len(shots) == 2 and [s.id for s in task.fewshot(opts)] == [s.id for s in shots]
+                assert not evaluated & {s.id for s in shots}
             assert isinstance(task.build_prompt(samples[0], opts, shots), Prompt)
             assert isinstance(task.generation_settings(opts), GenerationSettings)
     if task.executes_code:

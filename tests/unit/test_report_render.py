@@ -22,6 +22,7 @@ SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
 
 
 MATH_PROMPT = "Tom has {i} apples & buys 2 <more>. How many now? ({variant})"
+RENDERED = "<|im_start|>user\n" + MATH_PROMPT.replace("{i}", "0") + "<|im_end|>\n<|im_start|>assistant\n"
 
 
 def _w(path: Path, obj) -> None:
@@ -30,7 +31,7 @@ def _w(path: Path, obj) -> None:
 
 
 def _eval(run: Path, variant: str, task: str, recs: list[dict], metrics: dict, prompt: str = "zero-shot",
-          failures: dict | None = None) -> None:
+          failures: dict | None = None, rendered: str | None = None) -> None:
     out = run / "eval" / variant / task
     _w(out / "samples.jsonl", "".join(json.dumps(r) + "\n" for r in recs))
     ms = {}
@@ -41,7 +42,8 @@ def _eval(run: Path, variant: str, task: str, recs: list[dict], metrics: dict, p
                     "aggregation": agg}
     _w(out / "summary.json", {"task": task, "version": "1", "n": len(recs), "split": "test", "metrics": ms,
                               "prompt": {"variant": prompt}, "ci": {"confidence": 0.95},
-                              "failure_categories": failures or {}})
+                              "failure_categories": failures or {},
+                              "rendered_prompt": {"id": recs[0]["id"], "text": rendered} if rendered else None})
 
 
 def build_run(root: Path) -> Path:
@@ -92,8 +94,13 @@ def build_run(root: Path) -> Path:
                  "prompt": [{"role": "user", "content": MATH_PROMPT.format(i=i, variant=variant)}],
                  "scores": [{"verdict": "correct" if i % rate == 0 else "wrong_answer", "detail": f"expected {i + 1}"}]}
                 for i in range(30)]
+        # base and final rendered their prompt (the same text), base+few-shot its own; the
+        # checkpoints' summaries predate rendered prompts and show their messages instead.
+        rendered = {"base": RENDERED.format(variant="base"), "final": RENDERED.format(variant="base"),
+                    "base+few-shot": RENDERED.format(variant="base+few-shot")}.get(variant)
         _eval(run, variant, "math-word", recs, math_metrics, prompt,
-              {"correct": sum(i % rate == 0 for i in range(30)), "wrong_answer": sum(i % rate != 0 for i in range(30))})
+              {"correct": sum(i % rate == 0 for i in range(30)), "wrong_answer": sum(i % rate != 0 for i in range(30))},
+              rendered=rendered)
         if variant.startswith("base+"):
             continue
         recs = [{"id": f"s{i}", "values": {"chrf": chrf + (i % 7), "edit": 10 - chrf / 10 + i % 3},
@@ -188,6 +195,10 @@ def test_data_preview_generations_and_next_tokens(report):
     assert '<span class="p4" title="final: p=0.950; base: p=0.005">def</span>' in nt
     assert "mean NLL (bits/token)" in nt and "&#x27;def&#x27; 0.01→0.95" in nt
     assert "in-training generation metric" in html and "chrf" in html
+    # which language the generated code looks like: Python markers only, so TypeScript's share is 0%
+    tc = html.split('id="token-classes"')[1].split("</section>")[0]
+    assert "does the code look like TypeScript or Python?" in tc and "TypeScript share of markers" in tc
+    assert re.search(r"<tr><td>final · compare</td><td>\d+</td><td>[1-9]\d*</td><td>0%</td></tr>", tc)
     # ... and drawn with the losses, on the loss figure's right axis (study: chrF during training)
     assert "val chrf of in-training generations on the right axis" in html
     assert "checkpoint selection: chosen on val" in html
@@ -260,17 +271,23 @@ def test_bad_arguments(tmp_path):
         parse_report_overrides(["report.price_per_device_hour=-1"])
 
 
-def test_each_task_shows_the_prompt_of_its_first_item(report):
+def test_each_task_shows_the_prompt_of_its_first_item_as_each_variant_got_it(report):
     _, html, md = report
     results = html.split('id="results"')[1].split("</section>")[0]
     math = results.split("math-word (v1")[1].split("<h3>")[0]
-    # The base variant's first record, escaped as text; a prompting baseline's prompt is not the one shown.
-    assert "prompt of item m0 as base got it" in math and "[user]" in math
-    assert html_escape(MATH_PROMPT.format(i=0, variant="base")) in math and "base+few-shot)" not in math
+    # The rendered text (chat template, special tokens), escaped, once for the variants that share it.
+    assert "prompt of item m0 as base, final got it: the exact text after the chat template" in math
+    assert f"<pre>{html_escape(RENDERED.format(variant='base'))}</pre>" in math and "<|im_start|>" not in math
+    assert f"<pre>{html_escape(RENDERED.format(variant='base+few-shot'))}</pre>" in math
+    assert "prompt of item m0 as base+few-shot got it: the exact text" in math
+    # Summaries without a rendered prompt fall back to the stored messages.
+    assert "prompt of item m0 as step-20 got it: the chat messages" in math and "[user]" in math
+    assert html_escape(MATH_PROMPT.format(i=0, variant="step-20")) in math
     sim = results.split("similarity (v1")[1]
-    assert "prompt of item s0 as base got it (samples.jsonl): the text the model continued" in sim
+    assert ("prompt of item s0 as base, step-20, step-40, final got it: the text the model continued "
+            "(samples.jsonl)") in sim
     assert html_escape('def f0():\n    """Return one."""') in sim
-    assert MATH_PROMPT.format(i=0, variant="base") in md
+    assert RENDERED.format(variant="base") in md
 
 
 def test_wins_and_losses_item_by_item(report):

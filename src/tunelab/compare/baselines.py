@@ -18,9 +18,10 @@ from rich.console import Console
 def run_baselines(run_dir: Path, exp: Any, prompts: list[str], console: Console | None = None) -> list[str]:
     """Evaluate `base+<prompt>` for each prompt on every eval task that offers that prompt.
 
-    A prompt the task does not offer, or the one the plain `base` row already used, is skipped
-    with a note. Returns the notes.
+    A prompt the task does not offer (or not in the configured `eval.style`), or the one the plain
+    `base` row already used, is skipped with a note. Returns the notes.
     """
+    from tunelab.errors import EvalError
     from tunelab.evaluation.engine import evaluate_run, make_tasks, prompt_options
 
     cfg = exp.eval
@@ -39,6 +40,11 @@ def run_baselines(run_dir: Path, exp: Any, prompts: list[str], console: Console 
             elif prompt == prompt_options(task, cfg).variant:
                 notes.append(f"{task.name}: {prompt} is the prompt the base row already uses")
             else:
+                try:  # e.g. chain-of-thought of a code task with eval.style: completion
+                    prompt_options(task, cfg.model_copy(update={"prompt": prompt}))
+                except EvalError as e:
+                    notes.append(f"{task.name}: {e}")
+                    continue
                 names.append(task.name)
         if names:
             by_tasks.setdefault(tuple(names), []).append(prompt)

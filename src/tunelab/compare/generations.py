@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from tunelab.compare.token_classes import line_kinds
+from tunelab.compare.token_classes import line_kinds, markers
 from tunelab.evaluation.tasks.code_extract import fenced_blocks, parses
 
 _PYTHON_TAGS = {"python", "py", "python3", "py3"}
@@ -79,6 +79,11 @@ def code_check(text: str) -> dict[str, Any]:
         code = "".join(line for line, _ in kinds[lines[0] : lines[-1] + 1]) if lines else ""
     if not code.strip() or _only_comments(code):
         return {"language": None, "has_code": False, "parses": None}
+    found = markers(code)
+    if not python and sum(found["typescript"].values()) > sum(found["python"].values()):
+        # Unfenced TypeScript/JavaScript (`function f(xs: number[])`, `=>`, `===`): not Python
+        # that fails to parse, and nothing here parses TypeScript.
+        return {"language": "typescript", "has_code": True, "parses": None}
     return {"language": "python", "has_code": True, "parses": parses(code)}
 
 

@@ -181,9 +181,10 @@ def baseline_table(run_dir: Path | None, index: dict[str, dict[str, Path]] | Non
     for variant, tasks in (eval_index(run_dir) if index is None else index).items():
         for task, folder in tasks.items():
             s = read_json(folder / "summary.json")
-            prompt = (s.get("prompt") or {}).get("variant")
+            prompt, style = (s.get("prompt") or {}).get("variant"), (s.get("prompt") or {}).get("style")
             for name, m in s.get("metrics", {}).items():
-                rows.append({"variant": variant, "task": task, "metric": name, "prompt": prompt,
+                rows.append({"variant": variant, "task": task, "metric": name, "prompt": prompt, "style": style,
+                             "fewshot_ids": s.get("fewshot_ids"),
                              "value": m.get("value"), "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
                              "n": m.get("n"), "higher_is_better": m.get("higher_is_better", True)})
     return rows

@@ -30,6 +30,8 @@ def views_fingerprint(exp: Any, variants: list[Variant]) -> str:
            "near_duplicate": c.near_duplicate, "data": exp.data.model_dump(mode="json"), "seed": exp.seed,
            "eval_seed": exp.eval.seed, "variants": [v.cache_key() for v in variants],
            **({"prompt_ids": c.prompt_ids} if c.prompt_ids else {})}  # absent when unset: older views stay current
+    if exp.eval.enable_thinking is not None:  # the prompts render with the template's thinking switch
+        key["enable_thinking"] = exp.eval.enable_thinking
     return fingerprint(key)
 
 
@@ -79,7 +81,8 @@ def model_views(out: Path, exp: Any, variants: list[Variant], console: Console, 
         t0 = time.perf_counter()
         console.print(f"compare: {v.label} on {len(cases)} prompts", markup=False, highlight=False)
         model, tok, template = v.ref.load()  # its own run's chat template
-        gen = TransformersGenerator(model, tok, exp.eval.batch_size, template)
+        gen = TransformersGenerator(model, tok, exp.eval.batch_size, template,
+                                    enable_thinking=exp.eval.enable_thinking)  # as trained and evaluated
         texts = [gen.render(p) for p in prompts]
         rendered[v.label], templates[v.label], toks[v.label] = texts, template, tok
         logps[v.label] = next_token_logprobs(model, tok, texts)

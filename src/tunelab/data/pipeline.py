@@ -71,7 +71,7 @@ def prepare(exp: Experiment, tokenizer: Any, holdout: Holdout | None = None) -> 
     token_stats: dict[str, dict[str, Any]] = {}
     for name in SPLITS:
         tokenized[name], origins[name], token_stats[name] = tokenize_with_origins(
-            getattr(splits, name), tokenizer, data
+            getattr(splits, name), tokenizer, data, exp.eval.enable_thinking
         )
     train = tokenized["train"]
     if not train:
@@ -87,6 +87,7 @@ def prepare(exp: Experiment, tokenizer: Any, holdout: Holdout | None = None) -> 
         "seed": exp.seed,
         "chat_template": template,
         "end_of_turn": eot,
+        "enable_thinking": exp.eval.enable_thinking,
         "train_on_prompt": data.train_on_prompt,
         "masking": describe_masking(data.train_on_prompt, eot),
         "max_seq_len": data.max_seq_len,

@@ -221,11 +221,22 @@ def _read_hub(src: SourceConfig, limit: int | None) -> list[Row]:
         rows = [dict(r) for r in ds]
     except Exception as e:  # network, auth, missing split, bad id: all the user's to fix
         subset = f", subset '{src.subset}'" if src.subset else ""
+        args = ", ".join(repr(a) for a in (src.hub, src.subset) if a)
+        offline = "" if not _unreachable(e) else (
+            f". Without network: on a machine with it, run `datasets.load_dataset({args}, split={src.split!r})"
+            f".to_json('data.jsonl')` and give this source `path: data.jsonl` instead of `hub`, or copy "
+            "that machine's Hugging Face cache here and set HF_HUB_OFFLINE=1")
         raise DataError(
             f"could not load hub dataset '{src.hub}' (split '{src.split}'{subset}): "
-            f"{type(e).__name__}: {e}"
+            f"{type(e).__name__}: {e}{offline}"
         ) from None
     return [(row, f"{src.hub}[{i}]") for i, row in enumerate(rows)]
+
+
+def _unreachable(e: Exception) -> bool:
+    """Whether loading failed because the hub could not be reached (offline mode, no network)."""
+    text = f"{type(e).__name__} {e}".lower()
+    return any(k in text for k in ("connection", "offline", "couldn't reach", "resolve", "timed out", "network"))
 
 
 def _read_builtin(src: SourceConfig, limit: int | None) -> list[Row]:

@@ -9,6 +9,11 @@ header, system and user turns do not. Character spans are mapped to tokens with 
 tokenizer's offsets, so no token boundary is guessed. Templates whose prefixes do not render
 consistently (e.g. ones that drop earlier reasoning) fall back to locating each reply's text.
 
+Templates with a thinking switch (Qwen3: `enable_thinking`) render the prompt side by the
+switch: off, the generation prompt ends with an empty `<think>\n\n</think>\n\n` block, which is
+then part of the prompt (no loss), as evaluation asks with the same value; None leaves the
+template's default. `template_kwargs(enable_thinking)` is the one translation of the setting.
+
 No eos is appended: the end-of-turn marker the template writes is what a chat model emits to
 stop, and generation must stop on it (`end_of_turn(tokenizer)` names it). The `plain` template
 for base models ends each reply with the tokenizer's eos for the same reason.
@@ -50,6 +55,12 @@ PLAIN_TEMPLATE = (
 _PROBE = "tunelab-probe-reply"
 
 
+def template_kwargs(enable_thinking: bool | None) -> dict[str, Any]:
+    """Extra `apply_chat_template` arguments for the thinking switch (None: the template's default).
+    Templates without the switch ignore the argument."""
+    return {} if enable_thinking is None else {"enable_thinking": bool(enable_thinking)}
+
+
 def resolve_chat_template(tokenizer: Any, mode: str) -> str:
     """Set `tokenizer.chat_template` for `mode` and return the name of what is used.
 
@@ -86,17 +97,20 @@ def end_of_turn(tokenizer: Any) -> str | None:
 
 
 def tokenize_all(
-    examples: list[ChatExample], tokenizer: Any, data_cfg: DataConfig
+    examples: list[ChatExample], tokenizer: Any, data_cfg: DataConfig, enable_thinking: bool | None = None
 ) -> tuple[list[TokenizedExample], dict[str, Any]]:
     """Tokenize, label and truncate examples (see `tokenize_with_origins`, which this wraps)."""
-    out, _, stats = tokenize_with_origins(examples, tokenizer, data_cfg)
+    out, _, stats = tokenize_with_origins(examples, tokenizer, data_cfg, enable_thinking)
     return out, stats
 
 
 def tokenize_with_origins(
-    examples: list[ChatExample], tokenizer: Any, data_cfg: DataConfig
+    examples: list[ChatExample], tokenizer: Any, data_cfg: DataConfig, enable_thinking: bool | None = None
 ) -> tuple[list[TokenizedExample], list[str], dict[str, Any]]:
     """Tokenize examples with the tokenizer's chat template, mask labels, apply truncation.
+
+    `enable_thinking` is the thinking switch of templates that have one (`eval.enable_thinking`:
+    training renders as evaluation asks); None = the template's default.
 
     Labels equal input_ids on assistant replies (plus their end-of-turn marker) and -100
     elsewhere, or on every token when `data_cfg.train_on_prompt`. Truncation to
@@ -115,7 +129,7 @@ def tokenize_with_origins(
     origins: list[str] = []
     n_truncated = n_dropped = n_no_label = 0
     for ex in examples:
-        ids, labels = label_example(ex, tokenizer, data_cfg.train_on_prompt)
+        ids, labels = label_example(ex, tokenizer, data_cfg.train_on_prompt, enable_thinking)
         truncated = len(ids) > max_len
         if truncated:
             if policy == "drop":
@@ -147,10 +161,11 @@ def tokenize_with_origins(
     return kept, origins, stats
 
 
-def label_example(ex: ChatExample, tokenizer: Any, train_on_prompt: bool = False) -> tuple[list[int], list[int]]:
+def label_example(ex: ChatExample, tokenizer: Any, train_on_prompt: bool = False,
+                  enable_thinking: bool | None = None) -> tuple[list[int], list[int]]:
     """Render and tokenize one example; return (input_ids, labels) before truncation."""
     try:
-        text, spans = assistant_spans(ex.messages, tokenizer)
+        text, spans = assistant_spans(ex.messages, tokenizer, enable_thinking)
     except DataError as e:
         raise DataError(f"{ex.origin}: {e}") from None
     except Exception as e:  # a template's raise_exception() or a Jinja error about this row
@@ -172,17 +187,19 @@ def label_example(ex: ChatExample, tokenizer: Any, train_on_prompt: bool = False
     return ids, labels
 
 
-def assistant_spans(messages: list[dict[str, str]], tokenizer: Any) -> tuple[str, list[tuple[int, int]]]:
+def assistant_spans(messages: list[dict[str, str]], tokenizer: Any,
+                    enable_thinking: bool | None = None) -> tuple[str, list[tuple[int, int]]]:
     """Render `messages` and return (text, [(start, end) character span of each assistant reply])."""
-    full = _render(tokenizer, messages)
+    kw = template_kwargs(enable_thinking)
+    full = _render(tokenizer, messages, **kw)
     spans: list[tuple[int, int]] = []
     cursor = 0
     marker: str | None = None
     for i, msg in enumerate(messages):
         if msg["role"] != "assistant":
             continue
-        before = _render(tokenizer, messages[:i], add_generation_prompt=True) if i else ""
-        after = _render(tokenizer, messages[: i + 1])
+        before = _render(tokenizer, messages[:i], add_generation_prompt=True, **kw) if i else ""
+        after = _render(tokenizer, messages[: i + 1], **kw)
         if after.startswith(before) and full.startswith(after) and len(before) >= cursor:
             start, end = len(before), len(after)
         else:
@@ -224,10 +241,12 @@ def mask_segments(ex: TokenizedExample, tokenizer: Any) -> list[tuple[str, bool]
     return [(tokenizer.decode(ids, skip_special_tokens=False), trained) for ids, trained in runs]
 
 
-def _render(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> str:
+def _render(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool = False,
+            **kwargs: Any) -> str:
     if not getattr(tokenizer, "chat_template", None):
         raise DataError("the tokenizer has no chat template; call resolve_chat_template first")
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                         **kwargs)
 
 
 def _percentile(sorted_values: list[int], q: float) -> int:

@@ -105,7 +105,8 @@ def make_judge(cfg: Any, run_dir: Path | None, exp: Any | None) -> tuple[Any, st
         name = j.endpoint_model or j.model
         if not name:
             raise EvalError("eval.judge.base_url needs eval.judge.endpoint_model (the judge's name on the server)")
-        return OpenAIGenerator(j.base_url, name, j.api_key_env), f"openai:{j.base_url}:{name}"
+        return (OpenAIGenerator(j.base_url, name, j.api_key_env, enable_thinking=cfg.enable_thinking),
+                f"openai:{j.base_url}:{name}")
     if not j.model:
         return None, None
     if j.model == RULE_JUDGE:
@@ -124,7 +125,7 @@ def make_judge(cfg: Any, run_dir: Path | None, exp: Any | None) -> tuple[Any, st
         model, tok, own_template = ref.load()
         # A judge from a run is asked through that run's training template (another run's own).
         template = own_template if ref.run is not None else exp.data.chat_template if exp is not None else "auto"
-        return TransformersGenerator(model, tok, cfg.batch_size, template)
+        return TransformersGenerator(model, tok, cfg.batch_size, template, enable_thinking=cfg.enable_thinking)
 
     return _LazyGenerator(load), f"model:{ident}"
 

@@ -8,7 +8,8 @@ variant after `+`: `base+few-shot` and `base+chain-of-thought` (or `base+cot`) a
 baselines, the base weights asked with other prompts, evaluated and filed like any variant.
 
 Resuming: a record is reused when its `fingerprint` (task name, version, options, split, prompt
-options, generation settings, the variant's weights, the judge) matches and its item (id and
+options, generation settings, the variant's weights, template and thinking switch, the few-shot
+examples, the judge) matches and its item (id and
 content) is unchanged; anything else is recomputed, so an interrupted eval redoes only the
 samples in flight and a changed adapter, task version or data never reuses stale generations.
 Records that another run computed with the same fingerprint and runtime come from the shared
@@ -40,6 +41,7 @@ from tunelab.evaluation.results import differing_settings, summary_path
 from tunelab.evaluation.task import (
     PROMPT_VARIANTS, EvalError, GenerationSettings, PromptOptions, Sample, SampleScore, ScoringContext, Task,
 )
+from tunelab.generation.types import answer_texts
 from tunelab.runs import append_jsonl, atomic_write_text, fingerprint as hash_json, read_json, read_jsonl, write_json
 from tunelab.progress import Progress
 from tunelab.models.ref import ModelRef
@@ -132,11 +134,15 @@ def check_code_execution(tasks: Sequence[Task], allowed: bool) -> None:
 def prompt_options(task: Task, cfg: EvalConfig) -> PromptOptions:
     """The user's prompt choices, checked against what the task supports."""
     variant = task.prompt_variants[0] if cfg.prompt == "default" else cfg.prompt
-    style = task.styles[0] if cfg.style == "auto" else cfg.style
     if variant not in task.prompt_variants:
         raise EvalError(f"task '{task.name}' has no '{variant}' prompt; it has: {', '.join(task.prompt_variants)}")
+    styles = task.styles_for(variant)
+    style = styles[0] if cfg.style == "auto" else cfg.style
     if style not in task.styles:
         raise EvalError(f"task '{task.name}' has no '{style}' style; it has: {', '.join(task.styles)}")
+    if style not in styles:
+        raise EvalError(f"task '{task.name}' has the '{variant}' prompt only in the {', '.join(styles)} style; "
+                        f"set eval.style to {' or '.join(styles)} (or auto)")
     assert variant in PROMPT_VARIANTS
     return PromptOptions(variant=variant, style=style, num_fewshot=cfg.num_fewshot)
 
@@ -239,6 +245,11 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
     # variants with the same weights but another template (a run trained with chatml vs plain)
     # or a one-off vLLM eval must not share records.
     asked = f"{session.identity}|{getattr(session, 'chat_template', None)}|{getattr(session, 'backend', None)}"
+    if cfg.enable_thinking is not None:  # a template's thinking switch changes the prompt
+        asked += f"|thinking={cfg.enable_thinking}"
+    shots = fewshot_examples(task, opts, split, samples) if opts.variant == "few-shot" else []
+    if shots:  # the worked examples shown are part of what the model was asked
+        asked += f"|shots={items_fingerprint(shots)}"
     fp = fingerprint(task, split, opts, settings, asked, judge_id)
     path = out_dir / "samples.jsonl"
     hashes = item_hashes(samples)
@@ -271,7 +282,6 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
                 shared = {**old, "variant": variant or session.ref, "shared_with": source.parent.parent.name}
                 write_json(target, shared)
                 return shared
-    shots = fewshot_examples(task, opts, split, samples) if opts.variant == "few-shot" and pending else []
     entry = cache.entry(fp, task, session, ctx.sandbox, shots) if cache is not None and pending else None
     if entry is not None:
         served = entry.load({s.id: hashes[s.id] for s in pending})
@@ -292,11 +302,12 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
             scores = task.score_model(part, model, tok)
             t_gen, before, after = 0.0, None, None
         else:
+            gen = session.generator()
             prompts = [task.build_prompt(s, opts, shots) for s in part]
-            gens = session.generator().generate(prompts, settings)
+            gens = gen.generate(prompts, settings)
             t_gen = time.perf_counter() - t0
             before = judge_tokens(ctx.judge)
-            scores = task.score_batch(part, gens, ctx)
+            scores = task.score_batch(part, answer_texts(gens), ctx)  # raw text kept in the record
             after = judge_tokens(ctx.judge)
         t_score = time.perf_counter() - t0 - t_gen
         for s, p, g, sc in zip(part, prompts, gens, scores, strict=True):
@@ -306,6 +317,8 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
             if before is not None and after is not None and after != before:
                 rec["judge_tokens"] = {"prompt_tokens": (after[0] - before[0]) / len(part),
                                        "completion_tokens": (after[1] - before[1]) / len(part)}
+            if s.id == samples[0].id and p is not None:  # the report shows one item as the model got it
+                rec["rendered_prompt"] = rendered_prompt(gen, p)
             append_jsonl(path, rec)
             if entry is not None:
                 entry.store(rec)
@@ -319,9 +332,25 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
                    backend=session.backend if task.mode == "generate" else "transformers",
                    fingerprint=fp, judge=judge_id if task.mode == "generate" else None, items=items,
                    item_ids=[s.id for s in samples], keyed=keyed or None, limit=cfg.limit, n_total=n_total,
-                   shared_cache=sum(1 for r in records if r.get("shared_cache")), judge_usage=judge_usage(records))
+                   shared_cache=sum(1 for r in records if r.get("shared_cache")), judge_usage=judge_usage(records),
+                   enable_thinking=cfg.enable_thinking, fewshot_ids=[s.id for s in shots] or None,
+                   rendered_prompt=_first_rendered(records))
     write_json(target, summary)
     return summary
+
+
+def rendered_prompt(generator: Any, prompt: Any) -> str | None:
+    """The exact text the model got (chat template and generation prompt applied, special tokens
+    included), or None where the backend does not render here (an endpoint renders on its server)."""
+    render = getattr(generator, "render", None)
+    return render(prompt) if callable(render) else None
+
+
+def _first_rendered(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first item's rendered prompt for the summary (None: not rendered here, or cached
+    before prompts were rendered)."""
+    text = records[0].get("rendered_prompt") if records else None
+    return {"id": records[0]["id"], "text": text} if isinstance(text, str) else None
 
 
 def _current_summary(path: Path, fp: str, items: str, ci: dict[str, Any], n_total: int) -> dict[str, Any] | None:
@@ -347,7 +376,7 @@ def summarize(task: Task, samples: Sequence[Sample], records: Sequence[dict[str,
               sandbox: Any = None) -> dict[str, Any]:
     """Metrics with bootstrap CIs, failure categories and the task's extra tables."""
     scores = [SampleScore(r["values"], r["scores"], r.get("extra") or {}) for r in records]
-    gens = [r.get("generations") or [] for r in records]
+    gens = answer_texts([r.get("generations") or [] for r in records])  # corpus metrics score answers
     metrics: dict[str, Any] = {}
     ci = ci_settings(cfg)
     for m in task.metrics:
@@ -505,7 +534,7 @@ def score_samples_file(task_name: str, samples_path: Path, cfg: EvalConfig, outp
         for start in range(0, len(samples), chunk):
             t0 = time.perf_counter()
             part, gens = samples[start : start + chunk], generations[start : start + chunk]
-            scores = task.score_batch(part, gens, ctx)
+            scores = task.score_batch(part, answer_texts(gens), ctx)
             per = (time.perf_counter() - t0) / len(part)
             for s, g, sc in zip(part, gens, scores, strict=True):
                 records.append({"id": s.id, "generations": g, "scores": sc.generations, "values": sc.values,

@@ -85,17 +85,20 @@ class VariantSession:
             if self.backend == "openai":
                 e = self.cfg.endpoint
                 self._gen = OpenAIGenerator(e.base_url, e.model or self.ref, e.api_key_env, e.max_concurrency,
-                                            e.max_retries, timeout_s=e.timeout_s)
+                                            e.max_retries, timeout_s=e.timeout_s,
+                                            enable_thinking=self.cfg.enable_thinking)
             elif self.backend == "vllm":
                 adapter = self.model_ref.adapter_dir
                 base = resolve_model_path(self.model_ref.base_config().name)
-                self._gen = VLLMGenerator(base, str(adapter) if adapter is not None else None)
+                self._gen = VLLMGenerator(base, str(adapter) if adapter is not None else None,
+                                          enable_thinking=self.cfg.enable_thinking)
             else:
                 model, tok = self.model_and_tokenizer()
                 merged = merged_for_generation(model, tok)
                 # The merged copy replaces the adapter (one model in memory); it matched it on the probe.
                 self._model = (merged, tok)
-                self._gen = TransformersGenerator(merged, tok, self.cfg.batch_size, self.chat_template)
+                self._gen = TransformersGenerator(merged, tok, self.cfg.batch_size, self.chat_template,
+                                                  enable_thinking=self.cfg.enable_thinking)
         return self._gen
 
     def close(self) -> None:

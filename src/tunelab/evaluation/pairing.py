@@ -15,6 +15,7 @@ from typing import Any
 
 from tunelab.evaluation import stats
 from tunelab.evaluation.task import Sample, SampleScore, Task
+from tunelab.generation.types import answer_texts
 
 
 def paired_test(xa: Sequence[float], xb: Sequence[float], *, higher_is_better: bool = True, alpha: float = 0.05,
@@ -50,7 +51,7 @@ def paired_corpus(task: Task, metric: str, items: Sequence[Sample], records_a: S
     """Paired bootstrap of corpus metric `metric` of `task`, b - a, on `items` (at least one)
     with the samples.jsonl records of each variant in the same order."""
     def inputs(records: Sequence[dict[str, Any]]):
-        gens = [r.get("generations") or [] for r in records]
+        gens = answer_texts([r.get("generations") or [] for r in records])  # scored as the engine scores them
         scores = [SampleScore(r.get("values") or {}, r.get("scores") or [], r.get("extra") or {}) for r in records]
         return gens, scores
 

@@ -4,7 +4,7 @@ A run's own configuration (the `eval` section of its config.yaml: what `tunelab 
 owns the plain names the report reads: `eval/<variant>/<task>/summary.json` and
 `eval/selection.json`. An evaluation whose result-relevant settings differ from the run's (task
 options or data path, limit, prompt, style, n / temperature / max_new_tokens, seed, judge,
-backend, CI settings) is written beside them under a key, never over them:
+backend, CI settings, thinking) is written beside them under a key, never over them:
 
     summary@limit-5.json      only the item limit differs
     summary@3f09c2d1a7b4e655.json   anything else: a hash of the differing settings,
@@ -25,7 +25,7 @@ from tunelab.runs import fingerprint, read_json, read_jsonl
 # EvalConfig fields that change a task's results (the split is in the folder name instead;
 # batch size, models and allow_code_execution change which work runs, not what it yields).
 RESULT_FIELDS = ("limit", "prompt", "style", "num_fewshot", "max_new_tokens", "n", "temperature", "top_p", "seed",
-                 "backend", "bootstrap_resamples", "confidence")
+                 "backend", "bootstrap_resamples", "confidence", "enable_thinking")
 
 
 def result_settings(cfg: Any, task: str) -> dict[str, Any]:

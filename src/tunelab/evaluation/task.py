@@ -13,17 +13,23 @@ How the runner (the evaluation engine, `engine.py`) drives a task, for one model
    variant sees the same samples in the same order; ids key the per-sample cache and pair
    results across variants, so they must not depend on anything but the data.
 3. `opts = PromptOptions(variant=..., style=..., num_fewshot=...)`, validated against the task's
-   `prompt_variants` and `styles`; `shots = task.fewshot(opts)` once (only read when
+   `prompt_variants` and `styles_for(variant)` (the styles that variant can be built in, default
+   `styles`; `eval.style: auto` takes the first, so `base+cot` on a completion-style code task
+   is asked in chat); `shots = task.fewshot(opts)` once (only read when
    `opts.variant == "few-shot"`; the default takes the first `num_fewshot` samples of
-   `fewshot_split`). Shots must never be scored items: the runner refuses to evaluate
-   `fewshot_split` itself, and any shot whose id is among the evaluated samples.
+   `fewshot_split`). Shots are chosen deterministically and must never be scored items: the
+   runner refuses to evaluate `fewshot_split` itself, and any shot whose id is among the
+   evaluated samples; their ids go into the summary (`fewshot_ids`) and the cache key.
 4. For each sample: `prompt = task.build_prompt(sample, opts, shots)` (pure), then the backend
    generates `settings.n` continuations with `settings = task.generation_settings(opts)`.
    Generations are the model's new text only (never the prompt), cut before the first stop
    sequence (the stop sequence itself is dropped). Backends always also stop on the eos token
    and, for chat prompts, on the chat template's end-of-turn marker (e.g. `<|im_end|>`), so
    tasks list only task-specific stops (e.g. "\\ndef " for completion-style code).
-5. `task.score_batch(samples, generations, ctx)` -> one `SampleScore` per sample. The default
+5. `task.score_batch(samples, generations, ctx)` -> one `SampleScore` per sample. Tasks get the
+   answers, not the raw text: the runner strips a leading reasoning block (`<think>...</think>`,
+   `generation.strip_reasoning`) from every generation before any scoring (score_batch,
+   corpus metrics, paired re-scoring); samples.jsonl keeps the raw generation. The default
    calls `score(sample, gens, ctx)` for each; override it to batch (parallel sandbox workers,
    one batched judge call). Scoring must be a pure function of (sample, generations) plus the
    handles in `ctx`: no model, no global state, deterministic for deterministic handles.
@@ -164,7 +170,7 @@ class Task:
     `styles` (first = default), `splits`, `default_split`, `fewshot_split`, `generation`.
     `metrics` may be a property where it depends on options (e.g. pass@k for each k <= n).
     Methods to implement: `load`, `build_prompt`, `score` (or `score_batch`); optionally
-    `generation_settings`, `fewshot`, `corpus_score`, `corpus_stats`, `report`.
+    `generation_settings`, `fewshot`, `styles_for`, `corpus_score`, `corpus_stats`, `report`.
     """
 
     name: ClassVar[str] = ""
@@ -196,6 +202,11 @@ class Task:
     def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
         """The prompt for one sample (pure)."""
         raise NotImplementedError
+
+    def styles_for(self, variant: str) -> tuple[str, ...]:
+        """The styles `variant` can be built in (first = the default for `eval.style: auto`); a
+        style the task has but not for this variant is refused with these listed."""
+        return self.styles
 
     def generation_settings(self, opts: PromptOptions) -> GenerationSettings:
         """Generation settings for these prompt options (e.g. more tokens for chain-of-thought)."""

@@ -4,7 +4,8 @@ Below training (its generation metric), evaluation, compare and serve; above mod
 backend implements `generate(prompts, settings) -> settings.n continuations per prompt`, new
 text only, cut before the first stop sequence.
 
-    types.py                  Prompt, GenerationSettings, cut_at_stop, unfence
+    types.py                  Prompt, GenerationSettings, cut_at_stop, unfence, strip_reasoning,
+                              answer_texts
     transformers_backend.py   TransformersGenerator: batched, in process (the default)
     vllm_backend.py           VLLMGenerator (optional extra, CUDA)
     openai_backend.py         OpenAIGenerator: any OpenAI-compatible HTTP server
@@ -14,7 +15,7 @@ text only, cut before the first stop sequence.
 from importlib import import_module
 from typing import Any
 
-from tunelab.generation.types import GenerationSettings, Prompt, cut_at_stop, unfence
+from tunelab.generation.types import GenerationSettings, Prompt, answer_texts, cut_at_stop, strip_reasoning, unfence
 
 # The backends import torch/transformers (seconds): loaded on first use, so code that only needs
 # the prompt types (task definitions, config checks, `tunelab config show`) stays fast.
@@ -25,8 +26,8 @@ _LAZY = {
     "generate_text": "tunelab.generation.text",
 }
 
-__all__ = ["GenerationSettings", "OpenAIGenerator", "Prompt", "TransformersGenerator", "VLLMGenerator",
-           "cut_at_stop", "generate_text", "unfence"]
+__all__ = ["GenerationSettings", "OpenAIGenerator", "Prompt", "TransformersGenerator", "VLLMGenerator", "answer_texts",
+           "cut_at_stop", "generate_text", "strip_reasoning", "unfence"]
 
 
 def __getattr__(name: str) -> Any:

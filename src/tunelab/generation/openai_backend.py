@@ -37,11 +37,15 @@ class OpenAIGenerator:
         max_retries: retries per request after the first attempt.
         backoff_s: first retry delay; doubles each retry.
         timeout_s: per-request socket timeout.
+        enable_thinking: sent to chat requests as `chat_template_kwargs` (what vLLM's and
+            SGLang's servers pass to the chat template) when not None; the server renders the
+            template, so this is the only way to reach its thinking switch.
     """
 
     def __init__(self, base_url: str, model: str, api_key_env: str | None = "OPENAI_API_KEY",
                  max_concurrency: int = 4, max_retries: int = 3, backoff_s: float = 0.5,
-                 timeout_s: float = 120.0) -> None:
+                 timeout_s: float = 120.0, enable_thinking: bool | None = None) -> None:
+        self.enable_thinking = enable_thinking
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = os.environ.get(api_key_env, "") if api_key_env else ""
@@ -90,6 +94,8 @@ class OpenAIGenerator:
             body["stop"] = list(settings.stop)[:4]  # the OpenAI API accepts at most 4
         if prompt.is_chat:
             body["messages"] = list(prompt.messages or ())
+            if self.enable_thinking is not None:
+                body["chat_template_kwargs"] = {"enable_thinking": self.enable_thinking}
         else:
             body["prompt"] = prompt.text
         return body

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from transformers import StoppingCriteriaList
 
-from tunelab.data.tokenize import end_of_turn, resolve_chat_template
+from tunelab.data.tokenize import end_of_turn, resolve_chat_template, template_kwargs
 from tunelab.generation.types import GenerationSettings, Prompt, cut_at_stop
 
 
@@ -34,11 +34,14 @@ class TransformersGenerator:
         chat_template: the data layer's template mode ("auto", "chatml", "plain"); use the run's
             `data.chat_template` so prompts are rendered exactly as in training.
         on_progress: called with the number of prompts finished after each batch.
+        enable_thinking: the thinking switch of templates that have one (Qwen3); None = the
+            template's default (`eval.enable_thinking`, which training renders with too).
     """
 
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 16, chat_template: str = "auto",
-                 on_progress: Callable[[int], None] | None = None) -> None:
+                 on_progress: Callable[[int], None] | None = None, enable_thinking: bool | None = None) -> None:
         self.model, self.tok, self.batch_size = model, tokenizer, batch_size
+        self.template_kwargs = template_kwargs(enable_thinking)
         self.on_progress = on_progress
         self.template = resolve_chat_template(tokenizer, chat_template)
         self.end_of_turn = end_of_turn(tokenizer)
@@ -50,7 +53,8 @@ class TransformersGenerator:
         """The exact text the model sees: chat template + generation prompt, or the raw text."""
         if prompt.messages is None:
             return prompt.text or ""
-        return self.tok.apply_chat_template(list(prompt.messages), tokenize=False, add_generation_prompt=True)
+        return self.tok.apply_chat_template(list(prompt.messages), tokenize=False, add_generation_prompt=True,
+                                            **self.template_kwargs)
 
     def _eos_ids(self, chat: bool) -> list[int]:
         ids = []

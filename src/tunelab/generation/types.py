@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|$)", re.DOTALL)
+# Reasoning models (Qwen3, DeepSeek-R1 and their kind) think inside these tags before they answer.
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
 @dataclass(frozen=True)
@@ -70,3 +72,28 @@ def unfence(generation: str, reference: str) -> str:
         return generation
     m = _FENCE.search(generation)
     return m.group(1) if m else generation
+
+
+def strip_reasoning(generation: str) -> str:
+    """The answer of a generation without its reasoning block: what every task scores.
+
+    - `<think>...</think>` at the start (after whitespace): the text after `</think>`;
+    - an unterminated `<think>` at the start (the reply was cut off while thinking): "" (no answer);
+    - a `</think>` with no `<think>` before it (the chat template opened the block in the prompt):
+      the text after it;
+    - anything else is returned unchanged, so generations of models that do not think score as
+      before. The raw generation is what samples.jsonl keeps.
+    """
+    head = generation.lstrip()
+    if head.startswith(THINK_OPEN):
+        end = head.find(THINK_CLOSE)
+        return "" if end < 0 else head[end + len(THINK_CLOSE):].lstrip("\n")
+    end = generation.find(THINK_CLOSE)
+    if end >= 0 and THINK_OPEN not in generation[:end]:
+        return generation[end + len(THINK_CLOSE):].lstrip("\n")
+    return generation
+
+
+def answer_texts(generations: Sequence[Sequence[str]]) -> list[list[str]]:
+    """`strip_reasoning` of every generation of every item: what tasks score."""
+    return [[strip_reasoning(g) for g in gens] for gens in generations]

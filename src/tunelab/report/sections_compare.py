@@ -10,8 +10,8 @@ from tunelab.report import plots
 from tunelab.evaluation.results import cap_text, mixed_caps
 from tunelab.report.blocks import (Cell, Columns, Figure, Heading, Para, Pre, Section, Table, cut, fmt, fmt_ci,
                                    fmt_p, table, visible)
-from tunelab.report.load import RunFiles
-from tunelab.report.sections_run import prompt_block
+from tunelab.report.load import RunFiles, variant_order
+from tunelab.report.sections_run import prompt_blocks
 
 SUCCESS = {"passed", "correct", "exact", "ok", "yes"}  # verdicts that are not failures
 
@@ -42,6 +42,15 @@ def delta_cell(p: dict[str, Any] | None, value: Any, ref_value: Any, higher_is_b
     return Cell("-", "muted")
 
 
+def prompt_cell(summary: dict[str, Any]) -> Cell:
+    """How a variant was asked: the prompt variant and style (`base+cot` of a completion-style
+    code task is asked in chat), with the few-shot examples' ids on hover."""
+    p = summary.get("prompt") or {}
+    text = " · ".join(str(x) for x in (p.get("variant"), p.get("style")) if x) or "-"
+    shots = summary.get("fewshot_ids")
+    return Cell(text, "", f"few-shot examples: {', '.join(map(str, shots))}" if shots else "")
+
+
 def results_section(run: RunFiles, sid: str) -> Section | None:
     """Per task: every variant (base, prompting baselines, checkpoints, final) with value [CI]
     and the difference to the reference variant, coloured and marked by significance."""
@@ -66,7 +75,7 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
         for v in variants:
             sm = run.evals[v][task]
             cap = cap_text(sm)
-            row = [Cell(v, "sig" if v == ref else ""), Cell(str((sm.get("prompt") or {}).get("variant") or "-")),
+            row = [Cell(v, "sig" if v == ref else ""), prompt_cell(sm),
                    Cell(fmt(sm.get("n")) + (" (capped)" if cap else ""), "num",
                         f"{cap} (eval.limit / --limit): not the whole split" if cap else "")]
             for m in metrics:
@@ -108,9 +117,7 @@ def results_section(run: RunFiles, sid: str) -> Section | None:
                 s.blocks.append(Para(f"Warning ({v}): {run.evals[v][task]['warning']}", "warn"))
         methods = sorted({mv.get("ci_method", "bootstrap") for mv in first.get("metrics", {}).values()})
         s.blocks.append(Table(cols, rows, f"value [{round(100 * conf)}% CI: {', '.join(methods)}]"))
-        asked = prompt_block(run, task, variants)
-        if asked is not None:
-            s.blocks.append(asked)
+        s.blocks += prompt_blocks(run, task, variants)
         if partial:
             s.blocks.append(Para("A Δ marked 'on N paired items' is the paired difference over the items both variants "
                                  "have a value for; the values beside it are each variant's mean over all its own items, "
@@ -264,6 +271,19 @@ def token_class_section(run: RunFiles, sid: str, prefix: str) -> Section | None:
                           [[name, st["texts"], st["tokens"], f"{st['groups']['code']:.1%}",
                             f"{st['groups']['natural_language']:.1%}", f"{st['groups']['whitespace']:.1%}",
                             f"{st['code_share_of_words']:.1%}"] for name, st in rows]))
+    marked = [(name, st) for name, st in rows if any(sum(m.values()) for m in (st.get("markers") or {}).values())]
+    if marked:
+        # Which language the code looks like: the markers of each, and TypeScript's share of them
+        # (the number a Python -> TypeScript shift moves; 0% = only Python markers).
+        langs = list(marked[0][1]["markers"])
+        top = {lang: [m for m, _ in sorted(((m, sum(st["markers"][lang].get(m, 0) for _, st in marked))
+                                            for m in marked[0][1]["markers"][lang]), key=lambda x: -x[1])[:4]]
+               for lang in langs}
+        head = ["variant · source", *[f"{lang} markers ({', '.join(top[lang])}, ...)" for lang in langs],
+                "TypeScript share of markers"]
+        s.blocks.append(table(head, [[name, *[str(sum(st["markers"][lang].values())) for lang in langs],
+                                      f"{st.get('typescript_share_of_markers', 0.0):.0%}"] for name, st in marked],
+                              "language markers in the generations: does the code look like TypeScript or Python?"))
     return s
 
 

@@ -328,28 +328,39 @@ def cost_section(run: RunFiles, sid: str, cfg: Any) -> Section | None:
 PROMPT_CHARS = 4000  # a prompt is shown whole unless it is huge (long few-shot lists); cuts are marked
 
 
-def prompt_block(run: RunFiles, task: str, variants: list[str]) -> Pre | None:
-    """The prompt of one item of `task` as the model got it: the first record of samples.jsonl of
-    the first variant asked with the task's default prompt (not a `+prompt` baseline). A text
-    prompt (completion style) is shown as it is; chat messages are shown one by one, as stored,
-    since the rendered chat template is not on disk. None when no record holds a prompt."""
-    shown = [v for v in variants if "+" not in v] + [v for v in variants if "+" in v]
-    for v in shown:
-        folder = run.eval_dirs.get(v, {}).get(task)
-        rec = _first_record(folder / "samples.jsonl") if folder is not None else None
-        if not rec or not rec.get("prompt"):  # loss-style tasks store no prompt
-            continue
-        prompt = rec["prompt"]
-        if isinstance(prompt, list):
-            text = "\n\n".join(f"[{m.get('role')}]\n{m.get('content', '')}" for m in prompt)
-            template = (run.data_stats or {}).get("chat_template")
-            how = ("the chat messages, before the backend applies the model's chat template"
-                   + (f"; training used the '{template}' template" if template else ""))
+def prompt_blocks(run: RunFiles, task: str, variants: list[str]) -> list[Pre]:
+    """The prompt of one item of `task` as each variant got it, one block per distinct prompt
+    (variants that got the same text share it: `final` and `base` usually do, `base+cot` does
+    not). The summary's `rendered_prompt` is the exact text after the chat template and
+    generation prompt, special tokens included; where there is none (an endpoint rendered it,
+    or results from before prompts were rendered) the first record of samples.jsonl is shown:
+    chat messages one by one, a text prompt (completion style) as it is."""
+    shown: dict[tuple[str, str, str], list[str]] = {}  # (item id, how, text) -> variants
+    for v in variants:
+        summary = run.evals.get(v, {}).get(task) or {}
+        rendered = summary.get("rendered_prompt") or {}
+        if isinstance(rendered.get("text"), str):
+            key = (str(rendered.get("id")), "rendered", rendered["text"])
         else:
-            text, how = str(prompt), "the text the model continued"
-        return Pre([("", cut(text, PROMPT_CHARS, max_lines=200))],
-                   f"prompt of item {rec.get('id')} as {v} got it (samples.jsonl): {how}")
-    return None
+            folder = run.eval_dirs.get(v, {}).get(task)
+            rec = _first_record(folder / "samples.jsonl") if folder is not None else None
+            if not rec or not rec.get("prompt"):  # loss-style tasks store no prompt
+                continue
+            prompt = rec["prompt"]
+            if isinstance(prompt, list):
+                text = "\n\n".join(f"[{m.get('role')}]\n{m.get('content', '')}" for m in prompt)
+                key = (str(rec.get("id")), "messages", text)
+            else:
+                key = (str(rec.get("id")), "text", str(prompt))
+        shown.setdefault(key, []).append(v)
+    template = (run.data_stats or {}).get("chat_template")
+    how = {"rendered": "the exact text after the chat template, special tokens included",
+           "messages": "the chat messages (samples.jsonl), before the backend applied the model's chat template"
+                       + (f"; training used the '{template}' template" if template else ""),
+           "text": "the text the model continued (samples.jsonl)"}
+    return [Pre([("", cut(text, PROMPT_CHARS, max_lines=200))],
+                f"prompt of item {item} as {', '.join(vs)} got it: {how[kind]}")
+            for (item, kind, text), vs in shown.items()]
 
 
 def _first_record(path: Path) -> dict[str, Any] | None:
@@ -373,4 +384,4 @@ def _slug(text: str) -> str:
 
 
 __all__ = ["experiment_section", "data_section", "training_section", "checkpoint_section", "cost_section",
-           "variant_order", "mask_segments", "selected_checkpoint", "prompt_block"]
+           "variant_order", "mask_segments", "selected_checkpoint", "prompt_blocks"]

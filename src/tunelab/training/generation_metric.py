@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from tunelab.data.mixing import build_splits
-from tunelab.generation import GenerationSettings, Prompt, TransformersGenerator, unfence
+from tunelab.generation import GenerationSettings, Prompt, TransformersGenerator, strip_reasoning, unfence
 from tunelab.runs import RunPaths, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -66,13 +66,14 @@ class GenerationMetric:
             # restored afterwards, so losses are the same with and without it.
             with torch.random.fork_rng(devices=cuda):
                 gen = TransformersGenerator(model, self.tok, batch_size=len(self.prompts),
-                                            chat_template=self.exp.data.chat_template)
+                                            chat_template=self.exp.data.chat_template,
+                                            enable_thinking=self.exp.eval.enable_thinking)
                 settings = GenerationSettings(max_new_tokens=self.cfg.max_new_tokens, temperature=0.0,
                                               seed=self.exp.seed)
                 outs = [g[0] for g in gen.generate(self.prompts, settings)]
         finally:
             model.train(was_training)
-        hyps = [unfence(o, r) for o, r in zip(outs, self.references)]
+        hyps = [unfence(strip_reasoning(o), r) for o, r in zip(outs, self.references)]
         per = sentence_scores(self.cfg.metric, hyps, self.references)
         value = sum(per) / max(1, len(per)) if self.cfg.metric == "chrf" else score(self.cfg.metric, hyps, self.references)
         if self.paths is not None and step is not None:

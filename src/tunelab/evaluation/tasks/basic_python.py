@@ -3,15 +3,17 @@
 The chat prompt is the instruction the built-in training rows use (the problem's one-line
 description plus the signature), so a model fine-tuned on `basic-python` train is asked the
 way it was taught; the completion style gives the signature and docstring to continue.
+Chain-of-thought appends `prompts.COT_FUNCTION`; few-shot shots are the first train problems of
+distinct topics, answered as the training rows answer (the whole function, unfenced).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tunelab.evaluation.task import Prompt, PromptOptions, Sample
+from tunelab.evaluation.task import PromptOptions, Sample
 from tunelab.evaluation.tasks.humaneval import HumanEvalTask
+from tunelab.evaluation.tasks.prompts import COT_FUNCTION, with_cot
 
 _FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "test", "description", "topic", "split")
 
@@ -27,6 +29,7 @@ class BasicPythonTask(HumanEvalTask):
     styles = ("chat", "completion")
     splits = ("train", "test")
     default_split = "test"
+    fewshot_split = "train"
 
     def load(self, split: str | None = None) -> list[Sample]:
         from tunelab.data.builtin import load_builtin
@@ -37,10 +40,11 @@ class BasicPythonTask(HumanEvalTask):
                                                    "instruction": row["instruction"]}))
         return samples
 
-    def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
-        if opts.style == "completion":
-            return Prompt(text=sample.data["prompt"])
-        return Prompt(messages=[{"role": "user", "content": sample.data["instruction"]}])
+    def chat_instruction(self, sample: Sample, opts: PromptOptions = PromptOptions()) -> str:
+        return with_cot(sample.data["instruction"], opts, COT_FUNCTION)
+
+    def shot_answer(self, sample: Sample) -> str:
+        return self.solution(sample)  # the training rows' answer: the function, unfenced
 
 
 TASKS = (BasicPythonTask,)

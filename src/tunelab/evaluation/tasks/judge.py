@@ -13,6 +13,12 @@ of replies that could be read (`judge_parsed_share`); below `MIN_PARSED_SHARE` i
 then stand on a few items while looking like a result. Offline, `eval.judge.model: rules` is a
 rule-based stand-in (`judge_rules`); its replies are marked, and the summary's `warning` and
 `report.stand_in_judge` say so.
+
+The judge sees the hint, not the model's reasoning: a reply with a line starting "Hint:" (the
+chain-of-thought prompt, `prompts.COT_HINT`, asks for one after a few sentences of reasoning)
+is judged on the text after the last such marker (`hint_text`); any other reply as a whole.
+Few-shot shots are one mutant each of the first train problems, answered with its reference
+hint.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from typing import Any
 from tunelab.evaluation.task import (
     EvalError, GenerationSettings, Metric, Prompt, PromptOptions, Sample, SampleScore, ScoringContext, Task,
 )
+from tunelab.evaluation.tasks.prompts import COT, COT_HINT, VARIANTS, chat_prompt, distinct_shots, shots_for, with_cot
+from tunelab.generation.types import strip_reasoning
 
 JUDGE_PROMPT_VERSION = "1"
 CRITERIA = ("HCorrect", "HInformative", "HConceal", "HComprehensible")
@@ -72,6 +80,15 @@ JUDGE_SETTINGS = GenerationSettings(max_new_tokens=64)  # greedy: the same judge
 _YES = {"yes", "y", "true", "1", "pass", "correct"}
 _NO = {"no", "n", "false", "0", "fail", "incorrect"}
 _ANSWER = r"(yes|no|true|false|y|n)\b"
+# "Hint:", "**Hint:**", "## Hint -" at the start of a line: where a reasoned reply's hint begins.
+_HINT_MARKER = re.compile(r"^[ \t>#*_-]*hint[ \t*_]*[:\-][ \t*_]*", re.IGNORECASE | re.MULTILINE)
+
+
+def hint_text(reply: str) -> str:
+    """The hint in a reply: the text after the last line-leading "Hint:" marker, else the
+    whole reply (stripped)."""
+    found = list(_HINT_MARKER.finditer(reply))
+    return reply[found[-1].end():].strip() if found else reply.strip()
 
 
 def judge_prompt(buggy: str, fixed: str, hint: str) -> Prompt:
@@ -107,13 +124,15 @@ class HintJudgeTask(Task):
     """Hints for buggy programs, judged on a four-question rubric by a judge model."""
 
     name = "hint-judge"
-    version = f"1-judge{JUDGE_PROMPT_VERSION}"
+    version = f"2-judge{JUDGE_PROMPT_VERSION}"  # 2: the judge sees `hint_text` of the reply
     description = "Hints for buggy programs judged yes/no on HCorrect, HInformative, HConceal, HComprehensible; HGood = all four."
     data_source = "builtin:repair-hint"
     metrics = tuple(Metric(name, True, description=f"share of hints judged {name}") for name in RUBRIC)
+    prompt_variants = VARIANTS
     styles = ("chat",)
     splits = ("train", "test")
     default_split = "test"
+    fewshot_split = "train"
     generation = GenerationSettings(max_new_tokens=96)
 
     def load(self, split: str | None = None) -> list[Sample]:
@@ -124,8 +143,16 @@ class HintJudgeTask(Task):
                                         "fixed_code": r["fixed_code"], "problem": r["task_id"],
                                         "reference_hint": r["hint"]}) for r in rows]
 
+    def fewshot(self, opts: PromptOptions) -> list[Sample]:
+        """One mutant of each of the first `num_fewshot` problems of the train split."""
+        return distinct_shots(self.load(self.fewshot_split), opts.num_fewshot, lambda s: s.data["problem"])
+
     def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
-        return Prompt(messages=[{"role": "user", "content": sample.data["instruction"]}])
+        return chat_prompt(with_cot(sample.data["instruction"], opts, COT_HINT), shots_for(opts, shots),
+                           lambda s: s.data["instruction"], lambda s: s.data["reference_hint"])
+
+    def generation_settings(self, opts: PromptOptions) -> GenerationSettings:
+        return GenerationSettings(max_new_tokens=320) if opts.variant == COT else self.generation
 
     def score(self, sample: Sample, generations: list[str], ctx: ScoringContext) -> SampleScore:
         return self.score_batch([sample], [generations], ctx)[0]
@@ -136,19 +163,19 @@ class HintJudgeTask(Task):
             raise EvalError(f"task '{self.name}' needs a judge: set eval.judge.model (a model ref such as "
                             "base or final) or eval.judge.base_url (an OpenAI-compatible endpoint)")
         # One batched judge call for every hint of every sample.
-        pairs = [(i, g) for i, gens in enumerate(generations) for g in gens]
+        pairs = [(i, hint_text(g)) for i, gens in enumerate(generations) for g in gens]
         prompts = [judge_prompt(samples[i].data["buggy_code"], samples[i].data["fixed_code"], g) for i, g in pairs]
         replies = [r[0] for r in ctx.judge.generate(prompts, JUDGE_SETTINGS)] if prompts else []
         per_sample: list[list[dict[str, Any]]] = [[] for _ in samples]
-        for (i, _), reply in zip(pairs, replies, strict=True):
-            verdicts = parse_judgement(reply)
+        for (i, hint), reply in zip(pairs, replies, strict=True):
+            verdicts = parse_judgement(strip_reasoning(reply))  # a thinking judge's reasoning is not its answer
             if verdicts is None:
-                per_sample[i].append({"verdict": "judge_unparsed", "judge_reply": reply})
+                per_sample[i].append({"verdict": "judge_unparsed", "judge_reply": reply, "hint": hint})
                 continue
             good = all(verdicts.values())
             failed = [k for k in CRITERIA if not verdicts[k]]
             per_sample[i].append({"verdict": "good" if good else "not_" + failed[0][1:].lower(),
-                                  "passed": good, **verdicts, "HGood": good, "judge_reply": reply})
+                                  "passed": good, **verdicts, "HGood": good, "judge_reply": reply, "hint": hint})
         return [SampleScore(values=_means(gens), generations=gens,
                             extra={"problem": s.data["problem"], "program": s.id})
                 for s, gens in zip(samples, per_sample, strict=True)]

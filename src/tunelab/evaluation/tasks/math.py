@@ -133,6 +133,10 @@ class MathWordTask(Task):
             return self.subset
         return "main" if Path(self.dataset).name.lower() == "gsm8k" else None
 
+    def styles_for(self, variant: str) -> tuple[str, ...]:
+        # The completion prompt ("Question: ... Answer:") has no place for the step-by-step line.
+        return ("chat",) if variant == "chain-of-thought" else self.styles
+
     def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
         shots = shots if opts.variant == "few-shot" else ()
         if opts.style == "completion":

@@ -8,6 +8,11 @@ reported over every repair that parses as Python (`redit`, beside `parse_rate`, 
 generations whose repair parses) and over successful repairs only (`redit_success`). A repair
 cut off mid-function does not parse and gets no REdit: its few tokens would otherwise score as a
 small edit. A model can also look minimal by changing nothing, which only `redit_success` shows.
+
+Prompting baselines: chain-of-thought appends `prompts.COT_REPAIR` (the repair is the ```python
+block defining the function, so neither run nor REdit sees the explanation); few-shot shots are
+one mutant each of the first train problems (train and test problems are disjoint), answered
+with the fixed function as the training rows answer.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from tunelab.evaluation.task import (
 )
 from tunelab.evaluation.tasks.code_extract import extract_code, parse_quietly, prompt_imports, sanitize
 from tunelab.evaluation.tasks.humaneval import CodeTask, need_sandbox, run_function_programs
+from tunelab.evaluation.tasks.prompts import COT, COT_REPAIR, VARIANTS, chat_prompt, distinct_shots, shots_for, with_cot
 
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
          tokenize.ENCODING, tokenize.ENDMARKER}
@@ -79,10 +85,11 @@ class RepairTask(CodeTask):
         Metric("redit_success", False, description="token edit distance buggy -> repair, successful repairs only"),
     )
     executes_code = True
-    prompt_variants = ("zero-shot",)
+    prompt_variants = VARIANTS
     styles = ("chat",)
     splits = ("train", "test")
     default_split = "test"
+    fewshot_split = "train"
     generation = GenerationSettings(max_new_tokens=512)
 
     timeout_s: float = 10.0
@@ -93,8 +100,16 @@ class RepairTask(CodeTask):
         return [Sample(r["mutant_id"], {**{k: r[k] for k in _FIELDS}, "instruction": r["instruction"]})
                 for r in load_builtin("repair", split or self.default_split)]
 
+    def fewshot(self, opts: PromptOptions) -> list[Sample]:
+        """One mutant of each of the first `num_fewshot` problems of the train split."""
+        return distinct_shots(self.load(self.fewshot_split), opts.num_fewshot, lambda s: s.data["task_id"])
+
     def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
-        return Prompt(messages=[{"role": "user", "content": sample.data["instruction"]}])
+        return chat_prompt(with_cot(sample.data["instruction"], opts, COT_REPAIR), shots_for(opts, shots),
+                           lambda s: s.data["instruction"], lambda s: s.data["fixed_code"])
+
+    def generation_settings(self, opts: PromptOptions) -> GenerationSettings:
+        return GenerationSettings(max_new_tokens=768) if opts.variant == COT else self.generation
 
     def repaired(self, sample: Sample, generation: str) -> str | None:
         """The repaired program in a generation (fenced or raw), or None. Import lines of the

@@ -21,6 +21,11 @@ files are read directly); any other dataset in the same columns loads by config 
 The platform, difficulty and date filters run on those columns before the tests are decoded.
 LiveCodeBench has only a test split; `val_release_version` (e.g. `v6` beside `release_v5`) reads
 later releases, with the same filters, as a `val` split to choose checkpoints on.
+
+Prompting baselines: chain-of-thought appends `prompts.COT_PROGRAM` (the program is the longest
+```python block of the reply, the prose around it dropped); few-shot shots are the first
+problems of the built-in train split (shipped with tunelab, also for a LiveCodeBench `path`),
+answered with their reference solution as the training rows answer.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from tunelab.evaluation.task import (
     EvalError, GenerationSettings, Prompt, PromptOptions, Sample, SampleScore, ScoringContext,
 )
 from tunelab.evaluation.tasks.code_extract import extract_code
+from tunelab.evaluation.tasks.prompts import COT_PROGRAM, VARIANTS, chat_prompt, distinct_shots, shots_for, with_cot
 from tunelab.evaluation.tasks.humaneval import (
     NO_CODE, PassAtKTask, need_sandbox, pass_values, result_fields,
 )
@@ -172,10 +178,11 @@ class StdioTask(PassAtKTask):
     data_source = ("builtin:basic-python-stdio (41 problems), a LiveCodeBench JSONL (path), or "
                    "livecodebench/code_generation_lite (dataset, release_version)")
     executes_code = True
-    prompt_variants = ("zero-shot",)
+    prompt_variants = VARIANTS
     styles = ("chat",)
     splits = ("train", "test")
     default_split = "test"
+    fewshot_split = "train"  # of the built-in problems, whatever `path` says (see `fewshot`)
     generation = GenerationSettings(max_new_tokens=768)
 
     path: str | None = None  # a LiveCodeBench-format JSONL instead of the built-in problems
@@ -270,14 +277,30 @@ class StdioTask(PassAtKTask):
                                            "date_from", "date_to")}
         return ", ".join(f"{k}={v}" for k, v in f.items() if v is not None) or "no filters"
 
+    def fewshot(self, opts: PromptOptions) -> list[Sample]:
+        """The first `num_fewshot` built-in train problems with their reference solutions."""
+        from tunelab.data.builtin import load_builtin
+
+        pool = []
+        for row in load_builtin("basic-python-stdio", "train"):
+            problem = _problem(row)
+            if problem is not None:
+                pool.append(Sample(problem["question_id"], {**problem, "reference_solution": row["reference_solution"]}))
+        return distinct_shots(pool, opts.num_fewshot)
+
     def build_prompt(self, sample: Sample, opts: PromptOptions, shots: Sequence[Sample] = ()) -> Prompt:
+        return chat_prompt(with_cot(self.question(sample), opts, COT_PROGRAM), shots_for(opts, shots), self.question,
+                           lambda s: s.data["reference_solution"])
+
+    def question(self, sample: Sample) -> str:
+        """The zero-shot chat question of one problem."""
         from tunelab.data.builtin import stdio_instruction
 
         # A row's own instruction (built-in training rows carry theirs) wins, so rows are asked as taught.
         text = sample.data.get("instruction") or stdio_instruction(sample.data)
         if sample.data.get("starter_code"):
             text += f"\n\nStart from:\n```python\n{sample.data['starter_code']}\n```"
-        return Prompt(messages=[{"role": "user", "content": text}])
+        return text
 
     def score_batch(self, samples: Sequence[Sample], generations: Sequence[list[str]],
                     ctx: ScoringContext) -> list[SampleScore]:
