@@ -1,7 +1,7 @@
 """The two multi-run studies end to end, each as its one shipped command: `tunelab sweep
 configs/studies/NAME.yaml --profile offline`, made tiny with a few more overrides (few steps,
 few items, short replies), and the sweep report holding every section the study needs. .ci/run
-runs them (about 2 minutes together on 2 cores)."""
+runs them (about 2.5 minutes together on 2 idle cores)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def check_deep_vs_diverse(root: Path) -> None:
 
 
 @pytest.mark.slow(reason="six real trials (3 datasets x 2 LoRA settings) scored on repair in the sandbox and on "
-                         "hints by the rule-based judge: ~80 s on 2 cores")
+                         "hints by the rule-based judge: ~100 s on 2 cores")
 def test_study_4_repair_and_hints_as_one_sweep(tmp_path):
     root = tmp_path / "sweep"
     out = tunelab("sweep", str(STUDIES / "repair-hints.yaml"), "--profile", "offline", "--run-dir", str(root),
