@@ -65,7 +65,7 @@ def test_the_sweep_report_compares_the_trials_side_by_side_and_paired(sweep):
 
     html = (root / "report.html").read_text()
     ids = re.findall(r'<section id="([^"]+)"', html)
-    assert ids[:4] == ["trials", "tradeoff", "models", "pareto"]
+    assert ids[:2] == ["trials", "tradeoff"] and {"models", "pareto"} <= set(ids)  # every model on every task
     assert {"cross", "cross-results", "cross-paired", "cross-next-token", "cross-generations"} <= set(ids)
     side = html.split('id="cross-generations"')[1].split("</section>")[0]
     assert a in side and b in side
