@@ -43,7 +43,7 @@ from typing import Any
 
 from tunelab.models.paths import eval_cache_dir
 from tunelab.runs import fingerprint as hash_json
-from tunelab.runs import write_json
+from tunelab.runs import json_safe, write_json
 
 log = logging.getLogger(__name__)
 ENV_SWITCH = "TUNELAB_SHARED_CACHE"
@@ -166,7 +166,7 @@ class CacheEntry:
             # A temporary name of this writer's own: two processes (or threads) storing the same
             # record never write into one file; the rename is atomic and either whole copy wins.
             tmp = self.dir / f".{rec['item']}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-            tmp.write_text(json.dumps(_finite(clean)), encoding="utf-8")
+            tmp.write_text(json.dumps(json_safe(clean)), encoding="utf-8")
             os.replace(tmp, path)
         except OSError as e:
             self.cache.warn("writing a record", e)
@@ -244,16 +244,6 @@ def _versions(backend: str | None) -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[pkg] = None
     return out
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 # ---- what the judge spent ---------------------------------------------------------------------------
