@@ -10,15 +10,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
-from tunelab.config import LoraConfig, ModelConfig
 from tunelab.errors import EvalError
 from tunelab.generation import GenerationSettings, OpenAIGenerator, Prompt, TransformersGenerator
 from tunelab.models.ref import ModelRef
-from tunelab.models.loading import load_model
-from tunelab.models.lora import attach_lora
 from tunelab.serve.registry import load_registry
 from tunelab.serve.server import ServerThread, ServeSettings
 
@@ -28,26 +24,16 @@ for _mod in ("starlette", "uvicorn"):
 KEY_ENV = "TUNELAB_TEST_SERVE_KEY"
 
 
-def _save_adapter(base_dir: Path, out: Path, seed: int) -> None:
-    model = attach_lora(load_model(ModelConfig(name=str(base_dir)), "cpu"), LoraConfig(r=4))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
-    model.save_pretrained(out)
-
-
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, tiny_qwen2_dir) -> Path:
+def run_dir(tmp_path_factory, tiny_qwen2_dir, tiny_adapter) -> Path:
     """A run directory as training leaves it: config.yaml, a checkpoint and final."""
     run = tmp_path_factory.mktemp("serve-run") / "run"
     (run / "train").mkdir(parents=True)
     config = {"name": "t", "model": {"name": str(tiny_qwen2_dir), "device": "cpu"},
               "data": {"sources": [{"builtin": "anything"}]}}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    _save_adapter(tiny_qwen2_dir, run / "checkpoints" / "step-2", seed=2)
-    _save_adapter(tiny_qwen2_dir, run / "final", seed=7)
+    tiny_adapter(tiny_qwen2_dir, run / "checkpoints" / "step-2", 2)
+    tiny_adapter(tiny_qwen2_dir, run / "final", 7)
     return run
 
 
