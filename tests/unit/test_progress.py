@@ -61,3 +61,22 @@ def test_the_eval_output_in_a_non_terminal_run_shows_the_counts(tmp_path):
     evaluate_run(run, EXP, cfg, session_factory=lambda ref: FakeSession(ref, []), console=console)
     lines = [line for line in buf.getvalue().splitlines() if line.startswith("final / math-word: ")]
     assert [line.split(",")[0] for line in lines] == ["final / math-word: 4/8 (50%)", "final / math-word: 8/8 (100%)"]
+
+
+def test_training_shows_the_same_display_with_counts_eta_and_the_latest_loss():
+    from tunelab.training.progress import TrainProgress
+
+    console, buf = plain_console()
+    progress = TrainProgress(100, 40, console=console)  # a run resumed at step 40
+    for step in range(41, 101):
+        progress.update(step, 1.0 / step, 1e-4)
+    progress.note_eval(100, {"val": {"loss": 0.5, "token_accuracy": 0.75}})
+    progress.close()
+    lines = buf.getvalue().splitlines()
+    steps = [line for line in lines if line.startswith("train")]
+    assert [line.split(":")[1].split(",")[0].strip() for line in steps] == [f"{n}/100 ({n}%)" for n in range(50, 101, 10)]
+    assert steps[0].startswith("train (loss 0.0200, lr 1.00e-04): 50/100") and re.search(r"eta \d+:\d\d:\d\d$", steps[0])
+    assert steps[-1].endswith("done") and lines[-1] == "step 100: val loss 0.5000 acc 0.750"
+    silent, out = plain_console()
+    TrainProgress(10, 0, enabled=False, console=silent).update(5, 1.0, 1e-4)  # non-main processes draw nothing
+    assert out.getvalue() == ""

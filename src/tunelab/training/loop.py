@@ -36,7 +36,7 @@ from tunelab.training.batches import DataOrder, DataPosition, make_batch, row_to
 from tunelab.training.clock import CostClock
 from tunelab.training.evaluate import evaluate
 from tunelab.training.metrics import TokenLossModel, same_stats, verify_fast_path
-from tunelab.training.progress import Progress, print_summary
+from tunelab.training.progress import TrainProgress, print_summary
 from tunelab.training.schedule import build_optimizer, build_scheduler, total_steps
 from tunelab.training.tracking import Trackers
 
@@ -172,7 +172,7 @@ def train(exp: Experiment, run_dir: str | Path, resume: bool = False, holdout: H
     clock = costs.wall  # seconds since the run first started, across resumes
 
     stop_reason, bad, grad_norm = None, None, None  # bad: (step, "nan"/"inf", where) of a non-finite loss
-    progress = Progress(n_steps, state.step, enabled=main)
+    progress = TrainProgress(n_steps, state.step, enabled=main)
     if state.step == 0 and (data.val or data.test):
         # Step 0 is the base model (LoRA starts as a no-op): the curve starts from the loss
         # fine-tuning has to beat. Not a checkpoint, so it never counts as the best step.

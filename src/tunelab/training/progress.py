@@ -1,47 +1,44 @@
-"""What a person watching the terminal sees: a progress bar (or plain lines) and a summary.
+"""What a person watching training sees: the shared progress display and a summary.
 
-The bar is drawn only on the main process and only when stderr is a terminal; otherwise (CI,
-`| tee log`, a cluster job) each logged step is one plain line.
+The bar (or, off a terminal, its periodic plain lines) is `tunelab.progress.Progress`, the same
+display evaluation, compare, sweeps and export use; the latest loss and learning rate ride in its
+description. Only the main process draws.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from tunelab.progress import Progress
 
-class Progress:
-    """Steps done / total with the latest loss and lr; no-op on non-main processes."""
 
-    def __init__(self, total: int, start: int, enabled: bool = True):
+class TrainProgress:
+    """Steps done / total with ETA and the latest loss and lr; one line per evaluation; no-op
+    on non-main processes.
+
+    Args:
+        total: the run's number of optimizer steps.
+        start: steps already done (a resumed run).
+        enabled: draw at all (False on non-main processes).
+        console: where to draw (default: stderr, so piped stdout stays clean).
+    """
+
+    def __init__(self, total: int, start: int, enabled: bool = True, console: Console | None = None):
         self.enabled = enabled
-        self.console = Console(stderr=True)
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-            from rich.progress import Progress as RichProgress
-
-            self.bar = RichProgress(
-                TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False,
-            )
-            self.task = self.bar.add_task("train", total=total, completed=start, info="")
-            self.bar.start()
-        self.total = total
+        self.console = console or Console(stderr=True)
+        self._bar: Progress | None = None
+        if enabled:
+            self._bar = Progress(self.console).__enter__()
+            self._task = self._bar.add_task("train", total=total, completed=start)
 
     def update(self, step: int, loss: float, lr: float) -> None:
-        if not self.enabled:
-            return
-        info = f"loss {loss:.4f}  lr {lr:.2e}"
-        if self.bar is not None:
-            self.bar.update(self.task, completed=step, info=info)
-        else:
-            self.console.print(f"step {step}/{self.total}  {info}", highlight=False)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=step, description=f"train (loss {loss:.4f}, lr {lr:.2e})")
 
     def note_eval(self, step: int, rows: dict[str, dict[str, Any]]) -> None:
         if not self.enabled or not rows:
@@ -50,9 +47,9 @@ class Progress:
         self.console.print(f"step {step}: " + "  ".join(parts), highlight=False)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
 
 
 def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
