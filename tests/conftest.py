@@ -88,11 +88,12 @@ def tiny_llama_dir(tiny_model_dir: Callable[[str], Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_adapter() -> Callable[[Path, Path, int], Path]:
-    """`tiny_adapter(base_dir, out, seed)`: a LoRA adapter (r=4) on the model in `base_dir` with
-    random (seeded) lora_B weights, saved as a PEFT folder in `out`: a trained variant's stand-in."""
+def tiny_adapter() -> Callable[..., Path]:
+    """`tiny_adapter(base_dir, out, seed, scale=0.1)`: a LoRA adapter (r=4) on the model in
+    `base_dir` with random (seeded) lora_B weights times `scale` (0: an adapter that does nothing),
+    saved as a PEFT folder in `out`: a trained variant's stand-in."""
 
-    def save(base_dir: Path, out: Path, seed: int) -> Path:
+    def save(base_dir: Path, out: Path, seed: int, scale: float = 0.1) -> Path:
         import torch
 
         from tunelab.config import LoraConfig, ModelConfig
@@ -104,7 +105,7 @@ def tiny_adapter() -> Callable[[Path, Path, int], Path]:
         with torch.no_grad():
             for name, p in model.named_parameters():
                 if "lora_B" in name:
-                    p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+                    p.copy_(torch.randn(p.shape, generator=gen) * scale)
         model.save_pretrained(out)
         return out
 

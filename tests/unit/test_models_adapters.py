@@ -10,11 +10,10 @@ import pytest
 import torch
 import yaml
 
-from tunelab.config import LoraConfig, ModelConfig
+from tunelab.config import ModelConfig
 from tunelab.errors import ModelError
 from tunelab.models.adapters import list_variants
 from tunelab.models.loading import load_model
-from tunelab.models.lora import attach_lora
 from tunelab.models.ref import ModelRef
 
 IDS = torch.tensor([[5, 17, 300, 42, 7, 1000, 8000, 11]])
@@ -31,29 +30,22 @@ def _logits(model) -> torch.Tensor:
         return model(IDS).logits
 
 
-def _save_adapter(base_dir: Path, out: Path, seed: int) -> torch.Tensor:
-    """Save a LoRA adapter with seeded non-zero B (so each one changes outputs differently)."""
-    model = attach_lora(load_model(ModelConfig(name=str(base_dir)), "cpu"), LoraConfig(r=4))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
-    model.save_pretrained(out)
-    return _logits(model.eval())
+def _save_adapter(tiny_adapter, base_dir: Path, out: Path, seed: int) -> torch.Tensor:
+    """Save a LoRA adapter with seeded non-zero B (each one changes outputs differently); its logits."""
+    return _logits(load_variant(str(tiny_adapter(base_dir, out, seed)))[0])
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, tiny_qwen2_dir):
+def run_dir(tmp_path_factory, tiny_qwen2_dir, tiny_adapter):
     """A run directory as training leaves it: config.yaml, two checkpoints, final, summary."""
     run = tmp_path_factory.mktemp("run")
     config = {"name": "t", "model": {"name": str(tiny_qwen2_dir), "device": "cpu"},
               "data": {"sources": [{"builtin": "anything"}]}}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     expected = {
-        "step-2": _save_adapter(tiny_qwen2_dir, run / "checkpoints" / "step-2", seed=2),
-        "step-10": _save_adapter(tiny_qwen2_dir, run / "checkpoints" / "step-10", seed=10),
-        "final": _save_adapter(tiny_qwen2_dir, run / "final", seed=99),
+        "step-2": _save_adapter(tiny_adapter, tiny_qwen2_dir, run / "checkpoints" / "step-2", seed=2),
+        "step-10": _save_adapter(tiny_adapter, tiny_qwen2_dir, run / "checkpoints" / "step-10", seed=10),
+        "final": _save_adapter(tiny_adapter, tiny_qwen2_dir, run / "final", seed=99),
         "base": _logits(load_model(ModelConfig(name=str(tiny_qwen2_dir)), "cpu")),
     }
     (run / "checkpoints" / "step-7-partial").mkdir()  # not a checkpoint: ignored

@@ -7,46 +7,34 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
-from tunelab.config import LoraConfig, ModelConfig
+from tunelab.config import ModelConfig
 from tunelab.errors import ModelError
 from tunelab.generation import Prompt, TransformersGenerator, generate_text
-from tunelab.models.loading import load_model
-from tunelab.models.lora import attach_lora
 from tunelab.models.ref import ModelRef
 
 CHAT = [{"role": "user", "content": "Write add(a, b)."}]
 
 
-def _save_adapter(base_dir: Path, out: Path, seed: int) -> None:
-    model = attach_lora(load_model(ModelConfig(name=str(base_dir)), "cpu"), LoraConfig(r=4))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
-    model.save_pretrained(out)
-
-
-def _make_run(root: Path, base_dir: Path, template: str) -> Path:
+def _make_run(root: Path, base_dir: Path, template: str, tiny_adapter) -> Path:
     root.mkdir(parents=True)
     config = {"name": root.name, "model": {"name": str(base_dir), "device": "cpu"},
               "data": {"sources": [{"builtin": "anything"}], "chat_template": template}}
     (root / "config.yaml").write_text(yaml.safe_dump(config))
-    _save_adapter(base_dir, root / "checkpoints" / "step-2", seed=2)
-    _save_adapter(base_dir, root / "final", seed=9)
+    tiny_adapter(base_dir, root / "checkpoints" / "step-2", 2)
+    tiny_adapter(base_dir, root / "final", 9)
     (root / "train").mkdir()
     (root / "train" / "summary.json").write_text(json.dumps({"best_step": 2}))
     return root
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_qwen2_dir):
+def runs(tmp_path_factory, tiny_qwen2_dir, tiny_adapter):
     """Two runs on the tiny base: `mine` trained with the plain template, `other` with chatml."""
     root = tmp_path_factory.mktemp("runs")
-    return _make_run(root / "mine", tiny_qwen2_dir, "plain"), _make_run(root / "other", tiny_qwen2_dir, "chatml")
+    return (_make_run(root / "mine", tiny_qwen2_dir, "plain", tiny_adapter),
+            _make_run(root / "other", tiny_qwen2_dir, "chatml", tiny_adapter))
 
 
 def test_bare_variants_of_the_given_run(runs):
