@@ -175,3 +175,45 @@ def test_variants_on_the_same_weights_load_them_once(tmp_path):
     assert sorted(loads) == ["base", "final"]  # not base, final, base again
     assert list(res) == ["base", "final", "base+cot"]  # results in the order asked for
     assert res["base+cot"]["math-word"]["prompt"]["variant"] == "chain-of-thought"
+
+
+class _SlowSession(_CountingSession):
+    """Generation takes a second and counts its prompts: long enough for a second run to arrive."""
+
+    def __init__(self, ref: str, prompts: list[int]):
+        super().__init__(ref, [])
+        self.prompts = prompts
+
+    def generate(self, prompts, settings):
+        import time
+
+        self.prompts.append(len(prompts))
+        time.sleep(1.0)
+        return super().generate(prompts, settings)
+
+
+def test_two_runs_evaluating_the_same_base_at_once_compute_it_once(tmp_path, _eval_cache, caplog):
+    # Two sweep trials on one base, started together: the second waits for the first's records
+    # instead of generating the same ones beside it.
+    import threading
+
+    prompts: list[int] = []
+    cfg = EvalConfig(tasks=["math-word"], models=["base"], limit=2)
+    start, results = threading.Barrier(2), {}
+
+    def run(name: str) -> None:
+        (tmp_path / name).mkdir()
+        start.wait()
+        results[name] = evaluate_run(tmp_path / name, EXP, cfg, session_factory=lambda ref: _SlowSession(ref, prompts),
+                                     console=Console(file=io.StringIO()))
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("trial-1", "trial-2")]
+    with caplog.at_level("WARNING", logger="tunelab.evaluation.cache"):
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert sum(prompts) == 2  # not 4
+    a, b = results["trial-1"]["base"]["math-word"], results["trial-2"]["base"]["math-word"]
+    assert a["metrics"] == b["metrics"] and {a.get("shared_cache", 0), b.get("shared_cache", 0)} == {0, 2}
+    assert "another evaluation is computing the same records" in caplog.text and "base on math-word" in caplog.text

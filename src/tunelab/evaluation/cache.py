@@ -17,6 +17,12 @@ code-executing tasks and the versions of tunelab, torch and transformers. The it
 content) names the file, so re-shipped data is never served. A variant served by an HTTP
 endpoint (`eval.backend: openai`) is not cached here: a name on a server is no weights identity.
 
+No work twice at once: an evaluation that computes records of an entry holds the entry's lock
+(`flock` on `<key>/.lock`) from reading what is there until its last record is stored. A second
+evaluation of the same key (a sweep trial on the same base, started beside the first) waits for
+it and is then served what the first computed, instead of generating the same records beside it.
+The lock dies with its process, so a killed evaluation never leaves a stale one.
+
 Safety: each record is written to a temporary file of its own in the entry folder and renamed
 over the record's name, so concurrent writers of one entry (sweep trials evaluating the same
 base at once) never tear each other's files and a reader sees a whole record or none. A record
@@ -30,20 +36,22 @@ with `eval.shared_cache: false` or `TUNELAB_SHARED_CACHE=0`; move it with `TUNEL
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from tunelab.models.paths import eval_cache_dir
 from tunelab.runs import fingerprint as hash_json
-from tunelab.runs import json_safe, write_json
+from tunelab.runs import json_safe
 
 log = logging.getLogger(__name__)
 ENV_SWITCH = "TUNELAB_SHARED_CACHE"
@@ -130,6 +138,32 @@ class CacheEntry:
         self.cache, self.key, self.fp, self.parts = cache, key, fp, parts
         self.dir = cache.root / key
 
+    @contextlib.contextmanager
+    def claim(self, what: str = "") -> Iterator[None]:
+        """Hold this entry's lock: one evaluation at a time reads and fills it (see the module
+        docstring). Waiting for another evaluation is said once (`what`: e.g. "base on compose");
+        a lock that cannot be taken (a read-only or lock-less filesystem) is a warning, not a
+        failure."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.dir / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError as e:
+            self.cache.warn("locking an entry", e)
+            yield
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.warning("%sanother evaluation is computing the same records (shared eval cache %s): waiting "
+                            "for it instead of computing them twice", f"{what}: " if what else "", self.key)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as e:
+                self.cache.warn("locking an entry", e)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def load(self, items: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         """Valid records by sample id, for `items` (id -> item hash); others are left out."""
         out: dict[str, dict[str, Any]] = {}
@@ -159,17 +193,18 @@ class CacheEntry:
         clean = {k: v for k, v in rec.items() if k not in ("copied_from", "shared_cache")}
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            about = self.dir / "entry.json"
-            if not about.is_file():
-                write_json(about, {"key": self.key, **self.parts})
-            path = self.dir / f"{rec['item']}.json"
-            # A temporary name of this writer's own: two processes (or threads) storing the same
-            # record never write into one file; the rename is atomic and either whole copy wins.
-            tmp = self.dir / f".{rec['item']}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-            tmp.write_text(json.dumps(json_safe(clean)), encoding="utf-8")
-            os.replace(tmp, path)
+            if not (self.dir / "entry.json").is_file():
+                self._write("entry.json", {"key": self.key, **self.parts})
+            self._write(f"{rec['item']}.json", json_safe(clean))
         except OSError as e:
             self.cache.warn("writing a record", e)
+
+    def _write(self, name: str, data: Any) -> None:
+        # A temporary name of this writer's own: two processes (or threads of one) storing the
+        # same file never write into one temporary; the rename is atomic and either whole copy wins.
+        tmp = self.dir / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.write_text(json.dumps(data, indent=1 if name == "entry.json" else None, default=str), encoding="utf-8")
+        os.replace(tmp, self.dir / name)
 
 
 # ---- the parts of a key ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ tasks refuse to start without the explicit opt-in. Sandbox, judge and sessions l
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import json
@@ -283,48 +284,49 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
                 write_json(target, shared)
                 return shared
     entry = cache.entry(fp, task, session, ctx.sandbox, shots) if cache is not None and pending else None
-    if entry is not None:
-        served = entry.load({s.id: hashes[s.id] for s in pending})
-        for s in pending:
-            if s.id in served:
-                done[s.id] = {**served[s.id], "shared_cache": entry.key}
-                append_jsonl(path, done[s.id])
-        if progress is not None and served:
-            progress(len(served))
-        pending = [s for s in pending if s.id not in done]
-    chunk = max(1, cfg.batch_size) * 2
-    for start in range(0, len(pending), chunk):
-        part = pending[start : start + chunk]
-        t0 = time.perf_counter()
-        if task.mode == "model":
-            model, tok = session.model_and_tokenizer()
-            prompts, gens = [None] * len(part), [[] for _ in part]
-            scores = task.score_model(part, model, tok)
-            t_gen, before, after = 0.0, None, None
-        else:
-            gen = session.generator()
-            prompts = [task.build_prompt(s, opts, shots) for s in part]
-            gens = gen.generate(prompts, settings)
-            t_gen = time.perf_counter() - t0
-            before = judge_tokens(ctx.judge)
-            scores = task.score_batch(part, answer_texts(gens), ctx)  # raw text kept in the record
-            after = judge_tokens(ctx.judge)
-        t_score = time.perf_counter() - t0 - t_gen
-        for s, p, g, sc in zip(part, prompts, gens, scores, strict=True):
-            rec = {"id": s.id, "item": hashes[s.id], "fingerprint": fp, "prompt": p.to_json() if p is not None else None,
-                   "generations": g, "scores": sc.generations, "values": sc.values, "extra": sc.extra,
-                   "timing": {"generate_s": t_gen / len(part), "score_s": t_score / len(part)}}
-            if before is not None and after is not None and after != before:
-                rec["judge_tokens"] = {"prompt_tokens": (after[0] - before[0]) / len(part),
-                                       "completion_tokens": (after[1] - before[1]) / len(part)}
-            if s.id == samples[0].id and p is not None:  # the report shows one item as the model got it
-                rec["rendered_prompt"] = rendered_prompt(gen, p)
-            append_jsonl(path, rec)
-            if entry is not None:
-                entry.store(rec)
-            done[s.id] = rec
-        if progress is not None:
-            progress(len(part))
+    with entry.claim(f"{variant or session.ref} on {task.name}") if entry is not None else contextlib.nullcontext():
+        if entry is not None:
+            served = entry.load({s.id: hashes[s.id] for s in pending})
+            for s in pending:
+                if s.id in served:
+                    done[s.id] = {**served[s.id], "shared_cache": entry.key}
+                    append_jsonl(path, done[s.id])
+            if progress is not None and served:
+                progress(len(served))
+            pending = [s for s in pending if s.id not in done]
+        chunk = max(1, cfg.batch_size) * 2
+        for start in range(0, len(pending), chunk):
+            part = pending[start : start + chunk]
+            t0 = time.perf_counter()
+            if task.mode == "model":
+                model, tok = session.model_and_tokenizer()
+                prompts, gens = [None] * len(part), [[] for _ in part]
+                scores = task.score_model(part, model, tok)
+                t_gen, before, after = 0.0, None, None
+            else:
+                gen = session.generator()
+                prompts = [task.build_prompt(s, opts, shots) for s in part]
+                gens = gen.generate(prompts, settings)
+                t_gen = time.perf_counter() - t0
+                before = judge_tokens(ctx.judge)
+                scores = task.score_batch(part, answer_texts(gens), ctx)  # raw text kept in the record
+                after = judge_tokens(ctx.judge)
+            t_score = time.perf_counter() - t0 - t_gen
+            for s, p, g, sc in zip(part, prompts, gens, scores, strict=True):
+                rec = {"id": s.id, "item": hashes[s.id], "fingerprint": fp, "prompt": p.to_json() if p is not None else None,
+                       "generations": g, "scores": sc.generations, "values": sc.values, "extra": sc.extra,
+                       "timing": {"generate_s": t_gen / len(part), "score_s": t_score / len(part)}}
+                if before is not None and after is not None and after != before:
+                    rec["judge_tokens"] = {"prompt_tokens": (after[0] - before[0]) / len(part),
+                                           "completion_tokens": (after[1] - before[1]) / len(part)}
+                if s.id == samples[0].id and p is not None:  # the report shows one item as the model got it
+                    rec["rendered_prompt"] = rendered_prompt(gen, p)
+                append_jsonl(path, rec)
+                if entry is not None:
+                    entry.store(rec)
+                done[s.id] = rec
+            if progress is not None:
+                progress(len(part))
     records = [done[s.id] for s in samples]
     summary = summarize(task, samples, records, cfg, sandbox=ctx.sandbox)
     summary.update(variant=variant or session.ref, split=split, prompt=dataclasses.asdict(opts),
