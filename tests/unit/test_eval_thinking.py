@@ -197,3 +197,27 @@ def test_a_tiny_eval_records_the_rendered_prompt_and_the_report_shows_it(qwen3_t
     assert "prompt of item math-word/test/0 as base got it: the exact text after the chat template" in results
     assert "<pre>&lt;|im_start|&gt;user\n" in results and "&lt;think&gt;\n\n&lt;/think&gt;" in results
     assert "<|im_start|>" not in html  # escaped, never markup
+
+
+def test_the_loss_task_scores_the_tokens_training_labelled_under_the_thinking_switch(qwen3_tokenizer):
+    # The loss task tokenizes as training does: with thinking off, the empty block is prompt (no loss).
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from tunelab.evaluation.registry import get_task
+    from tunelab.evaluation.task import Sample
+
+    torch.manual_seed(0)
+    model = Qwen3ForCausalLM(Qwen3Config(vocab_size=len(qwen3_tokenizer), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                                         head_dim=8)).eval()
+    sample = Sample(id="s1", data={"messages": HI, "reference": "#### 5"})
+    ex = ChatExample(messages=[*HI, {"role": "assistant", "content": "#### 5"}], source="t", origin="t:1")
+    task = get_task("loss")
+    for switch in (False, True):
+        (score,) = task.score_model([sample], model, qwen3_tokenizer, enable_thinking=switch)
+        _, labels = label_example(ex, qwen3_tokenizer, enable_thinking=switch)
+        assert score.extra["n_tokens"] == sum(lab != IGNORE for lab in labels)
+    off, on = (task.score_model([sample], model, qwen3_tokenizer, enable_thinking=s)[0].extra["n_tokens"]
+               for s in (False, True))
+    assert on > off  # the block's tokens carry loss only when the model writes it itself

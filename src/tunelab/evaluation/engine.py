@@ -301,7 +301,7 @@ def run_task(task: Task, samples: Sequence[Sample], split: str, session: Any, cf
             if task.mode == "model":
                 model, tok = session.model_and_tokenizer()
                 prompts, gens = [None] * len(part), [[] for _ in part]
-                scores = task.score_model(part, model, tok)
+                scores = task.score_model(part, model, tok, cfg.enable_thinking)
                 t_gen, before, after = 0.0, None, None
             else:
                 gen = session.generator()

@@ -44,7 +44,7 @@ How the runner (the evaluation engine, `engine.py`) drives a task, for one model
    `task.report(records)` may add extra tables (e.g. the judge's problem x program table).
 
 Tasks with `mode = "model"` (loss/perplexity) do not generate: the runner calls
-`task.score_model(samples, model, tokenizer)` instead of steps 3-5 and needs an in-process model.
+`task.score_model(samples, model, tokenizer, enable_thinking)` instead of steps 3-5 and needs an in-process model.
 
 Code-executing tasks set `executes_code = True`. The runner refuses to run them unless the user
 opted in (`eval.allow_code_execution` / `--allow-code-execution`); when allowed it creates ONE
@@ -243,8 +243,10 @@ class Task:
         bootstraps call `corpus_score`."""
         return None
 
-    def score_model(self, samples: Sequence[Sample], model: Any, tokenizer: Any) -> list[SampleScore]:
-        """For `mode = "model"` tasks: score samples with the model directly (no generation)."""
+    def score_model(self, samples: Sequence[Sample], model: Any, tokenizer: Any,
+                    enable_thinking: bool | None = None) -> list[SampleScore]:
+        """For `mode = "model"` tasks: score samples with the model directly (no generation),
+        rendering chats with the template's thinking switch as training did (`eval.enable_thinking`)."""
         raise NotImplementedError
 
     def report(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Loss, perplexity and token accuracy of the reference answers, on any dataset.
 
 No generation: each example is tokenized exactly as training tokenizes it (the data layer's
-chat template and assistant-only labels, `tokenize_with_origins`) and scored by the one loss
+chat template with the run's thinking switch, `eval.enable_thinking`, and assistant-only labels,
+`tokenize_with_origins`) and scored by the one loss
 definition, `training.metrics.token_stats` (through `TokenLossModel`). Aggregates are token
 weighted (total loss / total label tokens), like the training loop's validation loss, so the
 numbers are comparable with `train/metrics.jsonl`.
@@ -44,7 +45,8 @@ class LossTask(Task):
         return load_chat_samples(self.dataset, split or self.default_split)
 
     @torch.no_grad()
-    def score_model(self, samples: Sequence[Sample], model: Any, tokenizer: Any) -> list[SampleScore]:
+    def score_model(self, samples: Sequence[Sample], model: Any, tokenizer: Any,
+                    enable_thinking: bool | None = None) -> list[SampleScore]:
         from tunelab.config import DataConfig, SourceConfig
         from tunelab.data.tokenize import tokenize_with_origins
         from tunelab.data.types import ChatExample
@@ -59,7 +61,7 @@ class LossTask(Task):
         for s in samples:
             ex = ChatExample(messages=[*s.data["messages"], {"role": "assistant", "content": s.data["reference"]}],
                              source=self.dataset, origin=s.id, id=s.id)
-            kept, _, _ = tokenize_with_origins([ex], tokenizer, cfg)
+            kept, _, _ = tokenize_with_origins([ex], tokenizer, cfg, enable_thinking)
             if not kept:  # the reply was truncated away entirely
                 out.append(SampleScore(values={}, generations=[{"verdict": "no_label_tokens"}],
                                        extra={"loss_sum": 0.0, "n_tokens": 0, "n_correct": 0}))
