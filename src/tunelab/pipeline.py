@@ -160,7 +160,8 @@ def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
     if not exp.eval.tasks:
         return "no eval.tasks set; nothing to evaluate"
     from tunelab.evaluation.console import print_results, selection_lines
-    from tunelab.evaluation.engine import evaluate_run, expand_models
+    from tunelab.evaluation.engine import evaluate_run
+    from tunelab.evaluation.variants import expand_models
     from tunelab.evaluation.task import EvalError
     from tunelab.models.adapters import list_variants
 
@@ -197,7 +198,8 @@ def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
 def _own_summaries_current(exp: Experiment, paths: RunPaths, variants: list[str]) -> bool:
     """Whether every summary.json of the run's own variants x tasks that exists covers the items
     the run's own settings score (a one-off eval of older tunelab versions wrote over them)."""
-    from tunelab.evaluation.engine import items_fingerprint, load_samples, make_tasks, task_label, variant_folder
+    from tunelab.evaluation.engine import items_fingerprint, load_samples, make_tasks, task_label
+    from tunelab.evaluation.variants import variant_folder
     from tunelab.runs import read_json
 
     ev = exp.eval
@@ -215,7 +217,8 @@ def _eval_fingerprint(exp: Experiment, paths: RunPaths, variants: list[str]) -> 
     """What the eval stage's results depend on: settings, the variants' weights, and each task's
     name, version, options and items (ids + content) on every split the stage scores, so a task
     version bump or re-shipped data is evaluated again."""
-    from tunelab.evaluation.engine import items_fingerprint, load_samples, make_tasks, split_prompting
+    from tunelab.evaluation.engine import items_fingerprint, load_samples, make_tasks
+    from tunelab.evaluation.variants import split_prompting
     from tunelab.models.ref import ModelRef
 
     ev, tasks = exp.eval, []

@@ -109,7 +109,7 @@ def test_an_unknown_variant_of_another_run_is_an_error_naming_what_it_has(runs):
 def test_paired_tests_find_another_runs_results_evaluated_into_this_run_or_in_its_own(runs):
     """Bug (c): paired tests looked up variants by the text written, so results of `deep:final`
     (filed by the engine under that name) were never the reference nor the tuned side."""
-    from tunelab.evaluation.engine import variant_folder
+    from tunelab.evaluation.variants import variant_folder
 
     mine, deep = runs
     exp = exp_of(mine, [f"{deep}:final", "final"])

@@ -9,7 +9,8 @@ import pytest
 from tunelab.config import EvalConfig, validate_config
 from tunelab.evaluation import registry
 from tunelab.evaluation.context import EvalContext
-from tunelab.evaluation.engine import evaluate_run, score_samples_file
+from tunelab.evaluation.engine import evaluate_run
+from tunelab.evaluation.samples_file import score_samples_file
 from tunelab.evaluation.task import EvalError, Metric, Prompt, Sample, SampleScore, Task
 
 EXP = validate_config({"model": {"name": "builtin:tiny-random-qwen2"}, "data": {"sources": [{"builtin": "math-word"}]}})

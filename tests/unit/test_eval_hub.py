@@ -287,7 +287,7 @@ def test_mbpp_and_mbpp_plus_score_in_the_sandbox(tmp_path, hf_caches, ctx):
 
 
 def test_the_summary_records_where_the_items_came_from(tmp_path, hf_caches):
-    from tunelab.evaluation.engine import score_samples_file
+    from tunelab.evaluation.samples_file import score_samples_file
 
     folder = write_gsm8k(tmp_path / "gsm8k")
     rows = [{"task_id": "gsm8k/test/0", "completion": "3 * 12 = 36, 36 - 5 = 31\n#### 31"},

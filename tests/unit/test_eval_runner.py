@@ -8,7 +8,9 @@ import pytest
 
 from tunelab.config import EvalConfig, validate_config
 from tunelab.evaluation import registry
-from tunelab.evaluation.engine import evaluate_run, expand_models, score_samples_file
+from tunelab.evaluation.engine import evaluate_run
+from tunelab.evaluation.samples_file import score_samples_file
+from tunelab.evaluation.variants import expand_models
 from tunelab.evaluation.selection import pick_best, select_checkpoint
 from tunelab.evaluation.task import EvalError, Metric, Prompt, Sample, SampleScore, Task
 from tunelab.runs import read_json, read_jsonl
@@ -282,7 +284,7 @@ def test_endpoint_backend_and_judges_are_built_from_the_config(tmp_path):
 
 
 def test_prompting_variants_are_named_by_a_suffix():
-    from tunelab.evaluation.engine import split_prompting
+    from tunelab.evaluation.variants import split_prompting
 
     assert split_prompting("base+few-shot") == ("base", "few-shot")
     assert split_prompting("base+cot") == ("base", "chain-of-thought")

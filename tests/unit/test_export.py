@@ -13,51 +13,42 @@ import yaml
 from typer.testing import CliRunner
 
 from tunelab.cli import app
-from tunelab.config import LoraConfig, ModelConfig
+from tunelab.config import ModelConfig
 from tunelab.data.tokenize import CHATML_TEMPLATE
 from tunelab.errors import ModelError
 from tunelab.export import PARITY_CHAT, PARITY_NEW_TOKENS, export_adapter
 from tunelab.generation import generate_text
 from tunelab.models.ref import ModelRef
-from tunelab.models.loading import load_model, load_tokenizer
-from tunelab.models.lora import attach_lora
+from tunelab.models.loading import load_tokenizer
 
 IDS = torch.tensor([[5, 17, 300, 42, 7, 1000, 8000, 11]])
 
 
-def _save_adapter(base_dir: Path, out: Path, scale: float) -> None:
-    model = attach_lora(load_model(ModelConfig(name=str(base_dir)), "cpu"), LoraConfig(r=4))
-    gen = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=gen) * scale)
-    model.save_pretrained(out)
-
-
 @pytest.fixture(scope="module")
-def qwen2_compatible_dir(tmp_path_factory, tiny_qwen2_dir) -> Path:
-    """The tiny random Qwen2 with a tokenizer from the pretraining recipe (Qwen2's own pre-tokenizer),
-    the same 8192 tokens and special-token ids as the built-in one: plain AutoTokenizer reproduces it."""
-    from tunelab_build.pretrain import corpus
-
-    out = tmp_path_factory.mktemp("qwen2-compatible") / "model"
+def mismatching_dir(tmp_path_factory, tiny_qwen2_dir) -> Path:
+    """The tiny random Qwen2 with a tokenizer.json whose pre-tokenizer is not Qwen2's (a prefix space
+    before the first word) and a config declaring the generic class: tunelab loads it exactly, plain
+    AutoTokenizer rebuilds Qwen2's pre-tokenizer for every qwen2 folder and so tokenizes differently."""
+    out = tmp_path_factory.mktemp("mismatching") / "model"
     shutil.copytree(tiny_qwen2_dir, out)
-    files = [f for f in corpus.list_sources() if "/" not in f.relpath][:60]
-    corpus.train_tokenizer(files, 8192, out)
+    tok = json.loads((out / "tokenizer.json").read_text())
+    tok["pre_tokenizer"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+    (out / "tokenizer.json").write_text(json.dumps(tok))
+    cfg = json.loads((out / "tokenizer_config.json").read_text())
+    (out / "tokenizer_config.json").write_text(json.dumps({**cfg, "tokenizer_class": "PreTrainedTokenizerFast"}))
     return out
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, qwen2_compatible_dir) -> Path:
+def run_dir(tmp_path_factory, tiny_qwen2_dir, tiny_adapter) -> Path:
     """A run trained with the chatml template: a trained-looking final/ and an untrained step-1/."""
     run = tmp_path_factory.mktemp("export") / "run"
     (run / "train").mkdir(parents=True)
-    config = {"name": "t", "model": {"name": str(qwen2_compatible_dir), "device": "cpu"},
+    config = {"name": "t", "model": {"name": str(tiny_qwen2_dir), "device": "cpu"},
               "data": {"sources": [{"builtin": "anything"}], "chat_template": "chatml"}}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    _save_adapter(qwen2_compatible_dir, run / "final", scale=0.1)
-    _save_adapter(qwen2_compatible_dir, run / "checkpoints" / "step-1", scale=0.0)  # LoRA B = 0: does nothing
+    tiny_adapter(tiny_qwen2_dir, run / "final", 3)
+    tiny_adapter(tiny_qwen2_dir, run / "checkpoints" / "step-1", 3, scale=0.0)  # LoRA B = 0: does nothing
     return run
 
 
@@ -96,10 +87,8 @@ def test_plain_transformers_in_a_fresh_process_tokenizes_and_generates_as_tunela
     assert reply and plain["greedy"]["plain"] == reply == plain["greedy"]["adapter"]
 
 
-def test_a_tokenizer_plain_transformers_reads_differently_fails_the_export_unless_allowed(tiny_qwen2_dir, tmp_path):
-    # The built-in tiny-code tokenizer: transformers loads a qwen2 folder with Qwen2Tokenizer, whose
-    # pre-tokenizer splits digits and whitespace runs differently from the one it was trained with.
-    _save_adapter(tiny_qwen2_dir, tmp_path / "a", scale=0.1)
+def test_a_tokenizer_plain_transformers_reads_differently_fails_the_export_unless_allowed(mismatching_dir, tiny_adapter, tmp_path):
+    tiny_adapter(mismatching_dir, tmp_path / "a", 3)
     with pytest.raises(ModelError, match=r"plain AutoTokenizer \(Qwen2Tokenizer\) tokenizes 'x = 123 \+ 4567' "
                                          r"differently .* token \d+ is .* instead of .*--allow-tokenizer-mismatch"):
         export_adapter(str(tmp_path / "a"), tmp_path / "strict")
@@ -131,8 +120,8 @@ def test_half_precision_export_keeps_the_adapter_and_the_files_hold_exactly_the_
 
 
 @pytest.mark.slow  # each export reloads the folder in a fresh process (~10 s); the default tier keeps the parity checks
-def test_a_small_adapter_whose_effect_bfloat16_rounding_erases_is_refused(qwen2_compatible_dir, tmp_path):
-    _save_adapter(qwen2_compatible_dir, tmp_path / "weak", scale=3e-5)
+def test_a_small_adapter_whose_effect_bfloat16_rounding_erases_is_refused(tiny_qwen2_dir, tiny_adapter, tmp_path):
+    tiny_adapter(tiny_qwen2_dir, tmp_path / "weak", 3, scale=3e-5)
     assert export_adapter(str(tmp_path / "weak"), tmp_path / "f32")["passed"]  # float32 keeps it
     with pytest.raises(ModelError, match="lost in the export's error"):
         export_adapter(str(tmp_path / "weak"), tmp_path / "b16", dtype="bfloat16")
@@ -191,3 +180,25 @@ def test_export_command_line(run_dir, tmp_path):
     assert check["prompts"] == f"file:{prompts}" and check["n_prompts"] == 2
     res = runner.invoke(app, ["export", "step-1", "--run-dir", str(run_dir), "--out", str(tmp_path / "n")])
     assert res.exit_code != 0 and isinstance(res.exception, ModelError)
+
+
+def test_the_builtin_model_and_an_export_of_it_load_in_plain_transformers_as_tunelab_loads_them(tiny_adapter, tmp_path):
+    # What a user, vLLM or TGI does with builtin:tiny-code's own folder and with a merged export of
+    # an adapter trained on it: plain AutoTokenizer + AutoModelForCausalLM, in a fresh process.
+    from tunelab.export import PARITY_TEXTS, parity_check
+    from tunelab.models.paths import builtin_models_dir
+
+    folder = builtin_models_dir() / "tiny-code"
+    tok = load_tokenizer(ModelConfig(name="builtin:tiny-code"))
+    prompt = tok.apply_chat_template(list(PARITY_CHAT), tokenize=False, add_generation_prompt=True)
+    reply = generate_text("builtin:tiny-code", PARITY_CHAT[0]["content"], max_new_tokens=PARITY_NEW_TOKENS, chat=True)
+    plain = parity_check(folder, tok, list(PARITY_TEXTS), prompt, reply)
+    assert plain["loads"] and plain["tokenizer_class"] == "Qwen2Tokenizer" and not plain["tunelab_imported"]
+    assert plain["tokenizer_parity"] and plain["mismatch"] is None and plain["template_parity"]
+    assert reply and plain["greedy_parity"], plain["greedy"]
+
+    adapter = tiny_adapter(folder, tmp_path / "adapter", 5)
+    check = export_adapter(str(adapter), tmp_path / "merged")  # strict: no --allow-tokenizer-mismatch
+    assert check["passed"] and check["tokenizer_parity"] and check["greedy_parity"] and check["warnings"] == []
+    tuned = generate_text(str(adapter), PARITY_CHAT[0]["content"], max_new_tokens=PARITY_NEW_TOKENS, chat=True)
+    assert check["plain_transformers"]["greedy"]["plain"] == tuned

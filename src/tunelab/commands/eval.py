@@ -52,7 +52,8 @@ def eval_command(run_dir: Path | None, models: str | None = None, tasks: str | N
                  overrides: Sequence[str] = (), console: Console | None = None) -> dict[str, Any]:
     """`tunelab eval`: evaluate a run's variants, choose the best checkpoint (`select`), or score a
     samples file (`samples`)."""
-    from tunelab.evaluation.engine import evaluate_run, score_samples_file
+    from tunelab.evaluation.engine import evaluate_run
+    from tunelab.evaluation.samples_file import score_samples_file
 
     console = console or Console()
     flags = {"models": _csv(models), "tasks": _csv(tasks), "limit": limit, "split": split,

