@@ -152,3 +152,18 @@ def test_a_merged_copy_that_fails_the_parity_check_falls_back_to_the_adapter(ada
         gen = _session(adapter_folder, tmp_path).generator()
     assert hasattr(gen.model, "peft_config")
     assert "evaluating on the adapter" in caplog.text and "max |logit difference|" in caplog.text
+
+
+def test_the_parity_check_catches_a_merged_copy_that_answers_otherwise(adapter_folder, tmp_path, monkeypatch):
+    import copy
+
+    from tunelab.evaluation import generation
+
+    adapter, tok, _ = _session(adapter_folder, tmp_path).model_ref.load()
+    good = copy.deepcopy(adapter).merge_and_unload().eval()
+    assert generation.merge_mismatch(adapter, good, tok) is None
+    bad = copy.deepcopy(adapter).merge_and_unload().eval()
+    with torch.no_grad():
+        bad.lm_head.weight.neg_()  # other tokens, whatever the logit tolerance
+    monkeypatch.setattr(generation, "MERGE_RTOL", 1e9)  # only the greedy check can catch it
+    assert "generates other greedy tokens on the probe" in generation.merge_mismatch(adapter, bad, tok)

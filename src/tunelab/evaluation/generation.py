@@ -138,19 +138,26 @@ def merged_for_generation(model: Any, tokenizer: Any) -> Any:
 
 @torch.inference_mode()
 def merge_mismatch(adapter: Any, merged: Any, tokenizer: Any) -> str | None:
-    """Why `merged` does not stand in for `adapter` on the probes, or None when it does."""
+    """Why `merged` does not stand in for `adapter` on the probes, or None when it does.
+
+    Per probe, the merged copy answers greedily (`PROBE_TOKENS`), then both models score that
+    whole sequence in one forward pass each: their logits must agree within `MERGE_RTOL` at every
+    position, prompt and answer, and the adapter's own greedy choice at each answer position must
+    be the merged copy's token. By induction over the positions that is the adapter's greedy
+    answer, checked with one generation instead of two."""
     worst, scale = 0.0, 1.0
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     for messages in PROBES:
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]], device=adapter.device)
-        a = adapter(input_ids=ids).logits.float()  # [1, T, V]
-        m = merged(input_ids=ids.to(merged.device)).logits.float().to(a.device)
+        ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]], device=merged.device)
+        seq = merged.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=PROBE_TOKENS,
+                              do_sample=False, pad_token_id=pad, top_k=None)
+        m = merged(input_ids=seq).logits.float()  # [1, T, V]
+        a = adapter(input_ids=seq.to(adapter.device)).logits.float().to(m.device)
         worst, scale = max(worst, float((a - m).abs().max())), max(scale, float(a.abs().max()))
         if worst > MERGE_RTOL * scale:
             return f"differs from it: max |logit difference| {worst:.3g} > {MERGE_RTOL * scale:.3g}"
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        kw = {"max_new_tokens": PROBE_TOKENS, "do_sample": False, "pad_token_id": pad, "top_k": None,
-              "attention_mask": torch.ones_like(ids)}
-        if not torch.equal(adapter.generate(input_ids=ids, **kw).cpu(), merged.generate(input_ids=ids, **kw).cpu()):
+        start = ids.shape[1]
+        if not torch.equal(a[0, start - 1 : seq.shape[1] - 1].argmax(-1), seq[0, start:]):
             return f"generates other greedy tokens on the probe {messages[-1]['content']!r}"
     return None

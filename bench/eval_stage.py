@@ -1,0 +1,79 @@
+"""The quickstart's eval stage: its total time against the generation time it contains.
+
+    python bench/eval_stage.py [--run-dir runs/quickstart] [--config configs/quickstart.yaml] [--with-compare]
+
+Takes a finished quickstart run (`make demo` writes one), copies it without its `eval/` (and
+`compare/`) results, and runs the pipeline's eval stage on the copy exactly as `tunelab run` does
+(`--only eval`, or `--only eval,compare` with `--with-compare`), with the shared eval cache
+switched off so that every variant is generated and scored again. Printed: the stage's seconds
+(`pipeline.json`), the generation and scoring seconds its summaries record (`timing.generate_s`,
+`timing.score_s`, per variant and task), what is left (loading, merging, bootstrap intervals,
+paired tests, writing), and the ratio of the stage to its generation. The original run is not
+touched. Nothing is asserted about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def summaries(eval_dir: Path) -> list[tuple[str, dict]]:
+    """(variant/task, summary) of every result the stage wrote."""
+    out = []
+    for path in sorted(eval_dir.rglob("summary.json")):
+        summary = json.loads(path.read_text())
+        if "timing" in summary:
+            out.append((str(path.parent.relative_to(eval_dir)), summary))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run-dir", type=Path, default=Path("runs/quickstart"))
+    ap.add_argument("--config", type=Path, default=Path("configs/quickstart.yaml"))
+    ap.add_argument("--with-compare", action="store_true", help="also time the compare stage")
+    args = ap.parse_args()
+    if not (args.run_dir / "final").is_dir():
+        print(f"{args.run_dir} has no trained final/: run `make demo` (or tunelab run {args.config} "
+              f"--run-dir {args.run_dir}) first", file=sys.stderr)
+        return 2
+    stages = "eval,compare" if args.with_compare else "eval"
+    with tempfile.TemporaryDirectory(prefix="tunelab-eval-stage-") as tmp:
+        run = Path(tmp) / "run"
+        shutil.copytree(args.run_dir, run, ignore=shutil.ignore_patterns("eval", "compare", "report*"))
+        env = {**os.environ, "TUNELAB_SHARED_CACHE": "0"}
+        tunelab = Path(sys.executable).with_name("tunelab")
+        cmd = [str(tunelab), "run", str(args.config), "--run-dir", str(run), "--only", stages, "--allow-code-execution"]
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if res.returncode != 0:
+            print(res.stdout[-3000:], res.stderr[-3000:], sep="\n", file=sys.stderr)
+            return 1
+        pipeline = json.loads((run / "pipeline.json").read_text())["stages"]
+        rows = summaries(run / "eval")
+    gen = sum(s["timing"]["generate_s"] for _, s in rows)
+    score = sum(s["timing"]["score_s"] for _, s in rows)
+    stage = pipeline["eval"]["seconds"]
+    print(f"{'variant / task':<44} {'items':>6} {'generate s':>11} {'score s':>8}")
+    for name, s in rows:
+        print(f"{name:<44} {s.get('n', '-'):>6} {s['timing']['generate_s']:>11.1f} {s['timing']['score_s']:>8.1f}")
+    print(f"\neval stage: {stage:.1f} s = generation {gen:.1f} s + scoring {score:.1f} s + the rest "
+          f"{stage - gen - score:.1f} s (load, merge, intervals, paired tests, writing)")
+    print(f"eval stage / generation it contains: {stage / gen:.2f}x")
+    if args.with_compare:
+        print(f"compare stage: {pipeline['compare']['seconds']:.1f} s")
+    print(f"(command wall time {wall:.1f} s, including interpreter start-up and imports)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
