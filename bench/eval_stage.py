@@ -6,10 +6,10 @@ Takes a finished quickstart run (`make demo` writes one), copies it without its 
 `compare/`) results, and runs the pipeline's eval stage on the copy exactly as `tunelab run` does
 (`--only eval`, or `--only eval,compare` with `--with-compare`), with the shared eval cache
 switched off so that every variant is generated and scored again. Printed: the stage's seconds
-(`pipeline.json`), the generation and scoring seconds its summaries record (`timing.generate_s`,
-`timing.score_s`, per variant and task), what is left (loading, merging, bootstrap intervals,
-paired tests, writing), and the ratio of the stage to its generation. The original run is not
-touched. Nothing is asserted about time.
+(`pipeline.json`), the generation and scoring seconds of the records it computed
+(`timing.generate_s`, `timing.score_s`, per variant and task), what is left (loading, merging,
+bootstrap intervals, paired tests, writing), and the ratio of the stage to its generation. The
+original run is not touched. Nothing is asserted about time.
 """
 
 from __future__ import annotations
@@ -25,13 +25,16 @@ import time
 from pathlib import Path
 
 
-def summaries(eval_dir: Path) -> list[tuple[str, dict]]:
-    """(variant/task, summary) of every result the stage wrote."""
+def computed(eval_dir: Path) -> list[tuple[str, int, float, float]]:
+    """(variant/task, items, generate s, score s) of the records the stage computed itself: a
+    record copied from a sibling variant with the same weights carries that one's timing, so it
+    is left out (it cost nothing here)."""
     out = []
-    for path in sorted(eval_dir.rglob("summary.json")):
-        summary = json.loads(path.read_text())
-        if "timing" in summary:
-            out.append((str(path.parent.relative_to(eval_dir)), summary))
+    for path in sorted(eval_dir.rglob("samples.jsonl")):
+        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        own = [r for r in records if "copied_from" not in r and "shared_cache" not in r]
+        out.append((str(path.parent.relative_to(eval_dir)), len(own),
+                    sum(r["timing"]["generate_s"] for r in own), sum(r["timing"]["score_s"] for r in own)))
     return out
 
 
@@ -59,16 +62,19 @@ def main() -> int:
             print(res.stdout[-3000:], res.stderr[-3000:], sep="\n", file=sys.stderr)
             return 1
         pipeline = json.loads((run / "pipeline.json").read_text())["stages"]
-        rows = summaries(run / "eval")
-    gen = sum(s["timing"]["generate_s"] for _, s in rows)
-    score = sum(s["timing"]["score_s"] for _, s in rows)
+        rows = computed(run / "eval")
+    gen = sum(r[2] for r in rows)
+    score = sum(r[3] for r in rows)
     stage = pipeline["eval"]["seconds"]
     print(f"{'variant / task':<44} {'items':>6} {'generate s':>11} {'score s':>8}")
-    for name, s in rows:
-        print(f"{name:<44} {s.get('n', '-'):>6} {s['timing']['generate_s']:>11.1f} {s['timing']['score_s']:>8.1f}")
+    for name, n, g, sc in rows:
+        print(f"{name:<44} {n:>6} {g:>11.1f} {sc:>8.1f}")
     print(f"\neval stage: {stage:.1f} s = generation {gen:.1f} s + scoring {score:.1f} s + the rest "
           f"{stage - gen - score:.1f} s (load, merge, intervals, paired tests, writing)")
-    print(f"eval stage / generation it contains: {stage / gen:.2f}x")
+    if gen > 0:
+        print(f"eval stage / generation it contains: {stage / gen:.2f}x")
+    else:
+        print("nothing was generated (every record came from elsewhere): no ratio")
     if args.with_compare:
         print(f"compare stage: {pipeline['compare']['seconds']:.1f} s")
     print(f"(command wall time {wall:.1f} s, including interpreter start-up and imports)")

@@ -55,6 +55,7 @@ class Progress:
                                  console=self.console, transient=transient, disable=not self.live,
                                  speed_estimate_period=600.0)
         self._printed: dict[TaskID, tuple[float, int, float]] = {}  # time, tenth and count of the last line
+        self._start: dict[TaskID, float] = {}  # items already done when the task was added (a resume)
 
     def __enter__(self) -> Progress:
         self._bar.start()
@@ -67,6 +68,7 @@ class Progress:
         """A new task of `total` items (None: unknown), `completed` of them already done."""
         tid = self._bar.add_task(description, total=total, completed=completed)
         self._printed[tid] = (time.monotonic(), self._tenth(tid), float(completed))
+        self._start[tid] = float(completed)
         return tid
 
     def advance(self, task_id: TaskID, n: float = 1) -> None:
@@ -106,8 +108,9 @@ class Progress:
         if task.finished:
             return text + ", done"
         eta = task.time_remaining
-        if eta is None and task.completed and task.total:  # one sample so far: the mean rate
-            eta = (task.total - task.completed) * elapsed / task.completed
+        done_here = task.completed - self._start.get(task_id, 0.0)  # a resumed task's earlier items took no time here
+        if eta is None and done_here > 0 and task.total:  # one sample so far: the mean rate
+            eta = (task.total - task.completed) * elapsed / done_here
         return text + (f", eta {_clock(eta)}" if eta is not None else "")
 
 

@@ -177,34 +177,45 @@ def test_variants_on_the_same_weights_load_them_once(tmp_path):
     assert res["base+cot"]["math-word"]["prompt"]["variant"] == "chain-of-thought"
 
 
-class _SlowSession(_CountingSession):
-    """Generation takes a second and counts its prompts: long enough for a second run to arrive."""
+class _HeldSession(_CountingSession):
+    """Generation counts its prompts and returns only once `release` is set (by the other run
+    finding the entry locked): the two runs overlap whatever the machine's load."""
 
-    def __init__(self, ref: str, prompts: list[int]):
+    def __init__(self, ref: str, prompts: list[int], release):
         super().__init__(ref, [])
-        self.prompts = prompts
+        self.prompts, self.release = prompts, release
 
     def generate(self, prompts, settings):
-        import time
-
         self.prompts.append(len(prompts))
-        time.sleep(1.0)
+        self.release.wait(10)
         return super().generate(prompts, settings)
 
 
-def test_two_runs_evaluating_the_same_base_at_once_compute_it_once(tmp_path, _eval_cache, caplog):
+def test_two_runs_evaluating_the_same_base_at_once_compute_it_once(tmp_path, _eval_cache, caplog, monkeypatch):
     # Two sweep trials on one base, started together: the second waits for the first's records
     # instead of generating the same ones beside it.
+    import fcntl
     import threading
 
+    release = threading.Event()
+    real_flock = fcntl.flock
+
+    def flock(fd, op):
+        try:
+            return real_flock(fd, op)
+        except BlockingIOError:
+            release.set()  # the second run found the entry held: the first may finish
+            raise
+
+    monkeypatch.setattr(fcntl, "flock", flock)
     prompts: list[int] = []
     cfg = EvalConfig(tasks=["math-word"], models=["base"], limit=2)
-    start, results = threading.Barrier(2), {}
+    results = {}
 
     def run(name: str) -> None:
         (tmp_path / name).mkdir()
-        start.wait()
-        results[name] = evaluate_run(tmp_path / name, EXP, cfg, session_factory=lambda ref: _SlowSession(ref, prompts),
+        results[name] = evaluate_run(tmp_path / name, EXP, cfg,
+                                     session_factory=lambda ref: _HeldSession(ref, prompts, release),
                                      console=Console(file=io.StringIO()))
 
     threads = [threading.Thread(target=run, args=(name,)) for name in ("trial-1", "trial-2")]
@@ -213,7 +224,22 @@ def test_two_runs_evaluating_the_same_base_at_once_compute_it_once(tmp_path, _ev
             t.start()
         for t in threads:
             t.join(60)
-    assert sum(prompts) == 2  # not 4
+    assert release.is_set() and sum(prompts) == 2  # not 4
     a, b = results["trial-1"]["base"]["math-word"], results["trial-2"]["base"]["math-word"]
     assert a["metrics"] == b["metrics"] and {a.get("shared_cache", 0), b.get("shared_cache", 0)} == {0, 2}
     assert "another evaluation is computing the same records" in caplog.text and "base on math-word" in caplog.text
+
+
+def test_a_holder_that_hangs_is_given_up_on_after_the_wait(tmp_path, caplog):
+    import time
+
+    entry = SharedCache(tmp_path).entry("fp", _Task(), _Session())
+    with entry.claim("first"), caplog.at_level("WARNING", logger="tunelab.evaluation.cache"):
+        t0 = time.monotonic()
+        with entry.claim("second", wait_s=0.5):  # computes on its own instead of waiting forever
+            waited = time.monotonic() - t0
+    assert 0.5 <= waited < 5
+    assert "second: the other evaluation still holds" in caplog.text
+    with entry.claim("third", wait_s=0.0):  # released: taken at once
+        pass
+    assert "third" not in caplog.text

@@ -80,3 +80,14 @@ def test_training_shows_the_same_display_with_counts_eta_and_the_latest_loss():
     silent, out = plain_console()
     TrainProgress(10, 0, enabled=False, console=silent).update(5, 1.0, 1e-4)  # non-main processes draw nothing
     assert out.getvalue() == ""
+
+
+def test_the_first_eta_of_a_resumed_task_counts_only_the_items_done_here():
+    console, _ = plain_console()
+    with Progress(console, every_s=3600) as bar:
+        tid = bar.add_task("train", total=100, completed=90)  # resumed at 90
+        bar.advance(tid)  # one item done here ...
+        task = bar._bar.tasks[tid]
+        task.start_time, task._get_time = 1000.0, lambda: 1010.0  # ... in 10 s
+        task._progress.clear()  # no speed sample yet: the mean rate of the items done here
+        assert bar.line(tid).endswith("0:00:10 elapsed, eta 0:01:30")  # 9 left x 10 s, not 9 x 10/91 s

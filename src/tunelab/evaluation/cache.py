@@ -21,7 +21,8 @@ No work twice at once: an evaluation that computes records of an entry holds the
 (`flock` on `<key>/.lock`) from reading what is there until its last record is stored. A second
 evaluation of the same key (a sweep trial on the same base, started beside the first) waits for
 it and is then served what the first computed, instead of generating the same records beside it.
-The lock dies with its process, so a killed evaluation never leaves a stale one.
+The lock dies with its process, so a killed evaluation never leaves a stale one; a holder that
+hangs for `LOCK_WAIT_S` (an hour) is given up on, and the waiter computes the records itself.
 
 Safety: each record is written to a temporary file of its own in the entry folder and renamed
 over the record's name, so concurrent writers of one entry (sweep trials evaluating the same
@@ -43,6 +44,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
@@ -58,6 +60,8 @@ ENV_SWITCH = "TUNELAB_SHARED_CACHE"
 _OFF = ("0", "false", "no", "off")
 _FIELDS = {"generations": list, "scores": list, "values": dict, "timing": dict}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+LOCK_WAIT_S = 3600.0  # a holder silent this long is taken for hung: the waiter computes itself
+LOCK_POLL_S = 0.2
 _MAX_HASHED_BYTES = 64 << 20  # model-folder files above this are weights, not template or config
 
 
@@ -139,11 +143,11 @@ class CacheEntry:
         self.dir = cache.root / key
 
     @contextlib.contextmanager
-    def claim(self, what: str = "") -> Iterator[None]:
+    def claim(self, what: str = "", wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
         """Hold this entry's lock: one evaluation at a time reads and fills it (see the module
         docstring). Waiting for another evaluation is said once (`what`: e.g. "base on compose");
-        a lock that cannot be taken (a read-only or lock-less filesystem) is a warning, not a
-        failure."""
+        after `wait_s` seconds of waiting (a hung holder) this evaluation computes on its own. A
+        lock that cannot be taken (a lock-less filesystem) is a warning, not a failure."""
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.dir / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
@@ -151,18 +155,37 @@ class CacheEntry:
             self.cache.warn("locking an entry", e)
             yield
             return
+        held = False
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.warning("%sanother evaluation is computing the same records (shared eval cache %s): waiting "
-                            "for it instead of computing them twice", f"{what}: " if what else "", self.key)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError as e:
-                self.cache.warn("locking an entry", e)
+            held = self._lock(fd, what, wait_s)
             yield
         finally:
-            os.close(fd)  # releases the lock
+            if held:  # explicit: a child forked while it was held must not keep it
+                with contextlib.suppress(OSError):
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _lock(self, fd: int, what: str, wait_s: float) -> bool:
+        """Take the lock, waiting at most `wait_s` for another holder; whether it is held."""
+        deadline, said = time.monotonic() + wait_s, False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if not said:
+                    log.warning("%sanother evaluation is computing the same records (shared eval cache %s): "
+                                "waiting for it instead of computing them twice", f"{what}: " if what else "",
+                                self.key)
+                    said = True
+                if time.monotonic() >= deadline:
+                    log.warning("%sthe other evaluation still holds shared eval cache %s after %.0f s: computing "
+                                "the missing records here", f"{what}: " if what else "", self.key, wait_s)
+                    return False
+                time.sleep(LOCK_POLL_S)
+            except OSError as e:
+                self.cache.warn("locking an entry", e)
+                return False
 
     def load(self, items: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         """Valid records by sample id, for `items` (id -> item hash); others are left out."""

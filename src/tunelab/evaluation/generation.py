@@ -142,9 +142,10 @@ def merge_mismatch(adapter: Any, merged: Any, tokenizer: Any) -> str | None:
 
     Per probe, the merged copy answers greedily (`PROBE_TOKENS`), then both models score that
     whole sequence in one forward pass each: their logits must agree within `MERGE_RTOL` at every
-    position, prompt and answer, and the adapter's own greedy choice at each answer position must
-    be the merged copy's token. By induction over the positions that is the adapter's greedy
-    answer, checked with one generation instead of two."""
+    position, prompt and answer, and pick the same top token at each answer position. So the
+    adapter, asked the same prefix, makes the same greedy choices as the merged copy (whatever
+    `generation_config` adds on top, e.g. a repetition penalty, acts on both alike), checked with
+    one generation instead of two."""
     worst, scale = 0.0, 1.0
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     for messages in PROBES:
@@ -157,7 +158,7 @@ def merge_mismatch(adapter: Any, merged: Any, tokenizer: Any) -> str | None:
         worst, scale = max(worst, float((a - m).abs().max())), max(scale, float(a.abs().max()))
         if worst > MERGE_RTOL * scale:
             return f"differs from it: max |logit difference| {worst:.3g} > {MERGE_RTOL * scale:.3g}"
-        start = ids.shape[1]
-        if not torch.equal(a[0, start - 1 : seq.shape[1] - 1].argmax(-1), seq[0, start:]):
+        answer = slice(ids.shape[1] - 1, seq.shape[1] - 1)  # the positions that chose each answer token
+        if not torch.equal(a[0, answer].argmax(-1), m[0, answer].argmax(-1)):
             return f"generates other greedy tokens on the probe {messages[-1]['content']!r}"
     return None

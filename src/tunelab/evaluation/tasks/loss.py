@@ -26,7 +26,7 @@ class LossTask(Task):
     """Token-weighted loss / perplexity / token accuracy of reference answers (no generation)."""
 
     name = "loss"
-    version = "1"
+    version = "2"  # 2: chats rendered with the run's thinking switch
     description = "Loss, perplexity and token accuracy of the reference answers, tokenized as in training."
     data_source = "any dataset with references (default builtin:stdlib-instruct)"
     mode = "model"
