@@ -17,8 +17,7 @@ TINY_TOKENIZER = Path(__file__).resolve().parents[1] / "src" / "tunelab" / "buil
 def data_tokenizer() -> Any:
     """A fresh copy of the built-in tiny-code tokenizer (ChatML template; tests may change it).
 
-    Loaded through `load_tokenizer`, never `AutoTokenizer` directly: once the folder holds a
-    Qwen2 config.json, AutoTokenizer would swap in Qwen2Tokenizer and re-tokenize differently.
+    Loaded through `load_tokenizer`, as tunelab loads every tokenizer (pad token, padding side).
     """
     from tunelab.config import ModelConfig
     from tunelab.models.loading import load_tokenizer

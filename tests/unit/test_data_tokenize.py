@@ -56,8 +56,8 @@ def test_labels_on_a_hand_checked_example(data_tokenizer):
     ids, labels = label_example(chat([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]),
                                 data_tokenizer)
     # <|im_start|> user \n hi <|im_end|> \n <|im_start|> ass ist ant \n | ok <|im_end|> | \n
-    assert ids == [1, 1596, 202, 4015, 2, 202, 1, 351, 781, 1336, 202, 887, 2, 202]
-    assert labels == [IGNORE] * 11 + [887, 2] + [IGNORE]
+    assert ids == [1, 1888, 202, 4760, 2, 202, 1, 350, 813, 1384, 202, 1270, 2, 202]
+    assert labels == [IGNORE] * 11 + [1270, 2] + [IGNORE]
 
 
 def test_every_assistant_turn_and_its_end_token_carry_loss(data_tokenizer):

@@ -251,8 +251,9 @@ def load_tokenizer(model_cfg: ModelConfig):
     path = resolve_model_path(model_cfg.name, need_weights=False)
     # transformers 5 ignores a folder's declared generic class for some model types (qwen2,
     # phi3, ...) and rebuilds the family's own pre-tokenizer, which re-tokenizes a custom
-    # tokenizer.json (the built-in tiny-code one: digits, whitespace runs). A folder that
-    # declares the generic class gets exactly its tokenizer.json.
+    # tokenizer.json (digits, whitespace runs). A folder that declares the generic class gets
+    # exactly its tokenizer.json. (builtin:tiny-code declares Qwen2Tokenizer: it was trained
+    # with Qwen2's own pre-tokenizer, so both ways give the same ids.)
     generic = _declared_tokenizer_class(path, model_cfg.revision) in _GENERIC_TOKENIZERS
     loader = PreTrainedTokenizerFast if generic else AutoTokenizer
     try:
