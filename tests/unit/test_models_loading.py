@@ -218,7 +218,7 @@ def test_trust_remote_code_revision_and_attention_are_passed_through(monkeypatch
         original = cls.from_pretrained
 
         def wrapped(path, **kwargs):
-            seen[key] = kwargs
+            seen.setdefault(key, kwargs)  # the outer call: AutoTokenizer delegates to the class it picks
             return original(path, **{k: v for k, v in kwargs.items() if k != "revision"})
 
         monkeypatch.setattr(cls, "from_pretrained", wrapped)
