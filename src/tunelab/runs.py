@@ -128,16 +128,20 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the new one, never half."""
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    """Write `text` to `path` so that readers see the old file or the new one, never half.
+
+    `durable=False` skips the fsync: for many small files that can be recomputed (cache records).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The writer's own temporary (process and thread): concurrent writers never share one.
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

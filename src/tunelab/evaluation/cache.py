@@ -45,7 +45,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -53,7 +52,7 @@ from typing import Any
 
 from tunelab.models.paths import eval_cache_dir
 from tunelab.runs import fingerprint as hash_json
-from tunelab.runs import json_safe
+from tunelab.runs import atomic_write_text, json_safe
 
 log = logging.getLogger(__name__)
 ENV_SWITCH = "TUNELAB_SHARED_CACHE"
@@ -217,17 +216,13 @@ class CacheEntry:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             if not (self.dir / "entry.json").is_file():
-                self._write("entry.json", {"key": self.key, **self.parts})
-            self._write(f"{rec['item']}.json", json_safe(clean))
+                atomic_write_text(self.dir / "entry.json", json.dumps({"key": self.key, **self.parts}, indent=1,
+                                                                      default=str), durable=False)
+            # Temp + rename (the writer's own temporary): concurrent writers of one record never
+            # tear it; either whole copy wins.
+            atomic_write_text(self.dir / f"{rec['item']}.json", json.dumps(json_safe(clean)), durable=False)
         except OSError as e:
             self.cache.warn("writing a record", e)
-
-    def _write(self, name: str, data: Any) -> None:
-        # A temporary name of this writer's own: two processes (or threads of one) storing the
-        # same file never write into one temporary; the rename is atomic and either whole copy wins.
-        tmp = self.dir / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        tmp.write_text(json.dumps(data, indent=1 if name == "entry.json" else None, default=str), encoding="utf-8")
-        os.replace(tmp, self.dir / name)
 
 
 # ---- the parts of a key ---------------------------------------------------------------------------
