@@ -160,7 +160,9 @@ def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
     if not exp.eval.tasks:
         return "no eval.tasks set; nothing to evaluate"
     from tunelab.evaluation.console import print_results, selection_lines
-    from tunelab.evaluation.engine import evaluate_run
+    from tunelab.evaluation.context import EvalContext
+    from tunelab.evaluation.engine import check_code_execution, evaluate_run, make_tasks
+    from tunelab.evaluation.selection import is_own_checkpoint, select_checkpoint
     from tunelab.evaluation.variants import expand_models
     from tunelab.evaluation.task import EvalError
     from tunelab.models.adapters import list_variants
@@ -174,23 +176,25 @@ def stage_eval(exp: Experiment, paths: RunPaths, console: Console) -> str:
         # Only the run's own summary.json files count: a one-off `tunelab eval` with other
         # settings writes summary@KEY.json beside them.
         return "eval settings and weights unchanged, task versions and items too; results kept"
-    results = evaluate_run(paths.root, exp, exp.eval, console=console, run_eval=exp.eval)
-    print_results(results, console)
-    note = f"{len(results)} variants x {len(exp.eval.tasks)} tasks"
-    from tunelab.evaluation.selection import is_own_checkpoint, select_checkpoint
-
-    candidates = [v for v in variants if is_own_checkpoint(v)]
-    if len(candidates) > 1:
-
-        try:
-            chosen = select_checkpoint(paths.root, exp, exp.eval, console=console, run_eval=exp.eval)
-            for line in selection_lines(chosen):
-                console.print(line, markup=False, highlight=False)
-            where = chosen["selection_split"] + (" (carved)" if chosen.get("carved") else "")
-            note += (f"; selected {chosen['best']} on {where}" if chosen["decision"] == "best" else
-                     f"; selection on {where}: no difference between checkpoints, best resolves to {chosen['resolved']}")
-        except EvalError as e:  # e.g. the task has no validation split: evaluation itself succeeded
-            note += f"; no checkpoint selection ({e})"
+    tasks = make_tasks(exp.eval, (paths.root, exp))
+    check_code_execution(tasks, exp.eval.allow_code_execution)  # before the context opens a sandbox
+    # One context for the test evaluation and checkpoint selection: one sandbox, and the model
+    # evaluated last on test is scored on the selection split without loading it again.
+    with EvalContext(exp.eval, tasks, paths.root, exp) as ectx:
+        results = evaluate_run(paths.root, exp, exp.eval, console=console, run_eval=exp.eval, tasks=tasks, ectx=ectx)
+        print_results(results, console)
+        note = f"{len(results)} variants x {len(exp.eval.tasks)} tasks"
+        candidates = [v for v in variants if is_own_checkpoint(v)]
+        if len(candidates) > 1:
+            try:
+                chosen = select_checkpoint(paths.root, exp, exp.eval, console=console, run_eval=exp.eval, ectx=ectx)
+                for line in selection_lines(chosen):
+                    console.print(line, markup=False, highlight=False)
+                where = chosen["selection_split"] + (" (carved)" if chosen.get("carved") else "")
+                note += (f"; selected {chosen['best']} on {where}" if chosen["decision"] == "best" else
+                         f"; selection on {where}: no difference between checkpoints, best resolves to {chosen['resolved']}")
+            except EvalError as e:  # e.g. the task has no validation split: evaluation itself succeeded
+                note += f"; no checkpoint selection ({e})"
     atomic_write_text(stamp, key + "\n")
     return note
 

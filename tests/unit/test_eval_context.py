@@ -114,3 +114,25 @@ def test_a_failure_while_opening_closes_what_was_already_open(monkeypatch):
         with EvalContext(bad_judge, [ExplodingCodeTask()]):
             pass
     assert boxes[0].closed
+
+
+def test_evaluations_sharing_a_context_share_its_sandbox_and_start_with_the_model_it_holds(tmp_path, exploding):
+    @dataclasses.dataclass
+    class CodeTask(ExplodingCodeTask):
+        splits = ("test", "val")
+
+        def score(self, sample, generations, ctx):
+            assert ctx.sandbox is not None
+            return SampleScore({"pass@1": 1.0}, [{"passed": True, "verdict": "passed", "detail": ""}])
+
+    opened: list[Session] = []
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "adapter_config.json").write_text("{}")
+    cfg = EvalConfig(tasks=["exploding-code"], models=["base", "final"], allow_code_execution=True)
+    with EvalContext(cfg, [CodeTask()], tmp_path, EXP, lambda ref: Session(ref, opened)) as ectx:
+        evaluate_run(tmp_path, EXP, cfg, tasks=[CodeTask()], ectx=ectx)
+        assert ectx.held == "final" and not exploding[0].closed  # left open for the next evaluation
+        again = cfg.model_copy(update={"models": ["base", "final"], "split": "val"})
+        evaluate_run(tmp_path, EXP, again, tasks=[CodeTask()], ectx=ectx)
+    assert [s.ref for s in opened] == ["base", "final", "base"]  # final was evaluated first, not reloaded
+    assert len(exploding) == 1 and exploding[0].closed and all(s.closed for s in opened)

@@ -292,3 +292,18 @@ def test_tunelab_run_and_train_hand_the_holdout_to_training(tmp_path, monkeypatc
     with pytest.raises(Reached):  # and so does `tunelab train`
         CliRunner().invoke(app, ["train", str(config), "--run-dir", str(tmp_path / "t")], catch_exceptions=False)
     assert len(seen) == 2 and seen[-1].ids == training_holdout(exp).ids
+
+
+def test_selection_loads_each_model_once_the_chosen_one_is_reported_without_reloading(tmp_path):
+    run = make_run(tmp_path)
+    loaded: list[str] = []
+
+    def factory(ref):
+        loaded.append(ref)
+        return Session(ref, {"step-10": 0.0, "step-20": 0.05, "final": 1.0})
+
+    cfg = EvalConfig(tasks=["math-word"], models=["base", "step-*", "final"], limit=16)
+    result = select_checkpoint(run, EXP, cfg, session_factory=factory, run_eval=cfg)
+    assert result["best"] == "final"
+    # val: the candidates in order; test: final (still held) first, then base; nothing twice
+    assert loaded == ["step-10", "step-20", "final", "base"]

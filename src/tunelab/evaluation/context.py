@@ -65,6 +65,11 @@ class EvalContext:
         self._session = None
         self._stack.close()
 
+    @property
+    def held(self) -> str | None:
+        """The ref of the session held open now (its model may be loaded), or None."""
+        return self._session[0] if self._session is not None else None
+
     def session(self, ref: str) -> Any:
         """The session of model variant `ref`. One variant is held at a time: asking for another
         closes the current one first, so two models never sit in memory together."""
@@ -79,7 +84,11 @@ class EvalContext:
         return session
 
     def scoring(self, task: Task) -> ScoringContext:
-        """The handles `task` may score with: the sandbox only for code-executing tasks."""
+        """The handles `task` may score with: the sandbox only for code-executing tasks (opened
+        here if the context was entered for tasks that did not need one)."""
+        if task.executes_code and self.sandbox is None:
+            self.sandbox = _open_sandbox(self.cfg)
+            self._stack.callback(_close, self.sandbox)
         return ScoringContext(sandbox=self.sandbox if task.executes_code else None, judge=self.judge)
 
 

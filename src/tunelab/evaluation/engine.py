@@ -362,7 +362,8 @@ def summarize(task: Task, samples: Sequence[Sample], records: Sequence[dict[str,
 
 def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factory: SessionFactory | None = None,
                  split: str | None = None, console: Console | None = None,
-                 run_eval: EvalConfig | None = None, tasks: Sequence[Task] | None = None) -> dict[str, dict[str, Any]]:
+                 run_eval: EvalConfig | None = None, tasks: Sequence[Task] | None = None,
+                 ectx: EvalContext | None = None) -> dict[str, dict[str, Any]]:
     """Evaluate `cfg.models` x `cfg.tasks` of a run; returns {variant: {task label: summary}}.
 
     `run_eval` is the run's own `eval` section (default: read from run_dir/config.yaml): a task
@@ -372,7 +373,10 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
     weights (`base`, `base+cot`) share one loaded model, and records another run or trial
     computed already come from the shared cache (`evaluation.cache`, unless `eval.shared_cache`
     is off); the console says how many. `tasks`: task objects to run instead of `cfg.tasks`
-    (checkpoint selection's task with a carved val split).
+    (checkpoint selection's task with a carved val split). `ectx`: an open `EvalContext` of the
+    same eval settings to work in (and leave open) instead of opening one: successive evaluations
+    (the test split, then checkpoint selection's val split) then share one sandbox, and the model
+    the context still holds is evaluated first, so it is not loaded and merged again.
     """
     from tunelab.models.adapters import list_variants
 
@@ -404,8 +408,10 @@ def evaluate_run(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factor
     # Variants on the same weights run one after another, so `base,final,base+cot` loads the
     # base once (the context holds one session at a time).
     first = {w: i for i, (_, w, _, _) in reversed(list(enumerate(plan)))}
-    plan.sort(key=lambda p: first[p[1]])
-    with EvalContext(cfg, tasks, run_dir, exp, session_factory) as ectx, _progress(console) as bar:
+    held = ectx.held if ectx is not None else None
+    plan.sort(key=lambda p: (p[1] != held, first[p[1]]))
+    opened = contextlib.nullcontext(ectx) if ectx is not None else EvalContext(cfg, tasks, run_dir, exp, session_factory)
+    with opened as ectx, _progress(console) as bar:
         for ref, weights, vcfg, vown in plan:
             session = ectx.session(weights)  # base and base+cot share one loaded model
             for task in tasks:

@@ -25,6 +25,7 @@ settings) goes beside it as selection@KEY.json, recording what differs.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,10 @@ from rich.console import Console
 from tunelab.config import EvalConfig, Experiment
 from tunelab.errors import TunelabError
 from tunelab.evaluation import pairing, stats
-from tunelab.evaluation.engine import SessionFactory, evaluate_run, load_samples, run_eval_config, task_label
+from tunelab.evaluation.context import EvalContext
+from tunelab.evaluation.engine import (
+    SessionFactory, check_code_execution, evaluate_run, load_samples, run_eval_config, task_label,
+)
 from tunelab.evaluation.variants import expand_models
 from tunelab.data.holdout import Holdout
 from tunelab.evaluation.holdout import CarvedTask, holdout_of, selection_task, trained_on
@@ -58,11 +62,14 @@ def pick_best(values: list[tuple[str, float]], higher_is_better: bool) -> str:
 
 
 def select_checkpoint(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_factory: SessionFactory | None = None,
-                      console: Console | None = None, run_eval: EvalConfig | None = None) -> dict[str, Any]:
+                      console: Console | None = None, run_eval: EvalConfig | None = None,
+                      ectx: EvalContext | None = None) -> dict[str, Any]:
     """Compare `cfg.models` (minus base/best) on the selection split, decide whether one is best,
     report the resolved one on the report split against base; writes and returns selection.json's
     content (or selection@KEY.json's when the settings differ from `run_eval`, the run's own:
-    default read from its config.yaml)."""
+    default read from its config.yaml). Both evaluations work in one `EvalContext` (`ectx`, the
+    caller's open one, or one opened here), so the model evaluated last on the selection split
+    is reported without being loaded again."""
     from tunelab.models.adapters import list_variants
 
     sel = cfg.selection
@@ -84,18 +91,21 @@ def select_checkpoint(run_dir: Path, exp: Experiment, cfg: EvalConfig, session_f
     own = run_eval if run_eval is not None else run_eval_config(run_dir)
     keyed = _differing(cfg, own, task_name, available)
     one_task = {"tasks": [task_name], "task_options": {task_name: options} if options else {}}
-    on_val = evaluate_run(run_dir, exp, cfg.model_copy(update={**one_task, "models": candidates}),
-                          session_factory, split=sel.split, console=console, run_eval=own, tasks=[task])
-    val_label = task_label(task, sel.split)
-    val = {v: on_val[v][val_label] for v in candidates}
-    scored = [(v, val[v]["metrics"][metric.name]) for v in candidates]
-    top = pick_best([(v, m["value"]) for v, m in scored], metric.higher_is_better)
-    comparisons = [_compare(run_dir / "eval", val_label, task, metric, v, top, val, cfg) for v in candidates if v != top]
-    decision = decide(top, candidates, comparisons)
-
-    report_models = [decision["resolved"]] + (["base"] if "base" in available else [])
-    on_test = evaluate_run(run_dir, exp, cfg.model_copy(update={**one_task, "models": report_models}),
-                           session_factory, split=sel.report_split, console=console, run_eval=own, tasks=[task])
+    check_code_execution([task], cfg.allow_code_execution)  # before the context opens a sandbox
+    opened = contextlib.nullcontext(ectx) if ectx is not None else EvalContext(cfg, [task], run_dir, exp, session_factory)
+    with opened as ectx:
+        on_val = evaluate_run(run_dir, exp, cfg.model_copy(update={**one_task, "models": candidates}),
+                              split=sel.split, console=console, run_eval=own, tasks=[task], ectx=ectx)
+        val_label = task_label(task, sel.split)
+        val = {v: on_val[v][val_label] for v in candidates}
+        scored = [(v, val[v]["metrics"][metric.name]) for v in candidates]
+        top = pick_best([(v, m["value"]) for v, m in scored], metric.higher_is_better)
+        comparisons = [_compare(run_dir / "eval", val_label, task, metric, v, top, val, cfg)
+                       for v in candidates if v != top]
+        decision = decide(top, candidates, comparisons)
+        report_models = [decision["resolved"]] + (["base"] if "base" in available else [])
+        on_test = evaluate_run(run_dir, exp, cfg.model_copy(update={**one_task, "models": report_models}),
+                               split=sel.report_split, console=console, run_eval=own, tasks=[task], ectx=ectx)
     test_label = task_label(task, sel.report_split)
     first, reported = val[candidates[0]], on_test[report_models[0]][test_label]
     result: dict[str, Any] = {

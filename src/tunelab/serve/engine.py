@@ -173,9 +173,19 @@ class _Answer:
         return None
 
 
-def _takes_logits_to_keep(model: Any) -> bool:
+def _forward_params(model: Any) -> Any:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "logits_to_keep" in inspect.signature(base.forward).parameters
+    return inspect.signature(base.forward).parameters
+
+
+def _takes_logits_to_keep(model: Any) -> bool:
+    return "logits_to_keep" in _forward_params(model)
+
+
+def _cache_name(model: Any) -> str:
+    """The forward keyword (and output field) of the KV cache: `cache` in recent transformers,
+    where `past_key_values` still works but warns on every server start; `past_key_values` before."""
+    return "cache" if "cache" in _forward_params(model) else "past_key_values"
 
 
 @torch.inference_mode()
@@ -203,6 +213,7 @@ def decode_batch(model: Any, tokenizer: Any, seqs: Sequence[Seq]) -> Iterator[tu
     live = list(range(len(seqs)))  # the sequence in each batch row
     past = None
     extra = {"logits_to_keep": 1} if _takes_logits_to_keep(model) else {}
+    cache_name = _cache_name(model)
 
     def keep(rows: list[int]) -> None:
         nonlocal ids, mask, pos, live
@@ -230,8 +241,8 @@ def decode_batch(model: Any, tokenizer: Any, seqs: Sequence[Seq]) -> Iterator[tu
         keep(rows)
         if not live:
             return
-        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=past, use_cache=True, **extra)
-        past = out.past_key_values
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **{cache_name: past}, **extra)
+        past = getattr(out, cache_name)
         logits = out.logits[:, -1].float()  # [B, V]
         rows, nxt = [], []
         for k, i in enumerate(live):
