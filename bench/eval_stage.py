@@ -61,7 +61,8 @@ def main() -> int:
         if res.returncode != 0:
             print(res.stdout[-3000:], res.stderr[-3000:], sep="\n", file=sys.stderr)
             return 1
-        pipeline = json.loads((run / "pipeline.json").read_text())["stages"]
+        state = json.loads((run / "pipeline.json").read_text())
+        pipeline, startup = state["stages"], (state.get("startup") or {}).get("seconds")
         rows = computed(run / "eval")
     gen = sum(r[2] for r in rows)
     score = sum(r[3] for r in rows)
@@ -77,6 +78,9 @@ def main() -> int:
         print("nothing was generated (every record came from elsewhere): no ratio")
     if args.with_compare:
         print(f"compare stage: {pipeline['compare']['seconds']:.1f} s")
+    if startup is not None:
+        print(f"importing torch, transformers and peft before the stages: {startup:.1f} s "
+              "(paid once per `tunelab` process, inside `tunelab run` before data and training)")
     print(f"(command wall time {wall:.1f} s, including interpreter start-up and imports)")
     return 0
 

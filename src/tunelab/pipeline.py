@@ -11,7 +11,9 @@ continues where it stopped:
     report   re-rendered from the files (cheap)
 
 pipeline.json records each stage's status, seconds of the last run and seconds over all runs
-(the report's cost section adds them up).
+(the report's cost section adds them up), and under "startup" the import of the model libraries
+(torch, transformers, peft: seconds on a cold start), done once before the first stage's clock
+starts, so a stage run alone (`--only eval`) is timed as it is inside a whole run.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tunelab.runs import (RunPaths, add_stage_seconds, atomic_write_text, check_
                           write_json)
 
 STAGES = ("data", "train", "eval", "compare", "report")
+MODEL_STAGES = {"data", "train", "eval", "compare"}  # these load a tokenizer or a model
 
 
 def parse_stages(only: Sequence[str] | None, skip: Sequence[str] | None) -> list[str]:
@@ -56,6 +59,10 @@ def run_pipeline(exp: Experiment, run_dir: Path, stages: Sequence[str] = STAGES,
     _open_run_dir(exp, paths)
     state_file = paths.root / "pipeline.json"
     state = read_json(state_file) if state_file.is_file() else {"stages": {}}
+    if set(stages) & MODEL_STAGES:
+        t0 = time.time()
+        import_model_stack()
+        add_stage_seconds(state.setdefault("startup", {"seconds_total": 0.0}), time.time() - t0)
     for stage in STAGES:
         entry = state["stages"].setdefault(stage, {"status": "pending", "seconds_total": 0.0})
         if stage not in stages:
@@ -79,6 +86,16 @@ def run_pipeline(exp: Experiment, run_dir: Path, stages: Sequence[str] = STAGES,
     console.print(f"run directory: {paths.root}" + (f"; report: {paths.root / 'report.html'}"
                                                     if (paths.root / "report.html").is_file() else ""))
     return state
+
+
+def import_model_stack() -> None:
+    """Import what the model stages load models with. Whichever stage came first used to pay
+    this (peft alone pulls in much of torch.distributed and transformers), so the same eval took
+    seconds longer run on its own than after training."""
+    import peft  # noqa: F401
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+    from transformers import AutoModelForCausalLM  # noqa: F401  (lazy module: the model classes)
 
 
 def _account(entry: dict[str, Any], t0: float) -> None:

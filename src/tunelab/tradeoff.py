@@ -83,8 +83,10 @@ def tradeoff_rows(run_dirs: Sequence[Path], price_per_device_hour: float | None 
         for split in ("val", "test"):
             last = next((r for r in reversed(metrics) if r.get("split") == split and r.get("per_source")), {})
             per_source.update({f"{split}: {s}": v.get("loss") for s, v in (last.get("per_source") or {}).items()})
-        stages = (_json(root / "pipeline.json") or {}).get("stages") or {}
+        pipeline = _json(root / "pipeline.json") or {}
+        stages = pipeline.get("stages") or {}
         other = sum(st.get("seconds_total") or 0.0 for k, st in stages.items() if k != "train")
+        other += (pipeline.get("startup") or {}).get("seconds_total") or 0.0
         wall = sm.get("wall_time_s")
         total = (wall or 0.0) + other if (wall is not None or other) else None
         devices = int(sm.get("world_size") or 1)

@@ -44,8 +44,10 @@ def smoke_run(tmp_path_factory) -> Path:
 
 
 def test_run_writes_a_report_with_every_section_that_has_data(smoke_run):
-    state = json.loads((smoke_run / "pipeline.json").read_text())["stages"]
+    pipeline = json.loads((smoke_run / "pipeline.json").read_text())
+    state = pipeline["stages"]
     assert {k: v["status"] for k, v in state.items()} == {s: "done" for s in ("data", "train", "eval", "compare", "report")}
+    assert pipeline["startup"]["sessions"] == 1  # the imports, timed before the first stage (here: done already)
     # math-word has no val split: selection chose on items carved from its train split; a random
     # tiny model scores 0 on all of them, so no checkpoint is named best.
     assert "selection on val (carved): no difference between checkpoints, best resolves to final" in state["eval"]["note"]

@@ -372,6 +372,8 @@ def test_cost_adds_up_every_session_of_a_stage_including_stand_alone_commands(tm
         with accounted(run, "compare"):  # a stand-alone `tunelab compare` that failed: its time still counts
             raise RuntimeError("simulated failure")
     state = json.loads((run / "pipeline.json").read_text())
+    add_stage_seconds(state.setdefault("startup", {"seconds_total": 0.0}), 7.0)  # importing the model libraries
+    _w(run / "pipeline.json", state)
     assert state["stages"]["eval"]["seconds_total"] == 60.0
     assert state["stages"]["compare"]["seconds_total"] >= 10.0 and state["stages"]["compare"]["sessions"] == 1
     loaded = load_run(run)
@@ -380,7 +382,8 @@ def test_cost_adds_up_every_session_of_a_stage_including_stand_alone_commands(tm
         return c.text if hasattr(c, "text") else str(c)
 
     rows = {text(r[0]): [text(c) for c in r] for r in section.blocks[0].rows}
-    total = 95.0 + sum(state["stages"][k]["seconds_total"] for k in ("data", "eval", "compare", "report"))
+    total = 95.0 + 7.0 + sum(state["stages"][k]["seconds_total"] for k in ("data", "eval", "compare", "report"))
+    assert float(rows["startup"][2]) == pytest.approx(7.0 / 3600, abs=1e-4)
     assert float(rows["eval"][2]) == pytest.approx(60.0 / 3600, abs=1e-4)  # device-hours: both sessions
     assert float(rows["total"][2]) == pytest.approx(total / 3600, abs=1e-4)  # training + every session
 
