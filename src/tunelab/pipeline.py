@@ -89,9 +89,10 @@ def run_pipeline(exp: Experiment, run_dir: Path, stages: Sequence[str] = STAGES,
 
 
 def import_model_stack() -> None:
-    """Import what the model stages load models with. Whichever stage came first used to pay
-    this (peft alone pulls in much of torch.distributed and transformers), so the same eval took
-    seconds longer run on its own than after training."""
+    """Import the libraries the model stages load models with, before any stage's clock starts.
+    Otherwise whichever stage runs first includes them (peft alone pulls in much of
+    torch.distributed and transformers), and the same eval takes seconds longer on its own than
+    after training."""
     import peft  # noqa: F401
     import torch  # noqa: F401
     import transformers  # noqa: F401
