@@ -384,6 +384,7 @@ def test_cost_adds_up_every_session_of_a_stage_including_stand_alone_commands(tm
     rows = {text(r[0]): [text(c) for c in r] for r in section.blocks[0].rows}
     total = 95.0 + 7.0 + sum(state["stages"][k]["seconds_total"] for k in ("data", "eval", "compare", "report"))
     assert float(rows["startup"][2]) == pytest.approx(7.0 / 3600, abs=1e-4)
+    assert "<td>startup</td><td>done</td><td>7.0 s</td>" in write_report([run]).read_text()  # the stage table too
     assert float(rows["eval"][2]) == pytest.approx(60.0 / 3600, abs=1e-4)  # device-hours: both sessions
     assert float(rows["total"][2]) == pytest.approx(total / 3600, abs=1e-4)  # training + every session
 

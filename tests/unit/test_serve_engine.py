@@ -88,6 +88,28 @@ def test_cancelling_stops_at_the_next_token(lm):
     assert seen[-1].finish_reason == "cancelled" and seen[-1].completion_tokens <= 3
 
 
+def test_the_kv_cache_goes_by_the_keyword_the_installed_transformers_names(lm, monkeypatch):
+    import functools
+    import inspect
+
+    model, tok, gen = lm
+    forward, keywords = model.forward, []
+
+    @functools.wraps(forward)  # keeps the signature the decoder reads
+    def spy(*args, **kwargs):
+        keywords.append(set(kwargs))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", spy)
+    expected = gen.generate([Prompt(text="def add(a, b):")], GenerationSettings(max_new_tokens=6))[0][0]
+    keywords.clear()
+    text, _ = _run(model, tok, gen._encode(Prompt(text="def add(a, b):")), Sampling(max_tokens=6, temperature=0))
+    assert text == expected and len(keywords) > 1  # the cache carried over between steps
+    name = "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+    assert all(name in k for k in keywords)  # never the other, deprecated name (it warns on every start)
+    assert not any(({"cache", "past_key_values"} - {name}) & k for k in keywords)
+
+
 PROMPTS = ["def add(a, b):", "x", "import os\nimport sys\n\nclass Parser:\n    def __init__(self, text):",
            "for i in range(10):", "# sort a list of numbers in place, largest first\n", "y = [", "return", "while True:"]
 

@@ -50,13 +50,13 @@ def experiment_section(run: RunFiles, sid: str) -> Section | None:
         s.blocks.append(table(["environment", "value"], rows, "from env.json"))
     stages = (run.pipeline or {}).get("stages") or {}
     if stages:
-        s.blocks.append(table(["stage", "status", "last session", "all sessions", "note"],
-                              [[k, st.get("status"), fmt_seconds(st.get("seconds")),
-                                fmt_seconds(st.get("seconds_total", st.get("seconds"))), st.get("note", "")]
-                               for k, st in stages.items()]
-                              + [["startup", "done", fmt_seconds(up.get("seconds")), fmt_seconds(up.get("seconds_total")),
-                                  "importing torch, transformers and peft, before the first stage"]
-                                 for up in [(run.pipeline or {}).get("startup")] if up],
+        rows = [[k, st.get("status"), fmt_seconds(st.get("seconds")),
+                 fmt_seconds(st.get("seconds_total", st.get("seconds"))), st.get("note", "")] for k, st in stages.items()]
+        up = (run.pipeline or {}).get("startup")
+        if up:
+            rows.append(["startup", "done", fmt_seconds(up.get("seconds")), fmt_seconds(up.get("seconds_total")),
+                         "importing torch, transformers and peft, before the first stage"])
+        s.blocks.append(table(["stage", "status", "last session", "all sessions", "note"], rows,
                               "tunelab run stages (pipeline.json)"))
     return s
 
@@ -296,9 +296,9 @@ def cost_section(run: RunFiles, sid: str, cfg: Any) -> Section | None:
     rows = []
     if sm and sm.get("wall_time_s") is not None:
         rows.append(["training", sm["wall_time_s"]])
-    startup = (run.pipeline or {}).get("startup") or {}
+    timed = {**stages, "startup": (run.pipeline or {}).get("startup")}
     for name in ("startup", "data", "eval", "compare", "report"):
-        st = startup if name == "startup" else stages.get(name) or {}
+        st = timed.get(name) or {}
         # Every session: `tunelab run` and stand-alone `tunelab eval` / `compare` add up in seconds_total.
         sec = st.get("seconds_total", st.get("seconds"))
         if sec is not None:
